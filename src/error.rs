@@ -1,0 +1,32 @@
+//! The errors portwho reports; each prints as one line for the user.
+
+use std::io;
+use std::path::PathBuf;
+
+/// Everything that can stop portwho. `main` prints it as `portwho: {error}` and exits 2.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Target(#[from] crate::target::TargetError),
+    #[error("unknown user '{0}': expected a user name or a numeric uid")]
+    UnknownUser(String),
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{path} is not a procfs mount (is /proc mounted?)")]
+    NotProcfs { path: PathBuf },
+    #[error("cannot write output: {0}")]
+    Output(#[source] io::Error),
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+impl Error {
+    /// Broken pipes are how `portwho | head -1` ends; they are not failures.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, Error::Output(e) if e.kind() == io::ErrorKind::BrokenPipe)
+    }
+}

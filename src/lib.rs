@@ -1,0 +1,6 @@
+//! portwho: who is listening on this port, what holds it, and what this host exposes.
+
+pub mod backend;
+pub mod error;
+pub mod model;
+pub mod target;
