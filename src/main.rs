@@ -1,1 +1,68 @@
-fn main() {}
+//! The `portwho` binary: parse arguments, run, turn the outcome into an exit status.
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+use clap::Parser;
+use clap::error::ErrorKind;
+
+use portwho::cli::Cli;
+use portwho::config::{Config, Terminal};
+use portwho::error::Error;
+use portwho::exit;
+use portwho::label::services::ServiceTable;
+use portwho::render::escape::escape;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => return fail(&usage_line(&e)),
+    };
+    match run(cli) {
+        Ok(code) => code.into(),
+        Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
+        Err(e) => fail(&e.to_string()),
+    }
+}
+
+fn run(cli: Cli) -> Result<exit::ExitCode, Error> {
+    let backend = match &cli.proc_root {
+        Some(root) => portwho::backend::linux::LinuxBackend::with_proc_root(root),
+        None => portwho::backend::native(),
+    };
+    let mut services = ServiceTable::builtin();
+    if let Ok(text) = std::fs::read_to_string("/etc/services") {
+        services = services.with_etc_services(&text);
+    }
+    let stdout = std::io::stdout();
+    let terminal = Terminal {
+        stdout_is_tty: stdout.is_terminal(),
+        no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
+        width: terminal_size::terminal_size().map(|(w, _)| usize::from(w.0)),
+    };
+    let config = Config::from_cli(cli, &services, &backend, terminal)?;
+    portwho::run(
+        &config,
+        &backend,
+        &services,
+        &mut stdout.lock(),
+        &mut std::io::stderr().lock(),
+    )
+}
+
+/// clap's first line, without its "error: " prefix: one line, as for every other error.
+fn usage_line(e: &clap::Error) -> String {
+    let rendered = e.render().to_string();
+    let first = rendered.lines().next().unwrap_or("invalid arguments");
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    format!("{first} (see 'portwho --help')")
+}
+
+fn fail(message: &str) -> ExitCode {
+    let _ = writeln!(std::io::stderr(), "portwho: {}", escape(message));
+    exit::ExitCode::Error.into()
+}

@@ -75,7 +75,9 @@ pub fn parse(
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '+'))
     {
-        return Err(fail(format!("'{port_text}' is neither a port nor a service name")));
+        return Err(fail(format!(
+            "'{port_text}' is neither a port nor a service name"
+        )));
     }
     let mut targets: Vec<Target> = services(port_text)
         .into_iter()

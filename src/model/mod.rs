@@ -181,6 +181,8 @@ impl Category {
 pub struct Entry {
     pub socket: Socket,
     pub processes: Vec<Process>,
+    /// No holder is visible and some processes could not be read: the owner may be hidden.
+    pub owners_hidden: bool,
     /// User name of the socket's uid, when it resolves.
     pub socket_user: Option<String>,
     pub service: Option<String>,

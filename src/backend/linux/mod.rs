@@ -1,0 +1,169 @@
+//! The Linux backend: netlink sock_diag or `/proc/net/*` for sockets, `/proc` for owners.
+
+pub mod netlink;
+pub mod owners;
+pub mod proc_net;
+pub mod process;
+
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::io;
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+
+use crate::backend::{Backend, Owners, ProcessDetails, SocketQuery, SocketTable};
+use crate::error::Error;
+use crate::model::Proto;
+
+/// Reads a Linux host's sockets and processes through one proc root.
+#[derive(Debug)]
+pub struct LinuxBackend {
+    proc_root: PathBuf,
+    /// Netlink answers for the caller's own network namespace, so it is only used when the
+    /// proc root is the real `/proc`; a captured tree (tests, fixtures) is parsed as text.
+    netlink: bool,
+    users: RefCell<HashMap<u32, Option<String>>>,
+}
+
+impl Default for LinuxBackend {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LinuxBackend {
+    pub fn new() -> Self {
+        LinuxBackend {
+            proc_root: PathBuf::from("/proc"),
+            netlink: true,
+            users: RefCell::default(),
+        }
+    }
+
+    /// A backend that reads everything, sockets included, from a proc tree at `root`.
+    pub fn with_proc_root(root: impl Into<PathBuf>) -> Self {
+        LinuxBackend {
+            proc_root: root.into(),
+            netlink: false,
+            users: RefCell::default(),
+        }
+    }
+
+    pub fn proc_root(&self) -> &Path {
+        &self.proc_root
+    }
+
+    /// Parse the `/proc/net` tables the query asks for.
+    fn proc_net(&self, query: &SocketQuery) -> Result<SocketTable, Error> {
+        let mut table = SocketTable::default();
+        let files = [
+            (Proto::Tcp, false, "tcp"),
+            (Proto::Tcp, true, "tcp6"),
+            (Proto::Udp, false, "udp"),
+            (Proto::Udp, true, "udp6"),
+        ];
+        for (proto, v6, file) in files {
+            let wanted_proto = match proto {
+                Proto::Tcp => query.tcp,
+                Proto::Udp => query.udp,
+            };
+            if !wanted_proto || !(if v6 { query.ipv6 } else { query.ipv4 }) {
+                continue;
+            }
+            let path = self.proc_root.join("net").join(file);
+            let text = match std::fs::read_to_string(&path) {
+                Ok(text) => text,
+                // A kernel without IPv6 has no tcp6/udp6.
+                Err(e) if v6 && e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) if e.kind() == io::ErrorKind::NotFound && !self.proc_root.exists() => {
+                    return Err(Error::Read {
+                        path: self.proc_root.clone(),
+                        source: e,
+                    });
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    return Err(Error::NotProcfs {
+                        path: self.proc_root.clone(),
+                    });
+                }
+                Err(source) => return Err(Error::Read { path, source }),
+            };
+            let parsed = proc_net::parse_table(&text, proto);
+            if parsed.bad_lines > 0 {
+                table.warnings.push(format!(
+                    "skipped {} malformed line{} in {}",
+                    parsed.bad_lines,
+                    if parsed.bad_lines == 1 { "" } else { "s" },
+                    path.display()
+                ));
+            }
+            table.sockets.extend(parsed.sockets);
+        }
+        Ok(table)
+    }
+}
+
+impl Backend for LinuxBackend {
+    fn sockets(&self, query: &SocketQuery) -> Result<SocketTable, Error> {
+        if self.netlink {
+            // Any netlink failure (seccomp, an old kernel, a sandbox) falls back to text.
+            if let Ok(sockets) = netlink::dump(query) {
+                return Ok(SocketTable {
+                    sockets,
+                    warnings: Vec::new(),
+                });
+            }
+        }
+        self.proc_net(query)
+    }
+
+    fn owners(&self, wanted: &HashSet<u64>) -> Result<Owners, Error> {
+        owners::scan(&self.proc_root, wanted)
+    }
+
+    fn processes(&self, pids: &[u32]) -> ProcessDetails {
+        let mut details = ProcessDetails::default();
+        for &pid in pids {
+            match process::read(&self.proc_root, pid) {
+                Some(mut p) => {
+                    p.user = p.uid.and_then(|uid| self.user_name(uid));
+                    details.processes.insert(pid, p);
+                }
+                None => details.vanished += 1,
+            }
+        }
+        details
+    }
+
+    fn ephemeral_range(&self) -> Option<RangeInclusive<u16>> {
+        let path = self.proc_root.join("sys/net/ipv4/ip_local_port_range");
+        let text = std::fs::read_to_string(path).ok()?;
+        let mut numbers = text.split_ascii_whitespace().map(str::parse::<u16>);
+        let (low, high) = (numbers.next()?.ok()?, numbers.next()?.ok()?);
+        (low <= high).then_some(low..=high)
+    }
+
+    fn user_name(&self, uid: u32) -> Option<String> {
+        self.users
+            .borrow_mut()
+            .entry(uid)
+            .or_insert_with(|| {
+                nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+                    .ok()
+                    .flatten()
+                    .map(|u| u.name)
+            })
+            .clone()
+    }
+
+    fn user_id(&self, name: &str) -> Option<u32> {
+        nix::unistd::User::from_name(name)
+            .ok()
+            .flatten()
+            .map(|u| u.uid.as_raw())
+    }
+
+    fn privileged(&self) -> bool {
+        rustix::process::geteuid().is_root()
+    }
+}

@@ -1,0 +1,137 @@
+//! Parser for `/proc/net/{tcp,tcp6,udp,udp6}`: the fallback when netlink is unavailable.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use crate::model::{Proto, Socket, State};
+
+/// Sockets parsed from one table, and how many lines had to be skipped.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Parsed {
+    pub sockets: Vec<Socket>,
+    pub bad_lines: usize,
+}
+
+/// Parse a whole table. The header line is skipped; a line that does not parse (garbage, or
+/// the last line of a file truncated mid-read) is counted, never fatal.
+pub fn parse_table(text: &str, proto: Proto) -> Parsed {
+    let mut parsed = Parsed::default();
+    for line in text.lines().skip(1) {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match parse_line(line, proto) {
+            Some(socket) => parsed.sockets.push(socket),
+            None => parsed.bad_lines += 1,
+        }
+    }
+    parsed
+}
+
+/// One line: `sl local rem st tx:rx tr:when retrnsmt uid timeout inode ...`.
+pub fn parse_line(line: &str, proto: Proto) -> Option<Socket> {
+    let mut fields = line.split_ascii_whitespace();
+    let slot = fields.next()?;
+    if !slot.ends_with(':') {
+        return None;
+    }
+    let local = parse_endpoint(fields.next()?)?;
+    let remote = parse_endpoint(fields.next()?)?;
+    let state = State::from_kernel(proto, u8::from_str_radix(fields.next()?, 16).ok()?)?;
+    let _queues = fields.next()?;
+    let _timer = fields.next()?;
+    let _retransmits = fields.next()?;
+    let uid = fields.next()?.parse().ok()?;
+    let _timeout = fields.next()?;
+    let inode = fields.next()?.parse().ok()?;
+    if local.is_ipv4() != remote.is_ipv4() {
+        return None;
+    }
+    Some(Socket {
+        proto,
+        local,
+        remote: (!(remote.port() == 0 && remote.ip().is_unspecified())).then_some(remote),
+        state,
+        uid,
+        inode,
+    })
+}
+
+/// `0100007F:1F90` or the 32-digit IPv6 form. The kernel prints each 32-bit word of the
+/// address with `%08X` in host byte order, so the bytes come back with `to_ne_bytes`.
+fn parse_endpoint(text: &str) -> Option<SocketAddr> {
+    let (addr, port) = text.split_once(':')?;
+    if port.len() != 4 {
+        return None;
+    }
+    let port = u16::from_str_radix(port, 16).ok()?;
+    let word = |hex: &str| u32::from_str_radix(hex, 16).ok().map(u32::to_ne_bytes);
+    let ip = match addr.len() {
+        8 => IpAddr::V4(Ipv4Addr::from(word(addr)?)),
+        32 => {
+            let mut bytes = [0u8; 16];
+            for (i, chunk) in bytes.chunks_exact_mut(4).enumerate() {
+                chunk.copy_from_slice(&word(addr.get(i * 8..i * 8 + 8)?)?);
+            }
+            IpAddr::V6(Ipv6Addr::from(bytes))
+        }
+        _ => return None,
+    };
+    Some(SocketAddr::new(ip, port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &str = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n";
+
+    #[test]
+    fn ipv4_listener() {
+        let line = "   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 123456 1 0000000000000000 100 0 0 10 0";
+        let s = parse_line(line, Proto::Tcp).unwrap();
+        assert_eq!(s.local, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(s.remote, None);
+        assert_eq!(s.state, State::Listen);
+        assert_eq!((s.uid, s.inode), (1000, 123456));
+    }
+
+    #[test]
+    fn ipv6_loopback_and_mapped() {
+        let line = "   1: 00000000000000000000000001000000:0050 00000000000000000000000001000000:D431 01 00000000:00000000 00:00000000 00000000     0        0 777 1";
+        let s = parse_line(line, Proto::Tcp).unwrap();
+        assert_eq!(s.local, "[::1]:80".parse().unwrap());
+        assert_eq!(s.remote, Some("[::1]:54321".parse().unwrap()));
+        assert_eq!(s.state, State::Established);
+        let mapped = "   2: 0000000000000000FFFF00000100007F:0050 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 778 1";
+        let s = parse_line(mapped, Proto::Tcp).unwrap();
+        assert_eq!(s.local, "[::ffff:127.0.0.1]:80".parse().unwrap());
+    }
+
+    #[test]
+    fn udp_states() {
+        let unconn = "  10: 00000000:0035 00000000:0000 07 00000000:00000000 00:00000000 00000000   101        0 4242 2 0000000000000000 0";
+        assert_eq!(parse_line(unconn, Proto::Udp).unwrap().state, State::Unconn);
+        let bogus = unconn.replace(" 07 ", " 0A ");
+        assert_eq!(parse_line(&bogus, Proto::Udp), None);
+    }
+
+    #[test]
+    fn garbage_and_truncation_are_counted() {
+        let good = "   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 123456 1";
+        let text = format!("{HEADER}{good}\nnonsense here\n   1: 0100007F:1F91 00000000:00\n");
+        let parsed = parse_table(&text, Proto::Tcp);
+        assert_eq!(parsed.sockets.len(), 1);
+        assert_eq!(parsed.bad_lines, 2);
+        // Every prefix of a valid table parses without panicking.
+        let full = format!("{HEADER}{good}\n");
+        for end in 0..full.len() {
+            let _ = parse_table(&full[..end], Proto::Tcp);
+        }
+    }
+
+    #[test]
+    fn mixed_families_rejected() {
+        let line = "   0: 0100007F:1F90 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 1 1";
+        assert_eq!(parse_line(line, Proto::Tcp), None);
+    }
+}

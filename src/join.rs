@@ -1,0 +1,130 @@
+//! Joining sockets to their holders, and the order rows are shown in.
+
+use std::cmp::Reverse;
+
+use crate::backend::{Owners, ProcessDetails};
+use crate::model::{Entry, Process, Socket};
+
+/// Pair each socket with the details of every process that holds it. A holder whose details
+/// are missing exited after the scan and no longer holds anything, so it is left out.
+pub fn holders(socket: &Socket, owners: &Owners, details: &ProcessDetails) -> Vec<Process> {
+    owners
+        .by_inode
+        .get(&socket.inode)
+        .into_iter()
+        .flatten()
+        .filter_map(|pid| details.processes.get(pid).cloned())
+        .collect()
+}
+
+/// Pids holding a socket, without their details.
+pub fn holder_pids<'a>(socket: &Socket, owners: &'a Owners) -> &'a [u32] {
+    owners
+        .by_inode
+        .get(&socket.inode)
+        .map_or(&[], Vec::as_slice)
+}
+
+/// Listeners first, then by port, protocol, family, address and peer, so that output is
+/// stable from run to run.
+pub fn sort(entries: &mut [Entry]) {
+    entries.sort_by_key(|e| {
+        let s = &e.socket;
+        (
+            Reverse(s.state.is_listening()),
+            s.local.port(),
+            s.proto,
+            s.family(),
+            s.local.ip(),
+            s.remote,
+            s.state,
+            s.inode,
+        )
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Category, Proto, State};
+    use std::collections::HashMap;
+
+    fn socket(local: &str, state: State, inode: u64) -> Socket {
+        Socket {
+            proto: Proto::Tcp,
+            local: local.parse().unwrap(),
+            remote: None,
+            state,
+            uid: 0,
+            inode,
+        }
+    }
+
+    fn process(pid: u32) -> Process {
+        Process {
+            pid,
+            name: format!("p{pid}"),
+            cmdline: vec![],
+            user: None,
+            uid: Some(0),
+        }
+    }
+
+    #[test]
+    fn every_holder_is_kept_and_vanished_ones_dropped() {
+        let owners = Owners {
+            by_inode: HashMap::from([(7, vec![10, 11, 12])]),
+            ..Owners::default()
+        };
+        let details = ProcessDetails {
+            processes: HashMap::from([(10, process(10)), (12, process(12))]),
+            vanished: 1,
+        };
+        let s = socket("127.0.0.1:80", State::Listen, 7);
+        let pids: Vec<u32> = holders(&s, &owners, &details)
+            .iter()
+            .map(|p| p.pid)
+            .collect();
+        assert_eq!(pids, vec![10, 12]);
+        assert_eq!(holder_pids(&s, &owners), &[10, 11, 12]);
+        assert!(
+            holders(
+                &socket("127.0.0.1:81", State::TimeWait, 0),
+                &owners,
+                &details
+            )
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn listeners_come_first() {
+        let entry = |s: Socket| Entry {
+            socket: s,
+            processes: vec![],
+            owners_hidden: false,
+            socket_user: None,
+            service: None,
+            category: Category::Registered,
+            ephemeral: false,
+        };
+        let mut entries = vec![
+            entry(socket("127.0.0.1:80", State::TimeWait, 0)),
+            entry(socket("127.0.0.1:9000", State::Listen, 2)),
+            entry(socket("127.0.0.1:80", State::Listen, 1)),
+        ];
+        sort(&mut entries);
+        let order: Vec<(u16, State)> = entries
+            .iter()
+            .map(|e| (e.socket.local.port(), e.socket.state))
+            .collect();
+        assert_eq!(
+            order,
+            vec![
+                (80, State::Listen),
+                (9000, State::Listen),
+                (80, State::TimeWait)
+            ]
+        );
+    }
+}

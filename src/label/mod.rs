@@ -1,0 +1,37 @@
+//! Labels for sockets: service names and port ranges.
+
+pub mod ranges;
+pub mod services;
+
+use std::collections::HashMap;
+use std::ops::RangeInclusive;
+
+use crate::model::{Entry, Process, Socket};
+use services::ServiceTable;
+
+/// Everything needed to label a socket, gathered once per run.
+pub struct Labeller<'a> {
+    /// `None` with `--numeric`.
+    pub services: Option<&'a ServiceTable>,
+    pub ephemeral: RangeInclusive<u16>,
+    /// Names of the socket owners' uids.
+    pub users: &'a HashMap<u32, String>,
+}
+
+impl Labeller<'_> {
+    pub fn entry(&self, socket: Socket, processes: Vec<Process>, owners_hidden: bool) -> Entry {
+        let port = socket.local.port();
+        Entry {
+            service: self
+                .services
+                .and_then(|s| s.name(port, socket.proto))
+                .map(str::to_string),
+            category: ranges::category(port),
+            ephemeral: self.ephemeral.contains(&port),
+            socket_user: self.users.get(&socket.uid).cloned(),
+            socket,
+            processes,
+            owners_hidden,
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! The JSON output: one array, one object per socket, field names fixed by the contract.
+
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+use super::Render;
+use crate::model::{Category, Entry, Family, Process, Proto, State};
+
+/// Renders entries as the contract's JSON array.
+pub struct Json;
+
+#[derive(Serialize)]
+struct Record<'a> {
+    proto: Proto,
+    family: Family,
+    local_addr: String,
+    local_port: u16,
+    remote_addr: Option<String>,
+    remote_port: Option<u16>,
+    state: State,
+    uid: u32,
+    inode: u64,
+    service: Option<&'a str>,
+    category: Category,
+    ephemeral: bool,
+    processes: &'a [Process],
+}
+
+impl<'a> From<&'a Entry> for Record<'a> {
+    fn from(e: &'a Entry) -> Self {
+        let s = &e.socket;
+        Record {
+            proto: s.proto,
+            family: s.family(),
+            local_addr: s.local.ip().to_string(),
+            local_port: s.local.port(),
+            remote_addr: s.remote.map(|r| r.ip().to_string()),
+            remote_port: s.remote.map(|r| r.port()),
+            state: s.state,
+            uid: s.uid,
+            inode: s.inode,
+            service: e.service.as_deref(),
+            category: e.category,
+            ephemeral: e.ephemeral,
+            processes: &e.processes,
+        }
+    }
+}
+
+impl Render for Json {
+    fn render(&self, entries: &[Entry], out: &mut dyn Write) -> io::Result<()> {
+        let records: Vec<Record> = entries.iter().map(Record::from).collect();
+        serde_json::to_writer_pretty(&mut *out, &records)?;
+        writeln!(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Socket;
+
+    #[test]
+    fn contract_fields_and_spellings() {
+        let entry = Entry {
+            socket: Socket {
+                proto: Proto::Tcp,
+                local: "[::1]:8080".parse().unwrap(),
+                remote: Some("[::1]:50000".parse().unwrap()),
+                state: State::TimeWait,
+                uid: 1000,
+                inode: 0,
+            },
+            processes: vec![Process {
+                pid: 4242,
+                name: "py\u{1b}thon3".into(),
+                cmdline: vec!["python3".into(), "-m".into()],
+                user: Some("alice".into()),
+                uid: Some(1000),
+            }],
+            owners_hidden: false,
+            socket_user: None,
+            service: Some("http-alt".into()),
+            category: Category::Registered,
+            ephemeral: false,
+        };
+        let mut out = Vec::new();
+        Json.render(&[entry], &mut out).unwrap();
+        let value: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        let expected = serde_json::json!([{
+            "proto": "tcp", "family": "ipv6", "local_addr": "::1", "local_port": 8080,
+            "remote_addr": "::1", "remote_port": 50000, "state": "TIME_WAIT", "uid": 1000,
+            "inode": 0, "service": "http-alt", "category": "registered", "ephemeral": false,
+            "processes": [{"pid": 4242, "name": "py\u{1b}thon3", "cmdline": ["python3", "-m"],
+                           "user": "alice", "uid": 1000}]
+        }]);
+        assert_eq!(value, expected);
+    }
+
+    #[test]
+    fn empty_is_an_empty_array() {
+        let mut out = Vec::new();
+        Json.render(&[], &mut out).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "[]\n");
+    }
+}

@@ -1,0 +1,146 @@
+//! Running the built binary with a clean environment, and helper processes that are always
+//! stopped by pid.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+
+use serde_json::Value;
+
+/// The binary, with nothing in the environment that could change its output.
+pub fn portwho() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_portwho"));
+    for var in [
+        "NO_COLOR",
+        "COLUMNS",
+        "LINES",
+        "CLICOLOR",
+        "CLICOLOR_FORCE",
+        "TERM",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.stdin(Stdio::null());
+    cmd
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+pub fn run(cmd: &mut Command) -> Run {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().expect("run portwho");
+    Run {
+        code: status.code().expect("exited, not killed"),
+        stdout: String::from_utf8(stdout).expect("utf-8 stdout"),
+        stderr: String::from_utf8(stderr).expect("utf-8 stderr"),
+    }
+}
+
+pub fn portwho_run(args: &[&str]) -> Run {
+    run(portwho().args(args))
+}
+
+/// `--json` output, parsed; panics with stderr when it is not JSON.
+pub fn json(args: &[&str]) -> (i32, Vec<Value>) {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let r = portwho_run(&all);
+    let value: Value = serde_json::from_str(&r.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", r.stdout, r.stderr));
+    (r.code, value.as_array().expect("an array").clone())
+}
+
+pub fn pids_of(record: &Value) -> Vec<u64> {
+    let mut pids: Vec<u64> = record["processes"]
+        .as_array()
+        .expect("processes")
+        .iter()
+        .map(|p| p["pid"].as_u64().expect("pid"))
+        .collect();
+    pids.sort_unstable();
+    pids
+}
+
+/// A helper process (python3) that prints one line of numbers when its sockets are ready,
+/// killed with every pid it reported when dropped.
+pub struct Helper {
+    child: Child,
+    pub numbers: Vec<u32>,
+    /// Pids besides the helper itself (forked children) to stop on drop.
+    pub extra_pids: Vec<u32>,
+}
+
+impl Helper {
+    pub fn python(script: &str) -> Helper {
+        Self::spawn(Command::new(python3()).arg("-c").arg(script))
+    }
+
+    pub fn spawn(cmd: &mut Command) -> Helper {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("spawn helper");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("helper line");
+        let numbers = line
+            .split_whitespace()
+            .map(|n| n.parse().unwrap_or_else(|_| panic!("helper said {line:?}")))
+            .collect();
+        Helper {
+            child,
+            numbers,
+            extra_pids: Vec::new(),
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Helper {
+    fn drop(&mut self) {
+        for &pid in &self.extra_pids {
+            let _ = Command::new("kill").arg(pid.to_string()).status();
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A python3 that any user can run (pyenv shims under /root are not).
+pub fn python3() -> &'static str {
+    if std::path::Path::new("/usr/bin/python3").exists() {
+        "/usr/bin/python3"
+    } else {
+        "python3"
+    }
+}
+
+/// A port nothing holds right now: bind port 0, note the port, release it.
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+pub fn inode_of(fd: std::os::fd::RawFd) -> u64 {
+    let link = std::fs::read_link(format!("/proc/self/fd/{fd}")).expect("fd link");
+    let text = link.to_string_lossy();
+    text.trim_start_matches("socket:[")
+        .trim_end_matches(']')
+        .parse()
+        .expect("socket inode")
+}
+
+pub fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}

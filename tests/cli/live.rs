@@ -1,0 +1,333 @@
+//! Live sockets on loopback, opened by the test itself or by helper processes.
+
+use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::os::fd::AsRawFd;
+
+use crate::common::*;
+
+fn me() -> u64 {
+    u64::from(std::process::id())
+}
+
+#[test]
+fn own_tcp_listener_with_pid_state_and_address() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let (code, records) = json(&[&format!(":{port}")]);
+    assert_eq!(code, 0);
+    assert_eq!(records.len(), 1, "{records:?}");
+    let r = &records[0];
+    assert_eq!(r["proto"], "tcp");
+    assert_eq!(r["family"], "ipv4");
+    assert_eq!(r["local_addr"], "127.0.0.1");
+    assert_eq!(r["local_port"], port);
+    assert_eq!(r["state"], "LISTEN");
+    assert_eq!(r["remote_addr"], serde_json::Value::Null);
+    assert_eq!(r["inode"], inode_of(l.as_raw_fd()));
+    assert_eq!(r["uid"], rustix::process::geteuid().as_raw());
+    assert_eq!(pids_of(r), vec![me()]);
+    let process = &r["processes"][0];
+    assert!(!process["name"].as_str().unwrap().is_empty());
+    assert!(!process["cmdline"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn ipv6_listener_and_address_target() {
+    let l = TcpListener::bind("[::1]:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let (code, records) = json(&[&format!("[::1]:{port}")]);
+    assert_eq!(code, 0);
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0]["family"], "ipv6");
+    assert_eq!(records[0]["local_addr"], "::1");
+    // The same port on another address is not this socket.
+    let (code, records) = json(&[&format!("127.0.0.1:{port}")]);
+    assert_eq!((code, records.len()), (1, 0));
+    let (code, _) = json(&["-4", &format!(":{port}")]);
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn udp_bound_socket_is_listening() {
+    let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = u.local_addr().unwrap().port();
+    let (code, records) = json(&[&format!(":{port}/udp")]);
+    assert_eq!(code, 0);
+    assert_eq!(records[0]["proto"], "udp");
+    assert_eq!(records[0]["state"], "UNCONN");
+    assert_eq!(pids_of(&records[0]), vec![me()]);
+    // In the default listing, and gone with -t.
+    let (_, listening) = json(&["-u"]);
+    assert!(listening.iter().any(|r| r["local_port"] == port));
+    let (code, _) = json(&["-t", &format!(":{port}")]);
+    assert_eq!(code, 1);
+    // A connected UDP socket is ESTABLISHED, with its peer.
+    u.connect("127.0.0.1:9").unwrap();
+    let (_, records) = json(&[&format!(":{port}")]);
+    assert_eq!(records[0]["state"], "ESTABLISHED");
+    assert_eq!(records[0]["remote_port"], 9);
+}
+
+#[test]
+fn established_pair_listener_first() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let (_server, _) = l.accept().unwrap();
+    let client_port = client.local_addr().unwrap().port();
+
+    let (code, records) = json(&[&port.to_string()]);
+    assert_eq!(code, 0);
+    let states: Vec<&str> = records
+        .iter()
+        .map(|r| r["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, vec!["LISTEN", "ESTABLISHED"]);
+    assert_eq!(records[1]["remote_port"], client_port);
+    assert_eq!(records[1]["remote_addr"], "127.0.0.1");
+
+    // Without a target only the listener is listed; with --all, both ends.
+    let (_, listening) = json(&[]);
+    assert!(listening.iter().any(|r| r["local_port"] == port));
+    assert!(!listening.iter().any(|r| r["local_port"] == client_port));
+    let (_, all) = json(&["--all", "-t", "-4"]);
+    assert!(all.iter().any(|r| r["local_port"] == client_port
+        && r["state"] == "ESTABLISHED"
+        && pids_of(r) == vec![me()]));
+    // -l with a target keeps the listener only.
+    let (_, records) = json(&["-l", &port.to_string()]);
+    assert_eq!(records.len(), 1);
+}
+
+#[test]
+fn time_wait_has_no_process() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let (server, _) = l.accept().unwrap();
+    // The side that closes first keeps TIME_WAIT: here the server, on the listening port.
+    drop(server);
+    let mut buf = [0u8; 1];
+    let _ = std::io::Read::read(&mut &client, &mut buf);
+    drop(client);
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let (_, records) = json(&[&format!(":{port}")]);
+    let tw = records
+        .iter()
+        .find(|r| r["state"] == "TIME_WAIT")
+        .unwrap_or_else(|| panic!("no TIME_WAIT in {records:?}"));
+    assert_eq!(tw["inode"], 0);
+    assert_eq!(tw["processes"].as_array().unwrap().len(), 0);
+    assert_eq!(records[0]["state"], "LISTEN");
+}
+
+#[test]
+fn forked_server_shares_one_listener() {
+    let helper = Helper::python(
+        "import os, socket, time\n\
+         s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n\
+         pid = os.fork()\n\
+         if pid == 0:\n    time.sleep(60); os._exit(0)\n\
+         print(s.getsockname()[1], pid, flush=True)\n\
+         time.sleep(60)\n",
+    );
+    let mut helper = helper;
+    let (port, child) = (helper.numbers[0], helper.numbers[1]);
+    helper.extra_pids.push(child);
+    let (code, records) = json(&[&format!(":{port}")]);
+    assert_eq!(code, 0);
+    assert_eq!(records.len(), 1, "one socket, two holders: {records:?}");
+    let mut expected = vec![u64::from(helper.pid()), u64::from(child)];
+    expected.sort_unstable();
+    assert_eq!(pids_of(&records[0]), expected);
+    // --pid selects by either holder and still shows both.
+    let (code, records) = json(&["--pid", &child.to_string(), &format!(":{port}")]);
+    assert_eq!((code, pids_of(&records[0])), (0, expected.clone()));
+    let (code, _) = json(&["--pid", &me().to_string(), &format!(":{port}")]);
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn reuseport_gives_each_process_its_own_socket() {
+    let script = "import os, socket, sys, time\n\
+         def sock(port):\n    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)\n    s.bind(('127.0.0.1', port)); s.listen(); return s\n\
+         a = sock(0); port = a.getsockname()[1]\n\
+         pid = os.fork()\n\
+         if pid == 0:\n    b = sock(port); time.sleep(60); os._exit(0)\n\
+         time.sleep(0.3)\n\
+         print(port, pid, flush=True)\n\
+         time.sleep(60)\n";
+    let mut helper = Helper::python(script);
+    let (port, child) = (helper.numbers[0], helper.numbers[1]);
+    helper.extra_pids.push(child);
+    let (_, records) = json(&[&format!(":{port}")]);
+    assert_eq!(records.len(), 2, "{records:?}");
+    let mut holders: Vec<Vec<u64>> = records.iter().map(pids_of).collect();
+    holders.sort();
+    // The child inherited the first socket too, so it holds both; the parent holds one.
+    let parent = u64::from(helper.pid());
+    let child = u64::from(child);
+    let mut both = vec![parent, child];
+    both.sort_unstable();
+    assert!(holders.contains(&vec![child]), "{holders:?}");
+    assert!(holders.contains(&both), "{holders:?}");
+}
+
+#[test]
+fn dual_stack_listener() {
+    let helper = Helper::python(
+        "import socket, time\n\
+         s = socket.socket(socket.AF_INET6); s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)\n\
+         s.bind(('::', 0)); s.listen()\n\
+         print(s.getsockname()[1], flush=True)\n\
+         time.sleep(60)\n",
+    );
+    let port = helper.numbers[0];
+    let (_, records) = json(&[&format!(":{port}")]);
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0]["local_addr"], "::");
+    assert_eq!(records[0]["family"], "ipv6");
+    assert_eq!(pids_of(&records[0]), vec![u64::from(helper.pid())]);
+}
+
+#[test]
+fn free_port_exits_one_with_empty_array() {
+    let port = free_port();
+    let (code, records) = json(&[&format!(":{port}")]);
+    assert_eq!((code, records.len()), (1, 0));
+    let r = portwho_run(&[&format!(":{port}")]);
+    assert_eq!(r.code, 1);
+    assert_eq!(r.stdout, "");
+}
+
+#[test]
+fn quiet_answers_by_exit_status() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let r = portwho_run(&["-q", &format!(":{port}")]);
+    assert_eq!((r.code, r.stdout.as_str(), r.stderr.as_str()), (0, "", ""));
+    drop(l);
+    let r = portwho_run(&["-q", &format!(":{port}")]);
+    assert_eq!((r.code, r.stdout.as_str()), (1, ""));
+}
+
+#[test]
+fn command_and_user_filters() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let target = format!(":{port}");
+    let (_, records) = json(&[&target]);
+    let name = records[0]["processes"][0]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (code, _) = json(&["-c", &name, &target]);
+    assert_eq!(code, 0);
+    let (code, _) = json(&["-c", "no-such-command", &target]);
+    assert_eq!(code, 1);
+    let uid = rustix::process::geteuid().as_raw().to_string();
+    let (code, _) = json(&["-U", &uid, &target]);
+    assert_eq!(code, 0);
+    let (code, _) = json(&["-U", "4000000000", &target]);
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn table_shows_pid_and_name_and_no_colour_when_piped() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let r = portwho_run(&[&format!(":{port}")]);
+    assert_eq!(r.code, 0);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert!(lines[0].starts_with("PROTO"), "{}", r.stdout);
+    assert!(lines[1].contains(&format!("127.0.0.1:{port}")));
+    assert!(lines[1].contains(&format!("{}/", me())));
+    assert!(!r.stdout.contains('\x1b'));
+    let r = portwho_run(&["--color", "always", &format!(":{port}")]);
+    assert!(r.stdout.contains("\x1b["));
+    let r = run(portwho()
+        .env("NO_COLOR", "1")
+        .args(["--color", "auto", &format!(":{port}")]));
+    assert!(!r.stdout.contains('\x1b'));
+}
+
+#[test]
+fn numeric_drops_service_names() {
+    let (_, records) = json(&["-n", "--all"]);
+    assert!(records.iter().all(|r| r["service"].is_null()));
+    let r = portwho_run(&["-n", "--all"]);
+    assert!(!r.stdout.contains("SERVICE"));
+}
+
+#[test]
+fn broken_pipe_is_quiet() {
+    // Enough rows that the output outlives `head -1`.
+    let listeners: Vec<TcpListener> = (0..50)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "'{}' --all | head -1",
+            env!("CARGO_BIN_EXE_portwho")
+        ))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!stderr.contains("Broken pipe"), "{stderr}");
+    drop(listeners);
+}
+
+/// portwho and `ss -tuanpe` read at the same moment agree on inodes and pids for the
+/// sockets this test made.
+#[test]
+fn agrees_with_ss() {
+    if std::process::Command::new("ss").arg("-V").output().is_err() {
+        eprintln!("skipped: ss is not installed");
+        return;
+    }
+    let l4 = TcpListener::bind("127.0.0.1:0").unwrap();
+    let l6 = TcpListener::bind("[::1]:0").unwrap();
+    let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let c = TcpStream::connect(l4.local_addr().unwrap()).unwrap();
+    let (a, _) = l4.accept().unwrap();
+    let mine: Vec<u64> = [
+        l4.as_raw_fd(),
+        l6.as_raw_fd(),
+        u.as_raw_fd(),
+        c.as_raw_fd(),
+        a.as_raw_fd(),
+    ]
+    .into_iter()
+    .map(inode_of)
+    .collect();
+
+    let (_, records) = json(&["--all"]);
+    let ss = std::process::Command::new("ss")
+        .arg("-tuanpe")
+        .output()
+        .unwrap();
+    let ss = String::from_utf8_lossy(&ss.stdout);
+
+    for inode in &mine {
+        let line = ss
+            .lines()
+            .find(|l| l.contains(&format!("ino:{inode} ")))
+            .unwrap_or_else(|| panic!("ss lacks inode {inode}:\n{ss}"));
+        let mut ss_pids: Vec<u64> = line
+            .split("pid=")
+            .skip(1)
+            .map(|rest| rest.split(',').next().unwrap().parse().unwrap())
+            .collect();
+        ss_pids.sort_unstable();
+        ss_pids.dedup();
+        let record = records
+            .iter()
+            .find(|r| r["inode"] == *inode)
+            .unwrap_or_else(|| panic!("portwho lacks inode {inode}"));
+        assert_eq!(pids_of(record), ss_pids, "inode {inode}: {line}");
+        let port = record["local_port"].as_u64().unwrap();
+        assert!(line.contains(&format!(":{port} ")), "{line}");
+    }
+}

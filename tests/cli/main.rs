@@ -1,0 +1,10 @@
+//! Integration tests: the real binary against live loopback sockets, fixtures and bad input.
+
+// Panicking on an unexpected value is how a test fails.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+mod errors;
+mod fixtures;
+mod live;
+mod privilege;
