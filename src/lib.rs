@@ -2,5 +2,6 @@
 
 pub mod backend;
 pub mod error;
+pub mod label;
 pub mod model;
 pub mod target;
