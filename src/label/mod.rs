@@ -2,6 +2,7 @@
 
 pub mod ranges;
 pub mod services;
+mod services_table;
 
 use std::collections::HashMap;
 use std::ops::RangeInclusive;
