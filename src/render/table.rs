@@ -98,6 +98,10 @@ fn user(e: &Entry) -> String {
         }
     }
     if names.is_empty() {
+        // TIME_WAIT and other orphaned sockets carry uid 0 without belonging to root.
+        if e.socket.inode == 0 {
+            return "-".to_string();
+        }
         return match &e.socket_user {
             Some(user) => escape(user).into_owned(),
             None => e.socket.uid.to_string(),
