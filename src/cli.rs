@@ -88,6 +88,10 @@ pub struct Cli {
     #[arg(short, long)]
     pub verbose: bool,
 
+    /// Write a man page or a shell completion script to stdout and exit.
+    #[arg(long, value_name = "WHAT", hide = true, exclusive = true)]
+    pub generate: Option<Generate>,
+
     /// Read sockets and processes from this proc tree instead of the live system (for
     /// captured trees; disables netlink).
     #[arg(long, value_name = "DIR", hide = true)]
@@ -100,6 +104,15 @@ pub enum ColorChoice {
     Auto,
     Always,
     Never,
+}
+
+/// What `--generate` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Generate {
+    Man,
+    CompleteBash,
+    CompleteZsh,
+    CompleteFish,
 }
 
 /// A pid, with a hint for `ss -tulpn` habits, where `-p` takes no value.

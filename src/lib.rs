@@ -6,6 +6,7 @@ pub mod config;
 pub mod error;
 pub mod exit;
 pub mod filter;
+pub mod generate;
 pub mod join;
 pub mod label;
 pub mod model;

@@ -30,6 +30,10 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<exit::ExitCode, Error> {
+    if let Some(what) = cli.generate {
+        portwho::generate::write(what, &mut std::io::stdout().lock()).map_err(Error::Output)?;
+        return Ok(exit::ExitCode::Matched);
+    }
     let backend = match &cli.proc_root {
         Some(root) => portwho::backend::linux::LinuxBackend::with_proc_root(root),
         None => portwho::backend::native(),

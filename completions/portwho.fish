@@ -1,0 +1,23 @@
+complete -c portwho -s p -l pid -d 'Sockets held by this process (repeatable)' -r
+complete -c portwho -s c -l command -d 'Sockets held by processes with this name (as in ps\'s COMMAND or argv[0]; repeatable)' -r
+complete -c portwho -s U -l user -d 'Sockets held by this user, a name or a numeric uid (repeatable)' -r
+complete -c portwho -l color -d 'When to use colour' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c portwho -l generate -d 'Write a man page or a shell completion script to stdout and exit' -r -f -a "man\t''
+complete-bash\t''
+complete-zsh\t''
+complete-fish\t''"
+complete -c portwho -l proc-root -d 'Read sockets and processes from this proc tree instead of the live system (for captured trees; disables netlink)' -r -F
+complete -c portwho -s l -l listening -d 'Listening sockets only: TCP in LISTEN, UDP bound and unconnected (the default without TARGET)'
+complete -c portwho -s a -l all -d 'Sockets in every state (ESTABLISHED, TIME_WAIT, ...)'
+complete -c portwho -s t -l tcp -d 'TCP sockets only'
+complete -c portwho -s u -l udp -d 'UDP sockets only'
+complete -c portwho -s 4 -l ipv4 -d 'IPv4 sockets only'
+complete -c portwho -s 6 -l ipv6 -d 'IPv6 sockets only'
+complete -c portwho -s n -l numeric -d 'Show port numbers only, no service names'
+complete -c portwho -l json -d 'Print a JSON array of sockets on stdout, and nothing else there'
+complete -c portwho -s q -l quiet -d 'Print nothing; the exit status answers (0 matched, 1 nothing matched)'
+complete -c portwho -s v -l verbose -d 'Also say on stderr what the scan read and skipped'
+complete -c portwho -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c portwho -s V -l version -d 'Print version'

@@ -1,0 +1,155 @@
+//! The man page and shell completions, generated from the one CLI definition in `cli.rs`.
+
+use std::io::{self, Write};
+
+use clap::CommandFactory;
+use clap_mangen::roff::{Roff, bold, italic, roman};
+
+use crate::cli::{Cli, Generate};
+
+/// Write what `--generate` asked for.
+pub fn write(what: Generate, out: &mut dyn Write) -> io::Result<()> {
+    let mut cmd = Cli::command();
+    let shell = match what {
+        Generate::Man => return man(out),
+        Generate::CompleteBash => clap_complete::Shell::Bash,
+        Generate::CompleteZsh => clap_complete::Shell::Zsh,
+        Generate::CompleteFish => clap_complete::Shell::Fish,
+    };
+    clap_complete::generate(shell, &mut cmd, "portwho", out);
+    Ok(())
+}
+
+/// Sections a clap definition cannot carry, written once here: (term, description) pairs.
+const TARGETS: &[(&str, &str)] = &[
+    (":PORT, PORT", "that port, TCP and UDP"),
+    ("LOW-HIGH", "every port in the range, both ends included"),
+    ("ADDR:PORT, [IPV6]:PORT", "that local address and port"),
+    (
+        ":SERVICE",
+        "a service name such as http or postgresql, from the built-in IANA table, \
+         a few common unregistered names (redis, vite, jupyter) and /etc/services",
+    ),
+    ("TARGET/tcp, TARGET/udp", "one protocol only"),
+];
+
+const EXIT_STATUS: &[(&str, &str)] = &[
+    ("0", "at least one socket matched"),
+    ("1", "nothing matched (for portwho :8080: the port is free)"),
+    ("2", "usage error, or a failure to read the system"),
+];
+
+const JSON_FIELDS: &[(&str, &str)] = &[
+    ("proto", "\"tcp\" or \"udp\""),
+    ("family", "\"ipv4\" or \"ipv6\""),
+    (
+        "local_addr, local_port",
+        "the local end; IPv6 addresses without brackets",
+    ),
+    (
+        "remote_addr, remote_port",
+        "the peer, or null for listening and unconnected sockets",
+    ),
+    (
+        "state",
+        "LISTEN, ESTABLISHED, SYN_SENT, SYN_RECV, FIN_WAIT1, FIN_WAIT2, TIME_WAIT, CLOSE, \
+         CLOSE_WAIT, LAST_ACK, CLOSING; for UDP UNCONN or ESTABLISHED",
+    ),
+    ("uid", "the socket's owner as the kernel records it"),
+    ("inode", "the socket inode (0 for TIME_WAIT)"),
+    ("service", "the service name of the local port, or null"),
+    (
+        "category",
+        "\"well-known\" (0-1023), \"registered\" (1024-49151) or \"dynamic\" (49152-65535)",
+    ),
+    (
+        "ephemeral",
+        "whether the port lies in this host's ephemeral range (ip_local_port_range)",
+    ),
+    (
+        "processes",
+        "every process holding the socket: pid, name, cmdline (the argument vector), \
+         user, uid; empty for TIME_WAIT or when the owner is hidden (stderr says so)",
+    ),
+];
+
+const EXAMPLES: &[(&str, &str)] = &[
+    ("portwho", "What is listening on this host."),
+    (
+        "portwho :8080",
+        "Who holds port 8080, in any state, listeners first.",
+    ),
+    (
+        "portwho -q :8080 && echo busy",
+        "Ask in a script; the exit status answers.",
+    ),
+    ("portwho --all -t -4", "Every IPv4 TCP socket."),
+    (
+        "portwho -c nginx -U www-data",
+        "What nginx holds as www-data.",
+    ),
+    (
+        "portwho --json | jq '.[] | select(.category == \"well-known\")'",
+        "Machine output for scripts.",
+    ),
+];
+
+fn man(out: &mut dyn Write) -> io::Result<()> {
+    let man = clap_mangen::Man::new(Cli::command()).section("1");
+    man.render_title(out)?;
+    man.render_name_section(out)?;
+    man.render_synopsis_section(out)?;
+    man.render_description_section(out)?;
+    man.render_options_section(out)?;
+
+    let mut roff = Roff::new();
+    tagged(&mut roff, "TARGETS", TARGETS);
+    roff.control("SH", ["OUTPUT"]).text([roman(
+        "A table with one row per socket: protocol, local address and port, peer (when any \
+         row has one), state, service, range, and the processes holding it as PID/NAME, \
+         with the user. Workers of one server are grouped as PID,PID/NAME. (eph) marks a \
+         port inside this host's ephemeral range; (hidden) an owner that could not be read \
+         (run as root). Names and command lines are printed with control characters \
+         escaped. Colour is used only on a terminal and never with NO_COLOR set; on a \
+         terminal, the widest cells are cut to fit.",
+    )]);
+    tagged(&mut roff, "EXIT STATUS", EXIT_STATUS);
+    roff.control("SH", ["JSON OUTPUT"]).text([roman(
+        "With --json, stdout holds one JSON array with one object per socket, and nothing \
+         else. Field names and value spellings are fixed; new fields may be added.",
+    )]);
+    for (field, text) in JSON_FIELDS {
+        roff.control("TP", [] as [&str; 0])
+            .text([bold(*field)])
+            .text([roman(*text)]);
+    }
+    roff.control("SH", ["EXAMPLES"]);
+    for (command, text) in EXAMPLES {
+        roff.control("TP", [] as [&str; 0])
+            .text([bold(*command)])
+            .text([roman(*text)]);
+    }
+    roff.control("SH", ["SEE ALSO"]).text([
+        italic("ss"),
+        roman("(8), "),
+        italic("lsof"),
+        roman("(8), "),
+        italic("netstat"),
+        roman("(8), "),
+        italic("fuser"),
+        roman("(1), "),
+        italic("services"),
+        roman("(5)"),
+    ]);
+    roff.to_writer(out)?;
+    man.render_version_section(out)
+}
+
+fn tagged(roff: &mut Roff, title: &str, items: &[(&str, &str)]) {
+    roff.control("SH", [title]);
+    for (term, text) in items {
+        roff.control("TP", [] as [&str; 0])
+            .text([bold(*term)])
+            .text([roman(*text)]);
+    }
+}
