@@ -6,6 +6,8 @@ use std::ops::RangeInclusive;
 use crate::error::Error;
 use crate::model::{Process, Socket};
 
+#[cfg(target_os = "linux")]
+pub mod linux;
 
 /// Which sockets to fetch. A backend may return more than asked (the caller filters
 /// exactly); the fields let it ask the kernel for less.

@@ -1,0 +1,3 @@
+//! The Linux backend.
+
+pub mod netlink;
