@@ -3,8 +3,15 @@
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::ops::RangeInclusive;
+use std::os::fd::OwnedFd;
 use std::time::Duration;
 
+use rustix::io::Errno;
+use rustix::net::netlink::{self, SocketAddrNetlink};
+use rustix::net::sockopt::{self, Timeout};
+use rustix::net::{AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType};
+
+use crate::backend::SocketQuery;
 use crate::model::{Family, Proto, Socket, State};
 
 // Wire constants from <linux/netlink.h>, <linux/sock_diag.h> and <linux/inet_diag.h>.
@@ -35,6 +42,12 @@ const ALL_STATES: u32 = 0x1ffe;
 /// Above this many port ranges the filter program grows past what is worth sending;
 /// the caller filters exactly anyway, so the kernel then dumps every port.
 pub const MAX_RANGES: usize = 32;
+
+/// The kernel caps one dump datagram at a little under 32 KiB, so this never truncates.
+const RECV_BUFFER: usize = 32 * 1024;
+
+/// A kernel that stops answering must not hang the caller, who can still read `/proc`.
+const RECV_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Why a netlink dump failed; the caller then reads `/proc/net` instead.
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +91,133 @@ pub struct Progress {
     pub done: bool,
     /// Sockets left out because their state number is not one the model knows.
     pub skipped: usize,
+}
+
+/// The sockets of a whole dump, and how many had to be left out.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Dump {
+    pub sockets: Vec<Socket>,
+    pub skipped: usize,
+}
+
+/// Read the sockets `query` asks for, asking the kernel to filter by state and port.
+pub fn dump(query: &SocketQuery) -> Result<Vec<Socket>, NetlinkError> {
+    dump_counted(query).map(|dump| dump.sockets)
+}
+
+/// Like [`dump`], and also say how many sockets had an unknown state.
+pub fn dump_counted(query: &SocketQuery) -> Result<Dump, NetlinkError> {
+    let tables = tables(query);
+    let mut dump = Dump::default();
+    if tables.is_empty() {
+        return Ok(dump);
+    }
+    let fd = open()?;
+    let ports = query.ports.as_deref();
+    let mut buf = vec![0; RECV_BUFFER];
+    for (seq, table) in (1..).zip(tables) {
+        send(&fd, &request(table, seq, query.listening_only, ports))?;
+        loop {
+            let Some(len) = recv(&fd, &mut buf)? else {
+                continue;
+            };
+            let reply = buf
+                .get(..len)
+                .ok_or(NetlinkError::Malformed("reply longer than read"))?;
+            let progress = decode(reply, table, seq, &mut dump.sockets)?;
+            dump.skipped += progress.skipped;
+            if progress.done {
+                break;
+            }
+        }
+    }
+    Ok(dump)
+}
+
+/// The tables a query needs; the kernel keeps each family out of the other's dump.
+fn tables(query: &SocketQuery) -> Vec<Table> {
+    let protos = [(query.tcp, Proto::Tcp), (query.udp, Proto::Udp)];
+    let families = [(query.ipv4, Family::Ipv4), (query.ipv6, Family::Ipv6)];
+    let mut tables = Vec::new();
+    for (want_proto, proto) in protos {
+        for (want_family, family) in families {
+            if want_proto && want_family {
+                tables.push(Table { proto, family });
+            }
+        }
+    }
+    tables
+}
+
+fn open() -> Result<OwnedFd, NetlinkError> {
+    let fd = rustix::net::socket_with(
+        AddressFamily::NETLINK,
+        SocketType::RAW,
+        SocketFlags::CLOEXEC,
+        Some(netlink::SOCK_DIAG),
+    )
+    .map_err(|e| NetlinkError::Open(e.into()))?;
+    sockopt::set_socket_timeout(&fd, Timeout::Recv, Some(RECV_TIMEOUT)).map_err(|e| {
+        NetlinkError::Io {
+            op: "setsockopt",
+            source: e.into(),
+        }
+    })?;
+    Ok(fd)
+}
+
+fn send(fd: &OwnedFd, message: &[u8]) -> Result<(), NetlinkError> {
+    let kernel = SocketAddrNetlink::new(0, 0);
+    loop {
+        match rustix::net::sendto(fd, message, SendFlags::empty(), &kernel) {
+            Ok(sent) if sent == message.len() => return Ok(()),
+            Ok(_) => {
+                return Err(NetlinkError::Io {
+                    op: "sendto",
+                    source: io::ErrorKind::WriteZero.into(),
+                });
+            }
+            Err(Errno::INTR) => continue,
+            Err(e) => {
+                return Err(NetlinkError::Io {
+                    op: "sendto",
+                    source: e.into(),
+                });
+            }
+        }
+    }
+}
+
+/// Receive one datagram; `None` when it did not come from the kernel.
+fn recv(fd: &OwnedFd, buf: &mut [u8]) -> Result<Option<usize>, NetlinkError> {
+    loop {
+        // TRUNC makes the kernel report the full length, so a cut datagram is caught
+        // instead of silently losing the sockets at its end.
+        match rustix::net::recvfrom(fd, &mut *buf, RecvFlags::TRUNC) {
+            Ok((_, len, from)) => {
+                if len > buf.len() {
+                    return Err(NetlinkError::Malformed("datagram larger than the buffer"));
+                }
+                if len == 0 {
+                    return Err(NetlinkError::Malformed("empty datagram"));
+                }
+                // Any local process may send to our port id; only the kernel (pid 0)
+                // answers requests.
+                let from_kernel = from
+                    .and_then(|addr| SocketAddrNetlink::try_from(addr).ok())
+                    .is_some_and(|addr| addr.pid() == 0);
+                return Ok(from_kernel.then_some(len));
+            }
+            Err(Errno::INTR) => continue,
+            Err(Errno::AGAIN) => return Err(NetlinkError::Timeout(RECV_TIMEOUT)),
+            Err(e) => {
+                return Err(NetlinkError::Io {
+                    op: "recvfrom",
+                    source: e.into(),
+                });
+            }
+        }
+    }
 }
 
 /// Encode one SOCK_DIAG_BY_FAMILY dump request (`nlmsghdr` + `inet_diag_req_v2`
@@ -795,6 +935,244 @@ mod tests {
                 let want = ranges.iter().any(|r| r.contains(&port));
                 assert_eq!(kernel_run(&code, port), want, "port {port} in {ranges:?}");
             }
+        }
+    }
+
+    // ---- Live tests against this host's kernel, on loopback only. ----
+
+    use std::collections::HashSet;
+    use std::net::{TcpListener, TcpStream, UdpSocket};
+    use std::os::fd::AsRawFd;
+
+    fn inode_of(fd: &impl AsRawFd) -> u64 {
+        let link = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap();
+        let link = link.to_str().unwrap();
+        link.strip_prefix("socket:[")
+            .and_then(|s| s.strip_suffix(']'))
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+
+    fn find(sockets: &[Socket], inode: u64) -> Option<&Socket> {
+        sockets.iter().find(|s| s.inode == inode)
+    }
+
+    /// A listener on [::1], unless this host has no IPv6 loopback.
+    fn listen6() -> Option<TcpListener> {
+        match TcpListener::bind("[::1]:0") {
+            Ok(listener) => Some(listener),
+            Err(e) => {
+                eprintln!("skipping IPv6 checks: {e}");
+                None
+            }
+        }
+    }
+
+    struct Pair {
+        listener: TcpListener,
+        client: TcpStream,
+        server: TcpStream,
+    }
+
+    fn pair() -> Pair {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        Pair {
+            listener,
+            client,
+            server,
+        }
+    }
+
+    #[test]
+    fn live_dump_finds_this_process_sockets() {
+        let uid = rustix::process::getuid().as_raw();
+        let tcp4 = TcpListener::bind("127.0.0.1:0").unwrap();
+        let tcp6 = listen6();
+        let udp4 = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let pair = pair();
+
+        let sockets = dump(&SocketQuery::default()).unwrap();
+
+        let s = find(&sockets, inode_of(&tcp4)).expect("IPv4 listener");
+        assert_eq!((s.proto, s.state, s.uid), (Proto::Tcp, State::Listen, uid));
+        assert_eq!(s.local, tcp4.local_addr().unwrap());
+        assert_eq!(s.remote, None);
+        if let Some(tcp6) = &tcp6 {
+            let s = find(&sockets, inode_of(tcp6)).expect("IPv6 listener");
+            assert_eq!((s.proto, s.state, s.uid), (Proto::Tcp, State::Listen, uid));
+            assert_eq!(s.local, tcp6.local_addr().unwrap());
+            assert_eq!(s.family(), Family::Ipv6);
+            assert_eq!(s.remote, None);
+        }
+        let s = find(&sockets, inode_of(&udp4)).expect("UDP socket");
+        assert_eq!((s.proto, s.state, s.uid), (Proto::Udp, State::Unconn, uid));
+        assert_eq!(s.local, udp4.local_addr().unwrap());
+        assert_eq!(s.remote, None);
+        for (stream, what) in [(&pair.client, "client"), (&pair.server, "server")] {
+            let s = find(&sockets, inode_of(stream)).expect(what);
+            assert_eq!(
+                (s.proto, s.state, s.uid),
+                (Proto::Tcp, State::Established, uid)
+            );
+            assert_eq!(s.local, stream.local_addr().unwrap());
+            assert_eq!(s.remote, Some(stream.peer_addr().unwrap()));
+        }
+        assert!(find(&sockets, inode_of(&pair.listener)).is_some());
+    }
+
+    #[test]
+    fn live_port_filter_keeps_only_that_local_port() {
+        let pair = pair();
+        let port = pair.listener.local_addr().unwrap().port();
+        let query = SocketQuery {
+            ports: Some(vec![port..=port]),
+            ..SocketQuery::default()
+        };
+        let sockets = dump(&query).unwrap();
+        assert!(
+            sockets.iter().all(|s| s.local.port() == port),
+            "{sockets:?}"
+        );
+        assert!(find(&sockets, inode_of(&pair.listener)).is_some());
+        assert!(find(&sockets, inode_of(&pair.server)).is_some());
+        // The client's remote port is `port`, its local one is not.
+        assert!(find(&sockets, inode_of(&pair.client)).is_none());
+    }
+
+    #[test]
+    fn live_kernel_accepts_many_ranges() {
+        let a = TcpListener::bind("127.0.0.1:0").unwrap();
+        let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let (pa, pb) = (
+            a.local_addr().unwrap().port(),
+            b.local_addr().unwrap().port(),
+        );
+        // Ranges that cannot hold an ephemeral port, around the two that matter.
+        let mut ranges: Vec<_> = (1..MAX_RANGES as u16 - 1)
+            .map(|i| i * 3..=i * 3 + 1)
+            .collect();
+        ranges.insert(5, pa..=pa);
+        ranges.push(pb..=pb);
+        assert_eq!(ranges.len(), MAX_RANGES);
+        let sockets = dump(&SocketQuery {
+            ports: Some(ranges.clone()),
+            ..SocketQuery::default()
+        })
+        .unwrap();
+        assert!(find(&sockets, inode_of(&a)).is_some());
+        assert!(find(&sockets, inode_of(&b)).is_some());
+        let port_in = |p: u16| ranges.iter().any(|r| r.contains(&p));
+        assert!(
+            sockets.iter().all(|s| port_in(s.local.port())),
+            "{sockets:?}"
+        );
+    }
+
+    #[test]
+    fn live_listening_only_leaves_out_connections() {
+        let pair = pair();
+        let udp4 = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let connected = UdpSocket::bind("127.0.0.1:0").unwrap();
+        connected.connect(udp4.local_addr().unwrap()).unwrap();
+        let query = SocketQuery {
+            listening_only: true,
+            ..SocketQuery::default()
+        };
+        let sockets = dump(&query).unwrap();
+        assert!(
+            sockets.iter().all(|s| s.state.is_listening()),
+            "{sockets:?}"
+        );
+        assert!(find(&sockets, inode_of(&pair.listener)).is_some());
+        assert!(find(&sockets, inode_of(&udp4)).is_some());
+        assert!(find(&sockets, inode_of(&pair.client)).is_none());
+        assert!(find(&sockets, inode_of(&connected)).is_none());
+    }
+
+    #[test]
+    fn live_protocol_and_family_switches() {
+        let tcp4 = TcpListener::bind("127.0.0.1:0").unwrap();
+        let udp4 = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let tcp6 = listen6();
+        let udp_only = dump(&SocketQuery {
+            tcp: false,
+            ..SocketQuery::default()
+        })
+        .unwrap();
+        assert!(udp_only.iter().all(|s| s.proto == Proto::Udp));
+        assert!(find(&udp_only, inode_of(&udp4)).is_some());
+        let v4_only = dump(&SocketQuery {
+            ipv6: false,
+            ..SocketQuery::default()
+        })
+        .unwrap();
+        assert!(v4_only.iter().all(|s| s.family() == Family::Ipv4));
+        assert!(find(&v4_only, inode_of(&tcp4)).is_some());
+        if let Some(tcp6) = &tcp6 {
+            assert!(find(&v4_only, inode_of(tcp6)).is_none());
+        }
+        let nothing = SocketQuery {
+            tcp: false,
+            udp: false,
+            ..SocketQuery::default()
+        };
+        assert_eq!(dump(&nothing).unwrap(), vec![]);
+    }
+
+    /// Socket inodes listed in `/proc/net/<name>`.
+    fn proc_inodes(name: &str) -> HashSet<u64> {
+        let Ok(text) = std::fs::read_to_string(format!("/proc/net/{name}")) else {
+            return HashSet::new();
+        };
+        text.lines()
+            .skip(1)
+            .filter_map(|line| line.split_whitespace().nth(9)?.parse().ok())
+            .collect()
+    }
+
+    #[test]
+    fn live_dump_agrees_with_proc_net() {
+        let tcp4 = TcpListener::bind("127.0.0.1:0").unwrap();
+        let tcp6 = listen6();
+        let pair = pair();
+        let udp4 = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut tcp_ours = vec![
+            inode_of(&tcp4),
+            inode_of(&pair.listener),
+            inode_of(&pair.client),
+            inode_of(&pair.server),
+        ];
+        tcp_ours.extend(tcp6.as_ref().map(inode_of));
+
+        let sockets = dump(&SocketQuery::default()).unwrap();
+        let netlink: HashSet<u64> = sockets.iter().map(|s| s.inode).collect();
+        let tcp_proc: HashSet<u64> = proc_inodes("tcp")
+            .union(&proc_inodes("tcp6"))
+            .copied()
+            .collect();
+        let udp_proc: HashSet<u64> = proc_inodes("udp")
+            .union(&proc_inodes("udp6"))
+            .copied()
+            .collect();
+        for inode in tcp_ours {
+            assert!(netlink.contains(&inode), "netlink lacks {inode}");
+            assert!(tcp_proc.contains(&inode), "/proc/net/tcp* lacks {inode}");
+        }
+        assert!(netlink.contains(&inode_of(&udp4)));
+        assert!(udp_proc.contains(&inode_of(&udp4)));
+        // Every socket /proc shows on our ports is one netlink found too.
+        let ports: HashSet<u16> = [&tcp4, &pair.listener]
+            .iter()
+            .map(|l| l.local_addr().unwrap().port())
+            .collect();
+        for s in sockets
+            .iter()
+            .filter(|s| s.proto == Proto::Tcp && ports.contains(&s.local.port()))
+        {
+            assert!(s.inode == 0 || tcp_proc.contains(&s.inode), "{s:?}");
         }
     }
 }
