@@ -1175,4 +1175,53 @@ mod tests {
             assert!(s.inode == 0 || tcp_proc.contains(&s.inode), "{s:?}");
         }
     }
+
+    /// Time one full dump with a few thousand sockets open:
+    /// `cargo test --release --lib netlink::tests::timing -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "measurement, not a check"]
+    fn timing() {
+        use std::time::Instant;
+        const N: usize = 1000;
+        let listeners: Vec<_> = (0..N)
+            .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+            .collect();
+        let pairs: Vec<_> = (0..N).map(|_| pair()).collect();
+        let udp: Vec<_> = (0..N)
+            .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
+            .collect();
+        let opened = listeners.len() + pairs.len() * 3 + udp.len();
+
+        let mut times = Vec::new();
+        let mut count = 0;
+        for _ in 0..25 {
+            let start = Instant::now();
+            count = dump(&SocketQuery::default()).unwrap().len();
+            times.push(start.elapsed());
+        }
+        times.sort();
+        println!(
+            "netlink dump: {count} sockets ({opened} opened by the test): min {:?}, median {:?}, max {:?}",
+            times[0],
+            times[times.len() / 2],
+            times[times.len() - 1]
+        );
+
+        let mut times = Vec::new();
+        let mut bytes = 0;
+        for _ in 0..25 {
+            let start = Instant::now();
+            bytes = ["tcp", "tcp6", "udp", "udp6"]
+                .iter()
+                .map(|n| std::fs::read(format!("/proc/net/{n}")).map_or(0, |b| b.len()))
+                .sum::<usize>();
+            times.push(start.elapsed());
+        }
+        times.sort();
+        println!(
+            "reading /proc/net/{{tcp,tcp6,udp,udp6}} ({bytes} bytes, no parsing): min {:?}, median {:?}",
+            times[0],
+            times[times.len() / 2]
+        );
+    }
 }
