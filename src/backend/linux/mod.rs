@@ -107,10 +107,18 @@ impl Backend for LinuxBackend {
     fn sockets(&self, query: &SocketQuery) -> Result<SocketTable, Error> {
         if self.netlink {
             // Any netlink failure (seccomp, an old kernel, a sandbox) falls back to text.
-            if let Ok(sockets) = netlink::dump(query) {
+            if let Ok(dump) = netlink::dump_counted(query) {
+                let mut warnings = Vec::new();
+                if dump.skipped > 0 {
+                    warnings.push(format!(
+                        "skipped {} socket{} in a state this version does not know",
+                        dump.skipped,
+                        if dump.skipped == 1 { "" } else { "s" }
+                    ));
+                }
                 return Ok(SocketTable {
-                    sockets,
-                    warnings: Vec::new(),
+                    sockets: dump.sockets,
+                    warnings,
                 });
             }
         }
