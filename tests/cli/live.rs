@@ -331,3 +331,30 @@ fn agrees_with_ss() {
         assert!(line.contains(&format!(":{port} ")), "{line}");
     }
 }
+
+/// netlink (the default) and the `/proc/net` text tables (the fallback) give the same
+/// sockets and owners.
+#[test]
+fn netlink_and_proc_net_agree() {
+    let l4 = TcpListener::bind("127.0.0.1:0").unwrap();
+    let l6 = TcpListener::bind("[::1]:0").unwrap();
+    let u6 = UdpSocket::bind("[::1]:0").unwrap();
+    let c = TcpStream::connect(l4.local_addr().unwrap()).unwrap();
+    let (_a, _) = l4.accept().unwrap();
+    let ports: Vec<String> = [
+        l4.local_addr().unwrap().port(),
+        l6.local_addr().unwrap().port(),
+        u6.local_addr().unwrap().port(),
+        c.local_addr().unwrap().port(),
+    ]
+    .iter()
+    .map(|p| format!(":{p}"))
+    .collect();
+    let args: Vec<&str> = ports.iter().map(String::as_str).collect();
+    let (_, netlink) = json(&args);
+    let mut with_root = vec!["--proc-root", "/proc"];
+    with_root.extend_from_slice(&args);
+    let (_, text) = json(&with_root);
+    assert_eq!(netlink.len(), 5, "{netlink:?}");
+    assert_eq!(netlink, text);
+}
