@@ -110,6 +110,7 @@ mod tests {
             state,
             uid: 1000,
             inode: 1,
+            v6only: None,
         }
     }
 
@@ -158,6 +159,7 @@ mod tests {
                 cmdline: vec!["/usr/sbin/nginx-debug-build-x".into()],
                 user: None,
                 uid: Some(33),
+                ..Process::default()
             }],
             owners_hidden: false,
             socket_user: None,

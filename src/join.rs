@@ -57,6 +57,7 @@ mod tests {
             state,
             uid: 0,
             inode,
+            v6only: None,
         }
     }
 
@@ -67,6 +68,7 @@ mod tests {
             cmdline: vec![],
             user: None,
             uid: Some(0),
+            ..Process::default()
         }
     }
 

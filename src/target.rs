@@ -275,6 +275,7 @@ mod tests {
             state: crate::model::State::Listen,
             uid: 0,
             inode: 1,
+            v6only: None,
         };
         assert!(one("127.0.0.1:80").matches(&socket));
         assert!(!one("127.0.0.2:80").matches(&socket));

@@ -3,8 +3,9 @@
 
 Usage: tools/capture-fixture.py OUT_DIR PID [PID ...]
 
-Copies /proc/net/{tcp,tcp6,udp,udp6}, the ephemeral port range, and for each PID its
-comm, cmdline, status and fd links (as symlinks with the same targets), plus the output
+Copies /proc/net/{tcp,tcp6,udp,udp6}, /proc/stat (for the boot time), the ephemeral and
+reserved port ranges, and for each PID its comm, cmdline, status, stat, cgroup, and its
+fd, exe and cwd links (as symlinks with the same targets), plus the output
 of `ss -tuanpe` at the same moment as OUT_DIR/ss.txt, so the expected output can be
 checked against what ss saw.
 """
@@ -20,13 +21,16 @@ def main():
     os.makedirs(os.path.join(out, "sys/net/ipv4"), exist_ok=True)
     for table in ("tcp", "tcp6", "udp", "udp6"):
         shutil.copyfile(f"/proc/net/{table}", os.path.join(out, "net", table))
-    shutil.copyfile("/proc/sys/net/ipv4/ip_local_port_range",
-                    os.path.join(out, "sys/net/ipv4/ip_local_port_range"))
+    shutil.copyfile("/proc/stat", os.path.join(out, "stat"))
+    for name in ("ip_local_port_range", "ip_local_reserved_ports", "ip_unprivileged_port_start"):
+        shutil.copyfile(f"/proc/sys/net/ipv4/{name}", os.path.join(out, "sys/net/ipv4", name))
     for pid in pids:
         pdir = os.path.join(out, pid)
         os.makedirs(os.path.join(pdir, "fd"), exist_ok=True)
-        for name in ("comm", "cmdline", "status"):
+        for name in ("comm", "cmdline", "status", "stat", "cgroup"):
             shutil.copyfile(f"/proc/{pid}/{name}", os.path.join(pdir, name))
+        for name in ("exe", "cwd"):
+            os.symlink(os.readlink(f"/proc/{pid}/{name}"), os.path.join(pdir, name))
         for fd in os.listdir(f"/proc/{pid}/fd"):
             try:
                 target = os.readlink(f"/proc/{pid}/fd/{fd}")

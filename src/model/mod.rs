@@ -135,6 +135,9 @@ pub struct Socket {
     /// The socket's owner as the kernel records it.
     pub uid: u32,
     pub inode: u64,
+    /// For IPv6 sockets, whether IPV6_V6ONLY is set (`None` when the source does not say:
+    /// the `/proc/net` tables do not).
+    pub v6only: Option<bool>,
 }
 
 impl Socket {
@@ -143,8 +146,9 @@ impl Socket {
     }
 }
 
-/// A process that holds a socket, with the details shown to the user.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A process that holds a socket, with the details shown to the user. Fields that could
+/// not be read (another user's process, a process exiting) are `None` or empty.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Process {
     pub pid: u32,
     /// The kernel's short name (`comm`); empty if it could not be read.
@@ -152,7 +156,25 @@ pub struct Process {
     /// The argument vector; empty for kernel threads and zombies.
     pub cmdline: Vec<String>,
     pub user: Option<String>,
+    /// Effective uid.
     pub uid: Option<u32>,
+    pub ppid: Option<u32>,
+    /// Path of the executable, without the kernel's " (deleted)" suffix.
+    pub exe: Option<String>,
+    /// The executable was removed or replaced on disk after the process started.
+    pub exe_deleted: bool,
+    pub cwd: Option<String>,
+    /// Start time, seconds since the Unix epoch.
+    pub started: Option<u64>,
+    /// The parent chain, nearest first, up to pid 1.
+    pub ancestors: Vec<Ancestor>,
+}
+
+/// One link of a parent chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ancestor {
+    pub pid: u32,
+    pub name: String,
 }
 
 /// IANA range of a port.

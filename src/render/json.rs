@@ -5,6 +5,7 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use super::Render;
+use super::time::rfc3339;
 use crate::model::{Category, Entry, Family, Process, Proto, State};
 
 /// Renders entries as the contract's JSON array.
@@ -24,7 +25,39 @@ struct Record<'a> {
     service: Option<&'a str>,
     category: Category,
     ephemeral: bool,
-    processes: &'a [Process],
+    v6only: Option<bool>,
+    processes: Vec<ProcessRecord<'a>>,
+}
+
+#[derive(Serialize)]
+struct ProcessRecord<'a> {
+    pid: u32,
+    name: &'a str,
+    cmdline: &'a [String],
+    user: Option<&'a str>,
+    uid: Option<u32>,
+    ppid: Option<u32>,
+    exe: Option<&'a str>,
+    exe_deleted: bool,
+    cwd: Option<&'a str>,
+    start_time: Option<String>,
+}
+
+impl<'a> From<&'a Process> for ProcessRecord<'a> {
+    fn from(p: &'a Process) -> Self {
+        ProcessRecord {
+            pid: p.pid,
+            name: &p.name,
+            cmdline: &p.cmdline,
+            user: p.user.as_deref(),
+            uid: p.uid,
+            ppid: p.ppid,
+            exe: p.exe.as_deref(),
+            exe_deleted: p.exe_deleted,
+            cwd: p.cwd.as_deref(),
+            start_time: p.started.map(rfc3339),
+        }
+    }
 }
 
 impl<'a> From<&'a Entry> for Record<'a> {
@@ -43,7 +76,8 @@ impl<'a> From<&'a Entry> for Record<'a> {
             service: e.service.as_deref(),
             category: e.category,
             ephemeral: e.ephemeral,
-            processes: &e.processes,
+            v6only: s.v6only,
+            processes: e.processes.iter().map(ProcessRecord::from).collect(),
         }
     }
 }
@@ -71,6 +105,7 @@ mod tests {
                 state: State::TimeWait,
                 uid: 1000,
                 inode: 0,
+                v6only: None,
             },
             processes: vec![Process {
                 pid: 4242,
@@ -78,6 +113,12 @@ mod tests {
                 cmdline: vec!["python3".into(), "-m".into()],
                 user: Some("alice".into()),
                 uid: Some(1000),
+                ppid: Some(1),
+                exe: Some("/usr/bin/python3.11".into()),
+                exe_deleted: true,
+                cwd: Some("/srv".into()),
+                started: Some(1_700_000_000),
+                ancestors: vec![],
             }],
             owners_hidden: false,
             socket_user: None,
@@ -92,8 +133,10 @@ mod tests {
             "proto": "tcp", "family": "ipv6", "local_addr": "::1", "local_port": 8080,
             "remote_addr": "::1", "remote_port": 50000, "state": "TIME_WAIT", "uid": 1000,
             "inode": 0, "service": "http-alt", "category": "registered", "ephemeral": false,
+            "v6only": null,
             "processes": [{"pid": 4242, "name": "py\u{1b}thon3", "cmdline": ["python3", "-m"],
-                           "user": "alice", "uid": 1000}]
+                           "user": "alice", "uid": 1000, "ppid": 1, "exe": "/usr/bin/python3.11",
+                           "exe_deleted": true, "cwd": "/srv", "start_time": "2023-11-14T22:13:20Z"}]
         }]);
         assert_eq!(value, expected);
     }

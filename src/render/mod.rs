@@ -3,6 +3,7 @@
 pub mod escape;
 pub mod json;
 pub mod table;
+pub mod time;
 
 use std::io::{self, Write};
 use std::net::SocketAddr;

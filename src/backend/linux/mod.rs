@@ -131,8 +131,10 @@ impl Backend for LinuxBackend {
 
     fn processes(&self, pids: &[u32]) -> ProcessDetails {
         let mut details = ProcessDetails::default();
+        let clock = process::Clock::read(&self.proc_root);
+        let mut names = HashMap::new();
         for &pid in pids {
-            match process::read(&self.proc_root, pid) {
+            match process::read(&self.proc_root, pid, &clock, &mut names) {
                 Some(mut p) => {
                     p.user = p.uid.and_then(|uid| self.user_name(uid));
                     details.processes.insert(pid, p);

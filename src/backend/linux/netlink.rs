@@ -31,6 +31,8 @@ const IPPROTO_UDP: u8 = 17;
 const INET_DIAG_REQ_V2_LEN: usize = 56;
 const INET_DIAG_MSG_LEN: usize = 72;
 const INET_DIAG_REQ_BYTECODE: u16 = 1;
+/// Reply attribute the kernel adds to every AF_INET6 socket: IPV6_V6ONLY as one byte.
+const INET_DIAG_SKV6ONLY: u16 = 11;
 const INET_DIAG_BC_JMP: u8 = 1;
 const INET_DIAG_BC_S_GE: u8 = 2;
 const INET_DIAG_BC_S_LE: u8 = 3;
@@ -418,7 +420,26 @@ fn socket(msg: &[u8], table: Table) -> Result<Option<Socket>, NetlinkError> {
         state,
         uid: ne_u32(msg, 64)?,
         inode: u64::from(ne_u32(msg, 68)?),
+        v6only: (family == Family::Ipv6)
+            .then(|| attribute_u8(&msg[INET_DIAG_MSG_LEN..], INET_DIAG_SKV6ONLY).map(|v| v != 0))
+            .flatten(),
     }))
+}
+
+/// The one-byte payload of the first attribute of `kind` among `struct rtattr`s, if any.
+fn attribute_u8(mut attrs: &[u8], kind: u16) -> Option<u8> {
+    while attrs.len() >= 4 {
+        let len = usize::from(u16::from_ne_bytes([attrs[0], attrs[1]]));
+        let this = u16::from_ne_bytes([attrs[2], attrs[3]]);
+        if len < 4 || len > attrs.len() {
+            return None;
+        }
+        if this == kind {
+            return attrs.get(4).copied().filter(|_| len > 4);
+        }
+        attrs = attrs.get(len.next_multiple_of(4)..).unwrap_or_default();
+    }
+    None
 }
 
 /// Addresses are in network order; IPv4 uses the first 4 of the 16 bytes.
@@ -589,8 +610,33 @@ mod tests {
                 state: State::Listen,
                 uid: 1000,
                 inode: 4242,
+                v6only: None,
             }]
         );
+    }
+
+    #[test]
+    fn reads_v6only_from_attributes() {
+        let attr = |kind: u16, payload: &[u8]| {
+            let mut a = ((4 + payload.len()) as u16).to_ne_bytes().to_vec();
+            a.extend_from_slice(&kind.to_ne_bytes());
+            a.extend_from_slice(payload);
+            a.resize(a.len().next_multiple_of(4), 0);
+            a
+        };
+        let mut msg = established6();
+        msg.extend(attr(5, &[0x10])); // INET_DIAG_TOS first, to be skipped
+        msg.extend(attr(INET_DIAG_SKV6ONLY, &[1]));
+        let (sockets, _) = decode_all(&data(&msg, 1), TCP6, 1).unwrap();
+        assert_eq!(sockets[0].v6only, Some(true));
+        let mut msg = established6();
+        msg.extend(attr(INET_DIAG_SKV6ONLY, &[0]));
+        let (sockets, _) = decode_all(&data(&msg, 1), TCP6, 1).unwrap();
+        assert_eq!(sockets[0].v6only, Some(false));
+        // Absent, or a broken attribute length: unknown, not an error.
+        assert_eq!(attribute_u8(&[], INET_DIAG_SKV6ONLY), None);
+        assert_eq!(attribute_u8(&[200, 0, 11, 0, 1], INET_DIAG_SKV6ONLY), None);
+        assert_eq!(attribute_u8(&[4, 0, 11, 0], INET_DIAG_SKV6ONLY), None);
     }
 
     #[test]
@@ -605,6 +651,7 @@ mod tests {
                 state: State::Established,
                 uid: 33,
                 inode: 0xdead_beef,
+                v6only: None,
             }]
         );
     }

@@ -53,6 +53,7 @@ pub fn parse_line(line: &str, proto: Proto) -> Option<Socket> {
         state,
         uid,
         inode,
+        v6only: None,
     })
 }
 

@@ -1,38 +1,145 @@
-//! Details of the processes that are shown: name, command line and user.
+//! Details of the processes that are shown: name, command line, user, executable, working
+//! directory, start time and parent chain.
 
+use std::collections::HashMap;
 use std::io;
 use std::path::Path;
 
-use crate::model::Process;
+use crate::model::{Ancestor, Process};
+
+/// How far up the parent chain to go; real chains are a handful deep, a loop is a bug.
+const MAX_ANCESTORS: usize = 32;
+
+/// Facts shared by every process of one run, read once.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Clock {
+    /// Boot time, seconds since the Unix epoch (`btime` in `/proc/stat`).
+    pub boot_time: Option<u64>,
+    pub ticks_per_second: u64,
+}
+
+impl Clock {
+    pub fn read(proc_root: &Path) -> Clock {
+        let boot_time = std::fs::read_to_string(proc_root.join("stat"))
+            .ok()
+            .and_then(|text| parse_btime(&text));
+        Clock {
+            boot_time,
+            ticks_per_second: rustix::param::clock_ticks_per_second(),
+        }
+    }
+
+    /// A process's start time (`starttime`, clock ticks since boot) as Unix seconds.
+    fn start(&self, ticks: u64) -> Option<u64> {
+        Some(self.boot_time? + ticks / self.ticks_per_second.max(1))
+    }
+}
+
+fn parse_btime(stat: &str) -> Option<u64> {
+    stat.lines()
+        .find_map(|line| line.strip_prefix("btime "))
+        .and_then(|n| n.trim().parse().ok())
+}
 
 /// Read one process's details, or `None` when it has exited.
 ///
-/// Each file is read once and decoded leniently: a process can put anything in its name
-/// and arguments, and a field that cannot be read stays empty rather than hiding the pid.
-pub fn read(proc_root: &Path, pid: u32) -> Option<Process> {
+/// A process can put anything in its name and arguments, and another user's files may be
+/// unreadable: a field that cannot be read stays empty rather than hiding the pid.
+pub fn read(
+    proc_root: &Path,
+    pid: u32,
+    clock: &Clock,
+    names: &mut HashMap<u32, (String, Option<u32>)>,
+) -> Option<Process> {
     let dir = proc_root.join(pid.to_string());
-    // The effective uid, as `ps` shows it: a setuid or privilege-dropping server runs as it.
-    let status = procfs::process::Process::new_with_root(dir.clone()).and_then(|p| p.status());
-    let uid = match status {
-        Ok(status) => Some(status.euid),
+    let handle = match procfs::process::Process::new_with_root(dir.clone()) {
+        Ok(handle) => handle,
         Err(procfs::ProcError::NotFound(_)) => return None,
-        Err(_) => None,
+        Err(_) => return None,
     };
     let name = match std::fs::read(dir.join("comm")) {
         Ok(bytes) => decode_comm(&bytes),
         Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
         Err(_) => String::new(),
     };
+    // The effective uid, as `ps` shows it: a setuid or privilege-dropping server runs as it.
+    let uid = handle.status().ok().map(|status| status.euid);
+    let stat = handle.stat().ok();
+    let ppid = stat
+        .as_ref()
+        .and_then(|s| u32::try_from(s.ppid).ok())
+        .filter(|&p| p != 0);
     let cmdline = std::fs::read(dir.join("cmdline"))
         .map(|bytes| decode_cmdline(&bytes))
         .unwrap_or_default();
+    let (exe, exe_deleted) = match std::fs::read_link(dir.join("exe")) {
+        Ok(path) => split_deleted(&path.to_string_lossy()),
+        Err(_) => (None, false),
+    };
+    let cwd = std::fs::read_link(dir.join("cwd"))
+        .ok()
+        .map(|p| p.to_string_lossy().into_owned());
+    names.insert(pid, (name.clone(), ppid));
     Some(Process {
         pid,
         name,
         cmdline,
         user: None,
         uid,
+        ppid,
+        exe,
+        exe_deleted,
+        cwd,
+        started: stat.and_then(|s| clock.start(s.starttime)),
+        ancestors: ancestors(proc_root, ppid, names),
     })
+}
+
+/// The parent chain up to pid 1, nearest first. `names` caches (name, ppid) per pid, since
+/// the processes of one run mostly share their ancestors.
+fn ancestors(
+    proc_root: &Path,
+    mut next: Option<u32>,
+    names: &mut HashMap<u32, (String, Option<u32>)>,
+) -> Vec<Ancestor> {
+    let mut chain = Vec::new();
+    while let Some(pid) = next {
+        if chain.len() >= MAX_ANCESTORS || chain.iter().any(|a: &Ancestor| a.pid == pid) {
+            break;
+        }
+        let known = names.get(&pid).cloned();
+        let (name, ppid) = match known {
+            Some(entry) => entry,
+            None => {
+                let Some(entry) = read_stat_name(proc_root, pid) else {
+                    break;
+                };
+                names.insert(pid, entry.clone());
+                entry
+            }
+        };
+        chain.push(Ancestor { pid, name });
+        next = ppid;
+    }
+    chain
+}
+
+/// (comm, ppid) from `/proc/PID/stat`, through procfs's parser (comm may hold `)` and spaces).
+fn read_stat_name(proc_root: &Path, pid: u32) -> Option<(String, Option<u32>)> {
+    let stat = procfs::process::Process::new_with_root(proc_root.join(pid.to_string()))
+        .ok()?
+        .stat()
+        .ok()?;
+    let ppid = u32::try_from(stat.ppid).ok().filter(|&p| p != 0);
+    Some((stat.comm, ppid))
+}
+
+/// The kernel appends " (deleted)" to the link of an executable removed or replaced on disk.
+fn split_deleted(link: &str) -> (Option<String>, bool) {
+    match link.strip_suffix(" (deleted)") {
+        Some(path) => (Some(path.to_string()), true),
+        None => (Some(link.to_string()), false),
+    }
 }
 
 /// `comm` ends with one newline the kernel adds.
@@ -77,10 +184,56 @@ mod tests {
     }
 
     #[test]
-    fn reads_self() {
-        let me = read(Path::new("/proc"), std::process::id()).unwrap();
+    fn deleted_executables() {
+        assert_eq!(
+            split_deleted("/usr/sbin/nginx (deleted)"),
+            (Some("/usr/sbin/nginx".into()), true)
+        );
+        assert_eq!(
+            split_deleted("/usr/bin/x"),
+            (Some("/usr/bin/x".into()), false)
+        );
+    }
+
+    #[test]
+    fn boot_time() {
+        assert_eq!(
+            parse_btime("cpu 1 2\nbtime 1700000000\nprocesses 5\n"),
+            Some(1_700_000_000)
+        );
+        assert_eq!(parse_btime("cpu 1 2\n"), None);
+        let clock = Clock {
+            boot_time: Some(1000),
+            ticks_per_second: 100,
+        };
+        assert_eq!(clock.start(250), Some(1002));
+    }
+
+    #[test]
+    fn reads_self_with_parents() {
+        let clock = Clock::read(Path::new("/proc"));
+        let me = read(
+            Path::new("/proc"),
+            std::process::id(),
+            &clock,
+            &mut HashMap::new(),
+        )
+        .unwrap();
         assert!(!me.name.is_empty());
         assert!(!me.cmdline.is_empty());
         assert_eq!(me.uid, Some(rustix::process::geteuid().as_raw()));
+        assert_eq!(me.ppid, Some(std::os::unix::process::parent_id()));
+        assert_eq!(me.ancestors[0].pid, std::os::unix::process::parent_id());
+        assert!(me.exe.is_some() && !me.exe_deleted);
+        assert_eq!(me.cwd.as_deref(), std::env::current_dir().unwrap().to_str());
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let started = me.started.unwrap();
+        assert!(
+            started <= now + 1 && now - started < 3600,
+            "{started} vs {now}"
+        );
     }
 }
