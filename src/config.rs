@@ -30,6 +30,8 @@ pub struct Terminal {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub filters: Filters,
+    /// The TARGET arguments as typed, to repeat them in suggestions.
+    pub target_args: Vec<String>,
     pub format: Format,
     pub numeric: bool,
     pub color: bool,
@@ -80,6 +82,7 @@ impl Config {
             ColorChoice::Auto => terminal.stdout_is_tty && !terminal.no_color,
         };
         Ok(Config {
+            target_args: cli.targets.clone(),
             filters: Filters {
                 targets,
                 tcp,

@@ -65,6 +65,12 @@ impl Filters {
             && (self.targets.is_empty() || self.targets.iter().any(|t| t.matches(s)))
     }
 
+    /// On a target's port and protocol, in any state, family and address: the sockets that
+    /// explain why the port is taken.
+    pub fn on_target_port(&self, s: &Socket) -> bool {
+        self.targets.iter().any(|t| t.matches_port(s))
+    }
+
     /// Whether rows are selected by who holds them, so owners must be read even with `-q`.
     pub fn needs_owners(&self) -> bool {
         !self.pids.is_empty() || !self.commands.is_empty() || !self.uids.is_empty()

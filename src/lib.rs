@@ -3,6 +3,7 @@
 pub mod backend;
 pub mod cli;
 pub mod config;
+pub mod diagnose;
 pub mod error;
 pub mod exit;
 pub mod filter;
@@ -21,13 +22,13 @@ use config::{Config, Format};
 use error::Error;
 use exit::ExitCode;
 use label::{Labeller, services::ServiceTable};
-use model::Entry;
+use model::{Entry, Socket};
 use render::Render;
 
 /// One run: read the sockets, find their holders, label, filter, render.
 ///
 /// Notes for the user (hidden owners, skipped lines) go to `err`; stdout gets only the
-/// table or the JSON.
+/// table (with owner cards and the diagnosis when TARGETs were given) or the JSON.
 pub fn run(
     config: &Config,
     backend: &dyn Backend,
@@ -38,99 +39,114 @@ pub fn run(
     let filters = &config.filters;
     let table = backend.sockets(&filters.query())?;
     for warning in &table.warnings {
-        note(err, warning)?;
+        note(err, warning);
     }
-    let mut sockets: Vec<_> = table
+    // `portwho :PORT` on a terminal explains the port, which takes every socket on it, on
+    // any address and in any state: a listener on 0.0.0.0 blocks 127.0.0.1 too.
+    let explain = config.format == Format::Table && !filters.targets.is_empty();
+    let related: Vec<Socket> = if explain {
+        table
+            .sockets
+            .iter()
+            .filter(|s| filters.on_target_port(s))
+            .cloned()
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let mut shown: Vec<Socket> = table
         .sockets
         .into_iter()
         .filter(|s| filters.socket(s))
         .collect();
 
     // `-q` without owner filters answers from the socket table alone: no /proc scan.
-    let owners = if config.format == Format::Quiet && !filters.needs_owners() {
+    let quiet = config.format == Format::Quiet;
+    let owners = if quiet && !filters.needs_owners() {
         Owners::default()
     } else {
-        let wanted: HashSet<u64> = sockets
+        let wanted: HashSet<u64> = shown
             .iter()
+            .chain(&related)
             .map(|s| s.inode)
             .filter(|&i| i != 0)
             .collect();
         backend.owners(&wanted)?
     };
-    sockets.retain(|s| filters.pids(join::holder_pids(s, &owners)));
+    shown.retain(|s| filters.pids(join::holder_pids(s, &owners)));
 
     // Details only for the processes that can still be shown.
-    let mut pids: Vec<u32> = sockets
+    let mut pids: Vec<u32> = shown
         .iter()
+        .chain(&related)
         .flat_map(|s| join::holder_pids(s, &owners).iter().copied())
         .collect();
     pids.sort_unstable();
     pids.dedup();
-    let details =
-        if config.format == Format::Quiet && filters.commands.is_empty() && filters.uids.is_empty()
-        {
-            backend::ProcessDetails::default()
-        } else {
-            backend.processes(&pids)
-        };
+    let details = if quiet && filters.commands.is_empty() && filters.uids.is_empty() {
+        backend::ProcessDetails::default()
+    } else {
+        backend.processes(&pids)
+    };
 
     let mut users = HashMap::new();
-    for s in &sockets {
+    for s in shown.iter().chain(&related) {
         if let std::collections::hash_map::Entry::Vacant(slot) = users.entry(s.uid)
             && let Some(name) = backend.user_name(s.uid)
         {
             slot.insert(name);
         }
     }
+    let host = backend.host();
     let labeller = Labeller {
         services: (!config.numeric).then_some(services),
-        ephemeral: backend
-            .ephemeral_range()
-            .unwrap_or(label::ranges::LINUX_DEFAULT_EPHEMERAL),
+        ephemeral: host.ephemeral.clone(),
         users: &users,
     };
     let someone_hidden = owners.stats.denied > 0;
-    let mut entries: Vec<Entry> = sockets
+    let label = |s: Socket| {
+        let processes = join::holders(&s, &owners, &details);
+        let hidden = someone_hidden && processes.is_empty() && s.inode != 0;
+        labeller.entry(s, processes, hidden)
+    };
+    let mut entries: Vec<Entry> = shown
         .into_iter()
-        .map(|s| {
-            let processes = join::holders(&s, &owners, &details);
-            let hidden = someone_hidden && processes.is_empty() && s.inode != 0;
-            labeller.entry(s, processes, hidden)
-        })
+        .map(label)
         .filter(|e| filters.entry(e))
         .collect();
     join::sort(&mut entries);
+    let related: Vec<Entry> = related.into_iter().map(label).collect();
 
     let matched = !entries.is_empty();
-    let write = |r: &dyn Render, out: &mut dyn Write| r.render(&entries, out);
-    match config.format {
-        Format::Quiet => {}
-        Format::Json => write(&render::json::Json, out).map_err(Error::Output)?,
-        Format::Table => write(
-            &render::table::Table {
-                color: config.color,
-                width: config.width,
-                numeric: config.numeric,
-            },
-            out,
-        )
-        .map_err(Error::Output)?,
+    let written = match config.format {
+        Format::Quiet => Ok(()),
+        Format::Json => render::json::Json.render(&entries, out),
+        Format::Table => render::table::Table {
+            color: config.color,
+            width: config.width,
+            numeric: config.numeric,
+        }
+        .render(&entries, out),
+    };
+    written.map_err(Error::Output)?;
+    if explain {
+        explain_targets(config, &entries, &related, &host, out).map_err(Error::Output)?;
     }
     out.flush().map_err(Error::Output)?;
 
-    if config.format != Format::Quiet {
+    if !quiet {
         let hidden = entries.iter().filter(|e| e.owners_hidden).count();
         if hidden > 0 {
             note(
                 err,
                 &hidden_note(hidden, &owners.stats, backend.privileged()),
-            )?;
+            );
         }
         if config.verbose {
-            note(err, &scan_note(&owners.stats, details.vanished))?;
+            note(err, &scan_note(&owners.stats, details.vanished));
         }
-        if !matched && config.format == Format::Table {
-            note(err, "no socket matches")?;
+        if !matched && !explain && config.format == Format::Table {
+            note(err, "no socket matches");
         }
     }
     Ok(if matched {
@@ -140,10 +156,49 @@ pub fn run(
     })
 }
 
-fn note(err: &mut dyn Write, text: &str) -> Result<(), Error> {
+/// The owner cards and the diagnosis that follow the table of `portwho :PORT`.
+fn explain_targets(
+    config: &Config,
+    entries: &[Entry],
+    related: &[Entry],
+    host: &model::Host,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    render::card::Cards {
+        now,
+        width: config.width,
+        color: config.color,
+        targets: config.target_args.clone(),
+    }
+    .render(entries, out)?;
+    let mut lines: Vec<String> = Vec::new();
+    for target in &config.filters.targets {
+        let on_port: Vec<Entry> = related
+            .iter()
+            .filter(|e| target.matches_port(&e.socket))
+            .cloned()
+            .collect();
+        for line in diagnose::diagnose(target, &on_port, host) {
+            if !lines.contains(&line) {
+                lines.push(line);
+            }
+        }
+    }
+    if !lines.is_empty() && !entries.is_empty() {
+        writeln!(out)?;
+    }
+    for line in lines {
+        writeln!(out, "* {line}")?;
+    }
+    Ok(())
+}
+
+fn note(err: &mut dyn Write, text: &str) {
     // stderr going away is no reason to fail the answer already on stdout.
     let _ = writeln!(err, "portwho: {text}");
-    Ok(())
 }
 
 fn hidden_note(sockets: usize, stats: &ScanStats, privileged: bool) -> String {

@@ -17,9 +17,14 @@ pub struct Target {
 
 impl Target {
     pub fn matches(&self, socket: &Socket) -> bool {
-        self.ports.contains(&socket.local.port())
-            && self.proto.is_none_or(|p| p == socket.proto)
-            && self.addr.is_none_or(|a| same_ip(a, socket.local.ip()))
+        self.matches_port(socket) && self.addr.is_none_or(|a| same_ip(a, socket.local.ip()))
+    }
+}
+
+impl Target {
+    /// The port and protocol match, whatever the address.
+    pub fn matches_port(&self, socket: &Socket) -> bool {
+        self.ports.contains(&socket.local.port()) && self.proto.is_none_or(|p| p == socket.proto)
     }
 }
 

@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet};
 use std::ops::RangeInclusive;
 
 use crate::error::Error;
-use crate::model::{Process, Socket};
+use crate::model::{Host, Process, Socket};
 
 #[cfg(target_os = "linux")]
 pub mod linux;
@@ -79,8 +79,9 @@ pub trait Backend {
     fn owners(&self, wanted: &HashSet<u64>) -> Result<Owners, Error>;
     /// Read name, command line and user for these pids only.
     fn processes(&self, pids: &[u32]) -> ProcessDetails;
-    /// This host's ephemeral port range, if it can be read.
-    fn ephemeral_range(&self) -> Option<RangeInclusive<u16>>;
+    /// This host's port ranges and this process's privilege to bind; Linux's defaults for
+    /// what cannot be read.
+    fn host(&self) -> Host;
     /// The user name of a uid, if the system knows one.
     fn user_name(&self, uid: u32) -> Option<String>;
     /// The uid of a user name, if the system knows one.

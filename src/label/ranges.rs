@@ -1,7 +1,5 @@
 //! Port ranges: the IANA category of a port and whether it is in the host's ephemeral range.
 
-use std::ops::RangeInclusive;
-
 use crate::model::Category;
 
 /// The IANA range a port belongs to (RFC 6335, section 6).
@@ -12,9 +10,6 @@ pub fn category(port: u16) -> Category {
         _ => Category::Dynamic,
     }
 }
-
-/// Linux's default when `ip_local_port_range` cannot be read.
-pub const LINUX_DEFAULT_EPHEMERAL: RangeInclusive<u16> = 32768..=60999;
 
 #[cfg(test)]
 mod tests {

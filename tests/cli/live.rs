@@ -198,7 +198,14 @@ fn free_port_exits_one_with_empty_array() {
     assert_eq!((code, records.len()), (1, 0));
     let r = portwho_run(&[&format!(":{port}")]);
     assert_eq!(r.code, 1);
-    assert_eq!(r.stdout, "");
+    // On the table path the answer is the diagnosis; a listing with nothing in it is empty.
+    assert!(
+        r.stdout.contains(&format!("port {port} is free")),
+        "{}",
+        r.stdout
+    );
+    let r = portwho_run(&["-c", "no-such-command-anywhere"]);
+    assert_eq!((r.code, r.stdout.as_str()), (1, ""));
 }
 
 #[test]

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
+mod diagnosis;
 mod docs;
 mod errors;
 mod fixtures;

@@ -10,7 +10,7 @@ use crate::common::*;
 const NOBODY: &str = "65534";
 
 /// A copy of the binary that `nobody` can execute wherever the checkout lives.
-fn binary_for_nobody() -> PathBuf {
+pub fn binary_for_nobody() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("portwho-nobody-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -20,7 +20,7 @@ fn binary_for_nobody() -> PathBuf {
     bin
 }
 
-fn as_nobody(program: &str) -> Command {
+pub fn as_nobody(program: &str) -> Command {
     let mut cmd = Command::new("setpriv");
     cmd.args([
         "--reuid",
@@ -35,7 +35,7 @@ fn as_nobody(program: &str) -> Command {
     cmd
 }
 
-fn can_switch_user() -> bool {
+pub fn can_switch_user() -> bool {
     is_root() && Command::new("setpriv").arg("--version").output().is_ok()
 }
 
@@ -90,6 +90,15 @@ fn unprivileged_sees_sockets_but_not_foreign_owners() {
     assert_eq!(r.code, 0);
     assert!(r.stdout.contains("(hidden)"), "{}", r.stdout);
     assert!(!r.stdout.contains("portwho:"));
+    // The diagnosis says whose it is and how to see it.
+    assert!(
+        r.stdout.contains(&format!(
+            "the owner of 127.0.0.1:{root_port} is hidden: the socket belongs to uid 0 (root)"
+        )),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains(&format!("sudo portwho :{root_port}")));
 
     // As root the same socket shows its owner.
     let (_, records) = json(&[&format!(":{root_port}")]);

@@ -8,12 +8,11 @@ pub mod process;
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::io;
-use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 
 use crate::backend::{Backend, Owners, ProcessDetails, SocketQuery, SocketTable};
 use crate::error::Error;
-use crate::model::Proto;
+use crate::model::{Host, Proto};
 
 /// Reads a Linux host's sockets and processes through one proc root.
 #[derive(Debug)]
@@ -145,12 +144,27 @@ impl Backend for LinuxBackend {
         details
     }
 
-    fn ephemeral_range(&self) -> Option<RangeInclusive<u16>> {
-        let path = self.proc_root.join("sys/net/ipv4/ip_local_port_range");
-        let text = std::fs::read_to_string(path).ok()?;
-        let mut numbers = text.split_ascii_whitespace().map(str::parse::<u16>);
-        let (low, high) = (numbers.next()?.ok()?, numbers.next()?.ok()?);
-        (low <= high).then_some(low..=high)
+    fn host(&self) -> Host {
+        let sysctl = |name: &str| {
+            std::fs::read_to_string(self.proc_root.join("sys/net/ipv4").join(name)).ok()
+        };
+        let defaults = Host::default();
+        let ephemeral = sysctl("ip_local_port_range")
+            .and_then(|text| {
+                let mut numbers = text.split_ascii_whitespace().map(str::parse::<u16>);
+                let (low, high) = (numbers.next()?.ok()?, numbers.next()?.ok()?);
+                (low <= high).then_some(low..=high)
+            })
+            .unwrap_or(defaults.ephemeral);
+        let unprivileged_port_start = sysctl("ip_unprivileged_port_start")
+            .and_then(|text| text.trim().parse().ok())
+            .unwrap_or(defaults.unprivileged_port_start);
+        Host {
+            ephemeral,
+            reserved: Vec::new(),
+            unprivileged_port_start,
+            may_bind_privileged: may_bind_privileged(),
+        }
     }
 
     fn user_name(&self, uid: u32) -> Option<String> {
@@ -176,4 +190,14 @@ impl Backend for LinuxBackend {
     fn privileged(&self) -> bool {
         rustix::process::geteuid().is_root()
     }
+}
+
+/// Root, or CAP_NET_BIND_SERVICE in the effective set. This is about portwho itself, so it
+/// reads the live `/proc/self`, whatever the proc root.
+fn may_bind_privileged() -> bool {
+    const CAP_NET_BIND_SERVICE: u32 = 10;
+    rustix::process::geteuid().is_root()
+        || procfs::process::Process::myself()
+            .and_then(|me| me.status())
+            .is_ok_and(|status| status.capeff & (1 << CAP_NET_BIND_SERVICE) != 0)
 }

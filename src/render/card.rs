@@ -1,0 +1,266 @@
+//! The owner card: everything about each process holding the asked-for port, and how to
+//! stop it.
+
+use std::io::{self, Write};
+
+use super::escape::escape;
+use super::time::{elapsed, rfc3339};
+use super::{Render, format_addr};
+use crate::model::{Entry, Process};
+
+/// Renders one card per distinct holder of the entries, after the table of `portwho :PORT`.
+pub struct Cards {
+    /// Seconds since the Unix epoch, for "how long it has run".
+    pub now: u64,
+    /// Cut long lines to this width (on a terminal only).
+    pub width: Option<usize>,
+    pub color: bool,
+    /// The TARGET arguments as typed, for the `portwho --kill` suggestion.
+    pub targets: Vec<String>,
+}
+
+impl Cards {
+    fn line(&self, out: &mut dyn Write, label: &str, value: &str) -> io::Result<()> {
+        let text = format!("  {label:<8} {value}");
+        match self.width {
+            Some(width) if text.chars().count() > width && width > 1 => {
+                let cut: String = text.chars().take(width - 1).collect();
+                writeln!(out, "{cut}…")
+            }
+            _ => writeln!(out, "{text}"),
+        }
+    }
+
+    fn card(&self, out: &mut dyn Write, p: &Process, entries: &[Entry]) -> io::Result<()> {
+        let user = match (&p.user, p.uid) {
+            (Some(user), _) => escape(user).into_owned(),
+            (None, Some(uid)) => format!("uid {uid}"),
+            (None, None) => "unknown user".to_string(),
+        };
+        let title = format!("{} {} ({user})", p.pid, escape(&p.name));
+        if self.color {
+            writeln!(out, "\x1b[1m{title}\x1b[0m")?;
+        } else {
+            writeln!(out, "{title}")?;
+        }
+        if !p.cmdline.is_empty() {
+            self.line(out, "command", &command_line(&p.cmdline))?;
+        }
+        if let Some(exe) = &p.exe {
+            let deleted = if p.exe_deleted {
+                " (deleted: replaced or removed on disk since it started)"
+            } else {
+                ""
+            };
+            self.line(out, "exe", &format!("{}{deleted}", escape(exe)))?;
+        }
+        if let Some(cwd) = &p.cwd {
+            self.line(out, "cwd", &escape(cwd))?;
+        }
+        if let Some(started) = p.started {
+            let when = rfc3339(started).replace('T', " ").replace('Z', " UTC");
+            let ago = elapsed(self.now.saturating_sub(started));
+            self.line(out, "started", &format!("{when}, {ago} ago"))?;
+        }
+        if !p.ancestors.is_empty() {
+            let chain: Vec<String> = p
+                .ancestors
+                .iter()
+                .map(|a| format!("{}({})", escape(&a.name), a.pid))
+                .collect();
+            self.line(out, "parents", &chain.join(" › "))?;
+        }
+        for e in entries
+            .iter()
+            .filter(|e| e.processes.iter().any(|h| h.pid == p.pid))
+        {
+            let s = &e.socket;
+            let peer = s
+                .remote
+                .map_or(String::new(), |r| format!(" from {}", format_addr(r)));
+            self.line(
+                out,
+                "holds",
+                &format!(
+                    "{} {}{peer} {}",
+                    s.proto.as_str(),
+                    format_addr(s.local),
+                    s.state.as_str()
+                ),
+            )?;
+        }
+        self.line(out, "stop", &self.stop_hint(p, entries))
+    }
+
+    fn stop_hint(&self, p: &Process, entries: &[Entry]) -> String {
+        // A forked worker is restarted by its master: stopping the master is the answer.
+        let master = entries
+            .iter()
+            .flat_map(|e| &e.processes)
+            .find(|h| Some(h.pid) == p.ppid);
+        if let Some(master) = master {
+            return format!(
+                "its parent {} {} holds the same socket and likely restarts it: stop that one",
+                master.pid,
+                escape(&master.name)
+            );
+        }
+        let kill = format!("kill {}", p.pid);
+        if self.targets.is_empty() {
+            kill
+        } else {
+            format!("{kill}, or: portwho --kill {}", self.targets.join(" "))
+        }
+    }
+}
+
+/// Arguments joined with spaces, quoted where a space or nothing would be ambiguous.
+fn command_line(args: &[String]) -> String {
+    args.iter()
+        .map(|arg| {
+            let arg = escape(arg);
+            if arg.is_empty() || arg.contains(char::is_whitespace) || arg.contains('\'') {
+                format!("'{}'", arg.replace('\'', "'\\''"))
+            } else {
+                arg.into_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+impl Render for Cards {
+    fn render(&self, entries: &[Entry], out: &mut dyn Write) -> io::Result<()> {
+        let mut seen = Vec::new();
+        for e in entries {
+            for p in &e.processes {
+                if seen.contains(&p.pid) {
+                    continue;
+                }
+                seen.push(p.pid);
+                writeln!(out)?;
+                self.card(out, p, entries)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Ancestor, Category, Proto, Socket, State};
+
+    fn sample() -> Vec<Entry> {
+        let process = Process {
+            pid: 4242,
+            name: "py\x1bthon3".into(),
+            cmdline: vec![
+                "python3".into(),
+                "-c".into(),
+                "print('a b')".into(),
+                "".into(),
+            ],
+            user: Some("alice".into()),
+            uid: Some(1000),
+            ppid: Some(812),
+            exe: Some("/usr/bin/python3.11".into()),
+            exe_deleted: true,
+            cwd: Some("/srv/app".into()),
+            started: Some(1_700_000_000),
+            ancestors: vec![
+                Ancestor {
+                    pid: 812,
+                    name: "bash".into(),
+                },
+                Ancestor {
+                    pid: 1,
+                    name: "systemd".into(),
+                },
+            ],
+        };
+        vec![Entry {
+            socket: Socket {
+                proto: Proto::Tcp,
+                local: "127.0.0.1:8080".parse().unwrap(),
+                remote: None,
+                state: State::Listen,
+                uid: 1000,
+                inode: 7,
+                v6only: None,
+            },
+            processes: vec![process],
+            owners_hidden: false,
+            socket_user: None,
+            service: None,
+            category: Category::Registered,
+            ephemeral: false,
+        }]
+    }
+
+    fn render(cards: &Cards) -> String {
+        let mut out = Vec::new();
+        cards.render(&sample(), &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn card_has_every_detail() {
+        let text = render(&Cards {
+            now: 1_700_000_000 + 3725,
+            width: None,
+            color: false,
+            targets: vec![":8080".into()],
+        });
+        let expected = "
+4242 py\\x1bthon3 (alice)
+  command  python3 -c 'print('\\''a b'\\'')' ''
+  exe      /usr/bin/python3.11 (deleted: replaced or removed on disk since it started)
+  cwd      /srv/app
+  started  2023-11-14 22:13:20 UTC, 1h 2m ago
+  parents  bash(812) › systemd(1)
+  holds    tcp 127.0.0.1:8080 LISTEN
+  stop     kill 4242, or: portwho --kill :8080
+";
+        assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn forked_worker_points_at_its_master() {
+        let mut entries = sample();
+        let mut worker = entries[0].processes[0].clone();
+        worker.pid = 4243;
+        worker.ppid = Some(4242);
+        entries[0].processes.push(worker);
+        let mut out = Vec::new();
+        Cards {
+            now: 1_700_000_000,
+            width: None,
+            color: false,
+            targets: vec![":8080".into()],
+        }
+        .render(&entries, &mut out)
+        .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains("stop     kill 4242, or: portwho --kill :8080"),
+            "{text}"
+        );
+        assert!(
+            text.contains("stop     its parent 4242 py\\x1bthon3 holds the same socket"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn lines_are_cut_on_a_terminal() {
+        let text = render(&Cards {
+            now: 1_700_000_000,
+            width: Some(30),
+            color: false,
+            targets: vec![],
+        });
+        assert!(text.lines().all(|l| l.chars().count() <= 30), "{text}");
+        assert!(text.contains('…'));
+    }
+}
