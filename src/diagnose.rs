@@ -194,6 +194,8 @@ mod tests {
             service: None,
             category: Category::Registered,
             ephemeral: false,
+            exposure: crate::label::exposure::Exposure::Loopback,
+            interface: None,
         }
     }
 

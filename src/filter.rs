@@ -172,6 +172,8 @@ mod tests {
             service: None,
             category: Category::WellKnown,
             ephemeral: false,
+            exposure: crate::label::exposure::Exposure::Loopback,
+            interface: None,
         };
         let with = |commands: &[&str], uids: &[u32]| Filters {
             commands: commands.iter().map(|c| c.to_string()).collect(),

@@ -109,6 +109,8 @@ mod tests {
             service: None,
             category: Category::Registered,
             ephemeral: false,
+            exposure: crate::label::exposure::Exposure::Loopback,
+            interface: None,
         };
         let mut entries = vec![
             entry(socket("127.0.0.1:80", State::TimeWait, 0)),

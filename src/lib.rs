@@ -98,7 +98,9 @@ pub fn run(
         }
     }
     let host = backend.host();
+    let interfaces = backend.interfaces();
     let labeller = Labeller {
+        interfaces: &interfaces,
         services: (!config.numeric).then_some(services),
         ephemeral: host.ephemeral.clone(),
         users: &users,

@@ -82,6 +82,8 @@ pub trait Backend {
     /// This host's port ranges and this process's privilege to bind; Linux's defaults for
     /// what cannot be read.
     fn host(&self) -> Host;
+    /// This host's interface addresses with their interface names.
+    fn interfaces(&self) -> Vec<(std::net::IpAddr, String)>;
     /// The user name of a uid, if the system knows one.
     fn user_name(&self, uid: u32) -> Option<String>;
     /// The uid of a user name, if the system knows one.

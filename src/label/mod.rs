@@ -1,5 +1,6 @@
 //! Labels for sockets: service names and port ranges.
 
+pub mod exposure;
 pub mod ranges;
 pub mod services;
 mod services_table;
@@ -17,6 +18,8 @@ pub struct Labeller<'a> {
     pub ephemeral: RangeInclusive<u16>,
     /// Names of the socket owners' uids.
     pub users: &'a HashMap<u32, String>,
+    /// This host's interface addresses and names.
+    pub interfaces: &'a [(std::net::IpAddr, String)],
 }
 
 impl Labeller<'_> {
@@ -28,6 +31,8 @@ impl Labeller<'_> {
                 .and_then(|s| s.name(port, socket.proto))
                 .map(str::to_string),
             category: ranges::category(port),
+            exposure: exposure::Exposure::of(socket.local.ip()),
+            interface: exposure::interface_of(socket.local.ip(), self.interfaces),
             ephemeral: self.ephemeral.contains(&port),
             socket_user: self.users.get(&socket.uid).cloned(),
             socket,

@@ -210,6 +210,9 @@ pub struct Entry {
     pub service: Option<String>,
     pub category: Category,
     pub ephemeral: bool,
+    pub exposure: crate::label::exposure::Exposure,
+    /// The interface of a socket bound to one specific address.
+    pub interface: Option<String>,
 }
 
 /// Facts about this host that decide whether a port can be bound.

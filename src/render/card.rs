@@ -195,6 +195,8 @@ mod tests {
             service: None,
             category: Category::Registered,
             ephemeral: false,
+            exposure: crate::label::exposure::Exposure::Loopback,
+            interface: None,
         }]
     }
 

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::Render;
 use super::time::rfc3339;
+use crate::label::exposure::Exposure;
 use crate::model::{Category, Entry, Family, Process, Proto, State};
 
 /// Renders entries as the contract's JSON array.
@@ -26,6 +27,8 @@ struct Record<'a> {
     category: Category,
     ephemeral: bool,
     v6only: Option<bool>,
+    exposure: Exposure,
+    interface: Option<&'a str>,
     processes: Vec<ProcessRecord<'a>>,
 }
 
@@ -77,6 +80,8 @@ impl<'a> From<&'a Entry> for Record<'a> {
             category: e.category,
             ephemeral: e.ephemeral,
             v6only: s.v6only,
+            exposure: e.exposure,
+            interface: e.interface.as_deref(),
             processes: e.processes.iter().map(ProcessRecord::from).collect(),
         }
     }
@@ -125,6 +130,8 @@ mod tests {
             service: Some("http-alt".into()),
             category: Category::Registered,
             ephemeral: false,
+            exposure: crate::label::exposure::Exposure::Loopback,
+            interface: None,
         };
         let mut out = Vec::new();
         Json.render(&[entry], &mut out).unwrap();
@@ -133,7 +140,7 @@ mod tests {
             "proto": "tcp", "family": "ipv6", "local_addr": "::1", "local_port": 8080,
             "remote_addr": "::1", "remote_port": 50000, "state": "TIME_WAIT", "uid": 1000,
             "inode": 0, "service": "http-alt", "category": "registered", "ephemeral": false,
-            "v6only": null,
+            "v6only": null, "exposure": "loopback", "interface": null,
             "processes": [{"pid": 4242, "name": "py\u{1b}thon3", "cmdline": ["python3", "-m"],
                            "user": "alice", "uid": 1000, "ppid": 1, "exe": "/usr/bin/python3.11",
                            "exe_deleted": true, "cwd": "/srv", "start_time": "2023-11-14T22:13:20Z"}]

@@ -44,6 +44,10 @@ impl Table {
             State::Listen | State::Unconn => self.paint(GREEN, state),
             _ => state.to_string(),
         });
+        row.push(match (&e.interface, e.exposure) {
+            (Some(name), _) => escape(name).into_owned(),
+            (None, exposure) => exposure.as_str().to_string(),
+        });
         if !self.numeric {
             row.push(e.service.as_deref().map_or("-", |n| n).to_string());
         }
@@ -120,7 +124,7 @@ impl Render for Table {
         if with_peer {
             header.push("PEER");
         }
-        header.push("STATE");
+        header.extend(["STATE", "EXPOSURE"]);
         if !self.numeric {
             header.push("SERVICE");
         }

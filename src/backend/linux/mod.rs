@@ -8,6 +8,7 @@ pub mod process;
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::io;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use crate::backend::{Backend, Owners, ProcessDetails, SocketQuery, SocketTable};
@@ -165,6 +166,23 @@ impl Backend for LinuxBackend {
             unprivileged_port_start,
             may_bind_privileged: may_bind_privileged(),
         }
+    }
+
+    fn interfaces(&self) -> Vec<(IpAddr, String)> {
+        let Ok(addrs) = nix::ifaddrs::getifaddrs() else {
+            return Vec::new();
+        };
+        addrs
+            .filter_map(|a| {
+                let addr = a.address?;
+                let ip = if let Some(v4) = addr.as_sockaddr_in() {
+                    IpAddr::V4(v4.ip())
+                } else {
+                    IpAddr::V6(addr.as_sockaddr_in6()?.ip())
+                };
+                Some((ip, a.interface_name))
+            })
+            .collect()
     }
 
     fn user_name(&self, uid: u32) -> Option<String> {
