@@ -1,6 +1,7 @@
 //! Labels for sockets: service names and port ranges.
 
 pub mod exposure;
+pub mod findings;
 pub mod ranges;
 pub mod services;
 mod services_table;

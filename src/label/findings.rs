@@ -1,0 +1,435 @@
+//! Audit findings for listening sockets, from one table of rules.
+
+use serde::Serialize;
+
+use super::exposure::Exposure;
+use crate::model::{Entry, Proto};
+
+/// How much a finding matters; ordered, so `--fail-on` is a comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+        }
+    }
+}
+
+/// One thing an operator should look at, with a reason they can act on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub severity: Severity,
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// How far a listener must reach for a rule to apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reach {
+    Any,
+    BeyondLoopback,
+    All,
+}
+
+/// One audit rule. A rule applies to a listening socket when its reach is met, its extra
+/// condition holds, and the socket is on one of its ports or held by one of its programs
+/// (a rule with neither applies to every listener).
+struct Rule {
+    code: &'static str,
+    severity: Severity,
+    ports: &'static [(Proto, u16)],
+    programs: &'static [&'static str],
+    reach: Reach,
+    when: fn(&Entry) -> bool,
+    /// `{what}` is the service or program, `{local}` the address, `{port}` the port.
+    message: &'static str,
+}
+
+use Proto::{Tcp, Udp};
+
+fn always(_: &Entry) -> bool {
+    true
+}
+
+const CLEARTEXT: &str = "{what} on {local} sends logins and data in cleartext and is reachable from other hosts: use ssh/sftp instead, or bind it to 127.0.0.1";
+const NO_AUTH: &str = "{what} on {local} commonly runs without authentication and is reachable from other hosts: bind it to 127.0.0.1, firewall it, or require authentication";
+
+/// The rules, most severe first. Add a row to add a rule.
+const RULES: &[Rule] = &[
+    Rule {
+        code: "cleartext-login",
+        severity: Severity::High,
+        ports: &[(Tcp, 23)],
+        programs: &["telnetd", "in.telnetd"],
+        reach: Reach::BeyondLoopback,
+        when: always,
+        message: CLEARTEXT,
+    },
+    Rule {
+        code: "cleartext-login",
+        severity: Severity::High,
+        ports: &[(Tcp, 21)],
+        programs: &["vsftpd", "proftpd", "pure-ftpd", "in.ftpd"],
+        reach: Reach::BeyondLoopback,
+        when: always,
+        message: CLEARTEXT,
+    },
+    Rule {
+        code: "cleartext-login",
+        severity: Severity::High,
+        ports: &[(Tcp, 512), (Tcp, 513), (Tcp, 514)],
+        programs: &["in.rexecd", "in.rlogind", "in.rshd"],
+        reach: Reach::BeyondLoopback,
+        when: always,
+        message: CLEARTEXT,
+    },
+    Rule {
+        code: "cleartext-login",
+        severity: Severity::High,
+        ports: &[(Udp, 69)],
+        programs: &["in.tftpd", "tftpd"],
+        reach: Reach::BeyondLoopback,
+        when: always,
+        message: CLEARTEXT,
+    },
+    Rule {
+        code: "docker-api-no-tls",
+        severity: Severity::High,
+        ports: &[(Tcp, 2375)],
+        programs: &[],
+        reach: Reach::BeyondLoopback,
+        when: always,
+        message: "the Docker API without TLS on {local} is reachable from other hosts: whoever reaches it is root on this host; use TLS (2376) or the unix socket",
+    },
+    Rule {
+        code: "kubelet-exposed",
+        severity: Severity::High,
+        ports: &[(Tcp, 10250)],
+        programs: &["kubelet"],
+        reach: Reach::BeyondLoopback,
+        when: always,
+        message: "the kubelet API on {local} is reachable from other hosts: it can run commands in every pod; require authentication (anonymous-auth=false) and restrict access",
+    },
+    Rule {
+        code: "etcd-exposed",
+        severity: Severity::High,
+        ports: &[(Tcp, 2379)],
+        programs: &["etcd"],
+        reach: Reach::BeyondLoopback,
+        when: always,
+        message: "etcd on {local} is reachable from other hosts: it holds the cluster's secrets; require client certificates and restrict access",
+    },
+    Rule {
+        code: "unauthenticated-datastore",
+        severity: Severity::High,
+        ports: &[(Tcp, 6379)],
+        programs: &["redis-server"],
+        reach: Reach::BeyondLoopback,
+        when: always,
+        message: NO_AUTH,
+    },
+    Rule {
+        code: "unauthenticated-datastore",
+        severity: Severity::High,
+        ports: &[(Tcp, 11211), (Udp, 11211)],
+        programs: &["memcached"],
+        reach: Reach::BeyondLoopback,
+        when: always,
+        message: NO_AUTH,
+    },
+    Rule {
+        code: "unauthenticated-datastore",
+        severity: Severity::High,
+        ports: &[(Tcp, 27017)],
+        programs: &["mongod"],
+        reach: Reach::BeyondLoopback,
+        when: always,
+        message: NO_AUTH,
+    },
+    Rule {
+        code: "unauthenticated-datastore",
+        severity: Severity::High,
+        ports: &[(Tcp, 9200)],
+        programs: &[],
+        reach: Reach::BeyondLoopback,
+        when: always,
+        message: NO_AUTH,
+    },
+    Rule {
+        code: "unauthenticated-datastore",
+        severity: Severity::High,
+        ports: &[(Tcp, 5984)],
+        programs: &["beam.smp"],
+        reach: Reach::BeyondLoopback,
+        when: always,
+        message: NO_AUTH,
+    },
+    Rule {
+        code: "deleted-executable",
+        severity: Severity::Medium,
+        ports: &[],
+        programs: &[],
+        reach: Reach::Any,
+        when: exe_deleted,
+        message: "{what} on {local} runs an executable that was deleted or replaced on disk: an upgraded binary not restarted, or worse; restart it and check the binary",
+    },
+    Rule {
+        code: "ephemeral-port",
+        severity: Severity::Low,
+        ports: &[],
+        programs: &[],
+        reach: Reach::Any,
+        when: in_ephemeral_range,
+        message: "{local} listens inside this host's ephemeral range: outgoing connections may take port {port} first; move it or add it to net.ipv4.ip_local_reserved_ports",
+    },
+    Rule {
+        code: "root-on-all-interfaces",
+        severity: Severity::Low,
+        ports: &[],
+        programs: &[],
+        reach: Reach::All,
+        when: held_by_root,
+        message: "{what}, running as root, listens on every interface ({local}): bind it to the addresses it serves, or drop privileges",
+    },
+    Rule {
+        code: "owner-hidden",
+        severity: Severity::Low,
+        ports: &[],
+        programs: &[],
+        reach: Reach::Any,
+        when: owner_hidden,
+        message: "the owner of {local} could not be read (permission denied): run the audit as root to check it",
+    },
+    Rule {
+        code: "owner-unknown",
+        severity: Severity::Low,
+        ports: &[],
+        programs: &[],
+        reach: Reach::Any,
+        when: owner_unknown,
+        message: "no visible process holds {local}: a kernel socket, or one held from another pid namespace; check it by hand",
+    },
+];
+
+fn exe_deleted(e: &Entry) -> bool {
+    e.processes.iter().any(|p| p.exe_deleted)
+}
+
+fn in_ephemeral_range(e: &Entry) -> bool {
+    e.ephemeral
+}
+
+fn held_by_root(e: &Entry) -> bool {
+    e.processes.iter().any(|p| p.uid == Some(0))
+}
+
+fn owner_hidden(e: &Entry) -> bool {
+    e.owners_hidden
+}
+
+fn owner_unknown(e: &Entry) -> bool {
+    e.processes.is_empty() && !e.owners_hidden && e.socket.inode != 0
+}
+
+impl Rule {
+    fn applies(&self, e: &Entry) -> bool {
+        let reach = match self.reach {
+            Reach::Any => true,
+            Reach::BeyondLoopback => e.exposure.beyond_loopback(),
+            Reach::All => e.exposure == Exposure::All,
+        };
+        let s = &e.socket;
+        let on_port = self.ports.contains(&(s.proto, s.local.port()));
+        let by_program = e
+            .processes
+            .iter()
+            .any(|p| self.programs.contains(&p.name.as_str()));
+        let targeted = self.ports.is_empty() && self.programs.is_empty();
+        reach && (targeted || on_port || by_program) && (self.when)(e)
+    }
+
+    fn finding(&self, e: &Entry) -> Finding {
+        let what = e
+            .service
+            .clone()
+            .or_else(|| e.processes.first().map(|p| p.name.clone()))
+            .unwrap_or_else(|| format!("port {}", e.socket.local.port()));
+        Finding {
+            severity: self.severity,
+            code: self.code,
+            message: self
+                .message
+                .replace("{what}", &what)
+                .replace("{local}", &e.socket.local.to_string())
+                .replace("{port}", &e.socket.local.port().to_string()),
+        }
+    }
+}
+
+/// The findings for one socket, most severe first; none for sockets that do not listen.
+pub fn findings(e: &Entry) -> Vec<Finding> {
+    if !e.socket.state.is_listening() {
+        return Vec::new();
+    }
+    let mut found: Vec<Finding> = Vec::new();
+    for rule in RULES.iter().filter(|r| r.applies(e)) {
+        // Several rows may share a code (one per service); report it once.
+        if !found.iter().any(|f| f.code == rule.code) {
+            found.push(rule.finding(e));
+        }
+    }
+    found.sort_by(|a, b| b.severity.cmp(&a.severity));
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Category, Process, Socket, State};
+
+    fn entry(local: &str, proto: Proto, program: &str, uid: u32) -> Entry {
+        let socket = Socket {
+            proto,
+            local: local.parse().unwrap(),
+            remote: None,
+            state: if proto == Tcp {
+                State::Listen
+            } else {
+                State::Unconn
+            },
+            uid,
+            inode: 9,
+            v6only: None,
+        };
+        Entry {
+            exposure: Exposure::of(socket.local.ip()),
+            socket,
+            processes: vec![Process {
+                pid: 100,
+                name: program.into(),
+                uid: Some(uid),
+                ..Process::default()
+            }],
+            owners_hidden: false,
+            socket_user: None,
+            service: None,
+            category: Category::Registered,
+            ephemeral: false,
+            interface: None,
+        }
+    }
+
+    fn codes(e: &Entry) -> Vec<&'static str> {
+        findings(e).iter().map(|f| f.code).collect()
+    }
+
+    #[test]
+    fn cleartext_services_beyond_loopback() {
+        for (local, proto) in [
+            ("0.0.0.0:23", Tcp),
+            ("10.0.0.5:21", Tcp),
+            ("[::]:513", Tcp),
+            ("0.0.0.0:69", Udp),
+        ] {
+            let e = entry(local, proto, "inetd", 1);
+            assert_eq!(codes(&e), vec!["cleartext-login"], "{local}");
+            assert_eq!(findings(&e)[0].severity, Severity::High);
+        }
+        assert!(codes(&entry("127.0.0.1:23", Tcp, "inetd", 1)).is_empty());
+        // A telnet daemon on another port is found by its name.
+        assert_eq!(
+            codes(&entry("10.0.0.5:2323", Tcp, "in.telnetd", 1)),
+            vec!["cleartext-login"]
+        );
+        // tftp is UDP: a TCP socket on 69 is something else.
+        assert!(codes(&entry("0.0.0.0:69", Tcp, "x", 1)).is_empty());
+    }
+
+    #[test]
+    fn control_planes_and_datastores() {
+        assert_eq!(
+            codes(&entry("0.0.0.0:2375", Tcp, "dockerd", 1)),
+            vec!["docker-api-no-tls"]
+        );
+        assert!(codes(&entry("0.0.0.0:2376", Tcp, "dockerd", 1)).is_empty());
+        assert_eq!(
+            codes(&entry("10.0.0.5:10250", Tcp, "kubelet", 1)),
+            vec!["kubelet-exposed"]
+        );
+        assert_eq!(
+            codes(&entry("0.0.0.0:2379", Tcp, "etcd", 1)),
+            vec!["etcd-exposed"]
+        );
+        for (local, program) in [
+            ("0.0.0.0:6379", "redis-server"),
+            ("0.0.0.0:7777", "redis-server"),
+            ("[::]:11211", "memcached"),
+            ("0.0.0.0:27017", "mongod"),
+            ("0.0.0.0:9200", "java"),
+            ("0.0.0.0:5984", "beam.smp"),
+        ] {
+            let e = entry(local, Tcp, program, 1);
+            assert_eq!(codes(&e), vec!["unauthenticated-datastore"], "{local}");
+            assert!(
+                findings(&e)[0]
+                    .message
+                    .contains(&local.replace("[::]", "[::]"))
+            );
+        }
+        assert!(codes(&entry("127.0.0.1:6379", Tcp, "redis-server", 1)).is_empty());
+        assert!(codes(&entry("[::1]:27017", Tcp, "mongod", 1)).is_empty());
+    }
+
+    #[test]
+    fn process_and_range_rules() {
+        let mut e = entry("127.0.0.1:8080", Tcp, "app", 1000);
+        e.processes[0].exe_deleted = true;
+        assert_eq!(codes(&e), vec!["deleted-executable"]);
+        assert_eq!(findings(&e)[0].severity, Severity::Medium);
+
+        let mut e = entry("127.0.0.1:40000", Tcp, "app", 1000);
+        e.ephemeral = true;
+        assert_eq!(codes(&e), vec!["ephemeral-port"]);
+
+        assert_eq!(
+            codes(&entry("0.0.0.0:8080", Tcp, "app", 0)),
+            vec!["root-on-all-interfaces"]
+        );
+        assert!(codes(&entry("10.0.0.5:8080", Tcp, "app", 0)).is_empty());
+        assert!(codes(&entry("0.0.0.0:8080", Tcp, "app", 1000)).is_empty());
+
+        let mut e = entry("0.0.0.0:8080", Tcp, "app", 1000);
+        e.processes.clear();
+        assert_eq!(codes(&e), vec!["owner-unknown"]);
+        e.owners_hidden = true;
+        assert_eq!(codes(&e), vec!["owner-hidden"]);
+    }
+
+    #[test]
+    fn most_severe_first_and_only_listeners() {
+        let mut e = entry("0.0.0.0:6379", Tcp, "redis-server", 0);
+        e.ephemeral = true;
+        e.processes[0].exe_deleted = true;
+        let severities: Vec<Severity> = findings(&e).iter().map(|f| f.severity).collect();
+        assert_eq!(
+            severities,
+            vec![
+                Severity::High,
+                Severity::Medium,
+                Severity::Low,
+                Severity::Low
+            ]
+        );
+        e.socket.state = State::Established;
+        assert!(findings(&e).is_empty());
+    }
+}
