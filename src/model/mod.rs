@@ -211,3 +211,13 @@ pub struct Container {
     /// The Kubernetes pod uid, dashed as the API server shows it.
     pub pod: Option<String>,
 }
+
+/// Where a `docker-proxy` process forwards a published port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProxyTarget {
+    pub proto: String,
+    pub host_ip: String,
+    pub host_port: u16,
+    pub container_ip: String,
+    pub container_port: u16,
+}

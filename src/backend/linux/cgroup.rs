@@ -1,8 +1,8 @@
-//! Who runs a process: its systemd unit and its container, from `/proc/PID/cgroup`.
+//! Who runs a process: its systemd unit and container (from its cgroup), and docker-proxy targets.
 
 use std::path::Path;
 
-use crate::model::{Container, Manager};
+use crate::model::{Container, Manager, ProxyTarget};
 
 /// Read one process's cgroup file, or `None` when it cannot be read (the process exited,
 /// or the kernel has no cgroups).
@@ -259,6 +259,65 @@ fn contained(runtime: &'static str, id: String, pod: Option<String>) -> Containe
     }
 }
 
+/// Where a `docker-proxy` forwards, from its command line; `None` for any other program
+/// or when a required flag is missing or unreadable.
+///
+/// dockerd starts one proxy per published port and address family, so the proxy, not the
+/// container, is what holds the host port.
+pub fn docker_proxy_target(cmdline: &[String]) -> Option<ProxyTarget> {
+    let (program, args) = cmdline.split_first()?;
+    // A command line is the process's own to write; only the program name says this is a
+    // proxy. RootlessKit ships one that takes the same flags.
+    let name = program.rsplit('/').next().unwrap_or(program);
+    if name != "docker-proxy" && name != "rootlesskit-docker-proxy" {
+        return None;
+    }
+    let (mut proto, mut host_ip, mut host_port) = (None, None, None);
+    let (mut container_ip, mut container_port) = (None, None);
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        if arg == "--" {
+            break;
+        }
+        // Go's flag package takes `-flag value`, `-flag=value` and the same with `--`.
+        let Some(flag) = arg.strip_prefix("--").or_else(|| arg.strip_prefix('-')) else {
+            continue;
+        };
+        let (flag, inline) = match flag.split_once('=') {
+            Some((flag, value)) => (flag, Some(value)),
+            None => (flag, None),
+        };
+        let slot = match flag {
+            "proto" => &mut proto,
+            "host-ip" => &mut host_ip,
+            "host-port" => &mut host_port,
+            "container-ip" => &mut container_ip,
+            "container-port" => &mut container_port,
+            // Boolean flags such as -use-listen-fd take no separate value.
+            _ => continue,
+        };
+        // Like Go, a valued flag takes the next argument whatever it looks like, and the
+        // last occurrence wins.
+        let value = match inline {
+            Some(value) => value,
+            None => match args.next() {
+                Some(value) => value.as_str(),
+                None => break,
+            },
+        };
+        *slot = Some(value);
+    }
+    let text = |value: Option<&str>| value.filter(|v| !v.is_empty()).map(str::to_string);
+    let port = |value: Option<&str>| value?.parse::<u16>().ok();
+    Some(ProxyTarget {
+        proto: text(proto)?,
+        host_ip: text(host_ip)?,
+        host_port: port(host_port)?,
+        container_ip: text(container_ip)?,
+        container_port: port(container_port)?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -486,5 +545,117 @@ mod tests {
         assert!(read(Path::new("/proc"), std::process::id()).is_some());
         assert_eq!(read(&fixtures(), 1), None);
         assert_eq!(read(Path::new("/nonexistent"), 1), None);
+    }
+
+    fn proxy_fixture(name: &str) -> Vec<String> {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/linux/docker-proxy")
+            .join(name);
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {name}: {e}"));
+        crate::backend::linux::process::decode_cmdline(&bytes)
+    }
+
+    fn target(proto: &str, host: (&str, u16), container: (&str, u16)) -> Option<ProxyTarget> {
+        Some(ProxyTarget {
+            proto: proto.to_string(),
+            host_ip: host.0.to_string(),
+            host_port: host.1,
+            container_ip: container.0.to_string(),
+            container_port: container.1,
+        })
+    }
+
+    /// Every file in `fixtures/linux/docker-proxy/` with the target it must give.
+    fn proxy_cases() -> Vec<(&'static str, Option<ProxyTarget>)> {
+        vec![
+            (
+                "ipv4.cmdline",
+                target("tcp", ("0.0.0.0", 8080), ("172.17.0.2", 80)),
+            ),
+            (
+                "ipv6-host.cmdline",
+                target("tcp", ("::", 8080), ("172.17.0.2", 80)),
+            ),
+            (
+                "udp.cmdline",
+                target("udp", ("127.0.0.1", 5353), ("172.18.0.5", 53)),
+            ),
+            (
+                "listen-fd.cmdline",
+                target("tcp", ("0.0.0.0", 443), ("172.19.0.3", 8443)),
+            ),
+            (
+                "flag-forms.cmdline",
+                target("tcp", ("192.168.1.10", 9000), ("10.88.0.7", 9090)),
+            ),
+            (
+                "rootlesskit.cmdline",
+                target("tcp", ("0.0.0.0", 8080), ("172.17.0.2", 80)),
+            ),
+            ("missing-port.cmdline", None),
+            ("bad-port.cmdline", None),
+            ("not-proxy.cmdline", None),
+        ]
+    }
+
+    #[test]
+    fn proxy_fixtures_give_their_targets() {
+        for (name, expected) in proxy_cases() {
+            assert_eq!(
+                docker_proxy_target(&proxy_fixture(name)),
+                expected,
+                "{name}"
+            );
+        }
+        let named: Vec<&str> = proxy_cases().iter().map(|(name, _)| *name).collect();
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/linux/docker-proxy");
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let file = entry.unwrap().file_name().into_string().unwrap();
+            assert!(named.contains(&file.as_str()), "no case for {file}");
+        }
+    }
+
+    #[test]
+    fn proxy_odd_command_lines_do_not_panic() {
+        let odd = |args: &[&str]| {
+            let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+            docker_proxy_target(&args)
+        };
+        assert_eq!(odd(&[]), None);
+        assert_eq!(odd(&[""]), None);
+        assert_eq!(odd(&["docker-proxy"]), None);
+        assert_eq!(odd(&["docker-proxy", "-", "--", "-=", "--=x", "==="]), None);
+        // A flag with its value missing at the very end.
+        assert_eq!(odd(&["docker-proxy", "-proto"]), None);
+        // An empty value is no value.
+        assert_eq!(
+            odd(&[
+                "docker-proxy",
+                "-proto=",
+                "-host-ip",
+                "0.0.0.0",
+                "-host-port",
+                "1",
+                "-container-ip",
+                "10.0.0.1",
+                "-container-port",
+                "2",
+            ]),
+            None
+        );
+        // Every cut of every argument of every fixture.
+        for (name, _) in proxy_cases() {
+            let args = proxy_fixture(name);
+            for n in 0..=args.len() {
+                docker_proxy_target(&args[..n]);
+            }
+            for (i, arg) in args.iter().enumerate() {
+                for (cut, _) in arg.char_indices() {
+                    let mut args = args.clone();
+                    args[i] = arg[..cut].to_string();
+                    docker_proxy_target(&args);
+                }
+            }
+        }
     }
 }
