@@ -239,3 +239,35 @@ impl Default for Host {
         }
     }
 }
+
+/// Who manages a process, as its cgroup tells: the systemd unit it runs in and the
+/// container it belongs to. Both are empty for a process in the root cgroup.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Manager {
+    /// The innermost unit; under a user manager, `user@1000.service › app-foo.scope`.
+    pub unit: Option<String>,
+    pub container: Option<Container>,
+}
+
+/// A container a process runs in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Container {
+    /// `docker`, `podman`, `containerd`, `cri-o`, `kubernetes`, `lxc`, `systemd-nspawn`;
+    /// a runtime's monitor process (`podman-conmon`, `cri-o-conmon`, `lxc-monitor`) is
+    /// named apart, because it serves the container from outside it.
+    pub runtime: String,
+    /// The id or name exactly as the cgroup path spells it, never shortened.
+    pub id: String,
+    /// The Kubernetes pod uid, dashed as the API server shows it.
+    pub pod: Option<String>,
+}
+
+/// Where a `docker-proxy` process forwards a published port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProxyTarget {
+    pub proto: String,
+    pub host_ip: String,
+    pub host_port: u16,
+    pub container_ip: String,
+    pub container_port: u16,
+}

@@ -1,5 +1,6 @@
 //! The Linux backend: netlink sock_diag or `/proc/net/*` for sockets, `/proc` for owners.
 
+pub mod cgroup;
 pub mod netlink;
 pub mod owners;
 pub mod proc_net;
