@@ -196,6 +196,7 @@ mod tests {
             ephemeral: false,
             exposure: crate::label::exposure::Exposure::Loopback,
             interface: None,
+            findings: Vec::new(),
         }
     }
 

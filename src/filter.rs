@@ -174,6 +174,7 @@ mod tests {
             ephemeral: false,
             exposure: crate::label::exposure::Exposure::Loopback,
             interface: None,
+            findings: Vec::new(),
         };
         let with = |commands: &[&str], uids: &[u32]| Filters {
             commands: commands.iter().map(|c| c.to_string()).collect(),

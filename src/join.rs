@@ -111,6 +111,7 @@ mod tests {
             ephemeral: false,
             exposure: crate::label::exposure::Exposure::Loopback,
             interface: None,
+            findings: Vec::new(),
         };
         let mut entries = vec![
             entry(socket("127.0.0.1:80", State::TimeWait, 0)),

@@ -325,6 +325,7 @@ mod tests {
             category: Category::Registered,
             ephemeral: false,
             interface: None,
+            findings: Vec::new(),
         }
     }
 

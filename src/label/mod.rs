@@ -26,7 +26,7 @@ pub struct Labeller<'a> {
 impl Labeller<'_> {
     pub fn entry(&self, socket: Socket, processes: Vec<Process>, owners_hidden: bool) -> Entry {
         let port = socket.local.port();
-        Entry {
+        let mut entry = Entry {
             service: self
                 .services
                 .and_then(|s| s.name(port, socket.proto))
@@ -39,6 +39,9 @@ impl Labeller<'_> {
             socket,
             processes,
             owners_hidden,
-        }
+            findings: Vec::new(),
+        };
+        entry.findings = findings::findings(&entry);
+        entry
     }
 }

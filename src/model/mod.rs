@@ -168,6 +168,10 @@ pub struct Process {
     pub started: Option<u64>,
     /// The parent chain, nearest first, up to pid 1.
     pub ancestors: Vec<Ancestor>,
+    /// The systemd unit or container it runs in, from its cgroup.
+    pub manager: Manager,
+    /// Where a `docker-proxy` forwards the port it holds.
+    pub proxy: Option<ProxyTarget>,
 }
 
 /// One link of a parent chain.
@@ -213,6 +217,8 @@ pub struct Entry {
     pub exposure: crate::label::exposure::Exposure,
     /// The interface of a socket bound to one specific address.
     pub interface: Option<String>,
+    /// Audit findings, most severe first (listening sockets only).
+    pub findings: Vec<crate::label::findings::Finding>,
 }
 
 /// Facts about this host that decide whether a port can be bound.

@@ -70,6 +70,23 @@ impl Cards {
                 .collect();
             self.line(out, "parents", &chain.join(" › "))?;
         }
+        if let Some(managed) = managed_by(p) {
+            self.line(out, "managed", &managed)?;
+        }
+        if let Some(t) = &p.proxy {
+            self.line(
+                out,
+                "forwards",
+                &format!(
+                    "{} {}:{} → {}:{} (a published container port)",
+                    escape(&t.proto),
+                    escape(&t.host_ip),
+                    t.host_port,
+                    escape(&t.container_ip),
+                    t.container_port
+                ),
+            )?;
+        }
         for e in entries
             .iter()
             .filter(|e| e.processes.iter().any(|h| h.pid == p.pid))
@@ -105,13 +122,86 @@ impl Cards {
                 escape(&master.name)
             );
         }
-        let kill = format!("kill {}", p.pid);
-        if self.targets.is_empty() {
-            kill
+        let kill = if self.targets.is_empty() {
+            format!("kill {}", p.pid)
         } else {
-            format!("{kill}, or: portwho --kill {}", self.targets.join(" "))
+            format!(
+                "kill {}, or: portwho --kill {}",
+                p.pid,
+                self.targets.join(" ")
+            )
+        };
+        if let Some(t) = &p.proxy {
+            return format!(
+                "stop the container that publishes port {}: docker ps --filter publish={}, then docker stop ID",
+                t.host_port, t.host_port
+            );
+        }
+        if let Some(c) = &p.manager.container {
+            return container_stop(c).unwrap_or(kill);
+        }
+        match p.manager.unit.as_deref() {
+            // A service is restarted by systemd after a plain kill; stop the unit.
+            Some(unit) if unit.ends_with(".service") => match unit.rsplit_once(" › ") {
+                Some((_, inner)) => {
+                    format!("systemctl --user stop {} (as its user)", escape(inner))
+                }
+                None => format!("systemctl stop {}", escape(unit)),
+            },
+            _ => kill,
         }
     }
+}
+
+/// `nginx.service (systemd)`, `docker container 3f2a…`, `kubernetes pod …, container …`.
+fn managed_by(p: &Process) -> Option<String> {
+    let unit = p
+        .manager
+        .unit
+        .as_deref()
+        .map(|u| format!("{} (systemd)", escape(u)));
+    let container = p.manager.container.as_ref().map(|c| {
+        let mut text = format!(
+            "{} container {}",
+            escape(&c.runtime),
+            escape(short_id(&c.id))
+        );
+        if let Some(pod) = &c.pod {
+            text.push_str(&format!(" in pod {}", escape(pod)));
+        }
+        text
+    });
+    match (container, unit) {
+        (Some(c), Some(u)) => Some(format!("{c}, under {u}")),
+        (c, u) => c.or(u),
+    }
+}
+
+/// Container ids are shown as the runtimes' own `ps` shows them: 12 characters.
+fn short_id(id: &str) -> &str {
+    if id.len() > 12 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        &id[..12]
+    } else {
+        id
+    }
+}
+
+/// How each runtime stops a container; `None` where only a restart policy or an
+/// orchestrator decides (kubernetes restarts what `crictl stop` stops).
+fn container_stop(c: &crate::model::Container) -> Option<String> {
+    let id = escape(short_id(&c.id)).into_owned();
+    Some(match c.runtime.as_str() {
+        "docker" => format!("docker stop {id}"),
+        "podman" | "podman-conmon" => format!("podman stop {id}"),
+        "containerd" => format!("nerdctl stop {id} (or: ctr task kill {})", escape(&c.id)),
+        "cri-o" | "cri-o-conmon" => format!("crictl stop {id}"),
+        "kubernetes" => format!(
+            "change or delete its pod (kubectl get pods -A | grep …); crictl stop {id} stops it until kubernetes restarts it"
+        ),
+        "lxc" | "lxc-monitor" => format!("lxc-stop -n {}", escape(&c.id)),
+        "systemd-nspawn" => format!("machinectl stop {}", escape(&c.id)),
+        _ => return None,
+    })
 }
 
 /// Arguments joined with spaces, quoted where a space or nothing would be ambiguous.
@@ -178,6 +268,7 @@ mod tests {
                     name: "systemd".into(),
                 },
             ],
+            ..Process::default()
         };
         vec![Entry {
             socket: Socket {
@@ -197,6 +288,7 @@ mod tests {
             ephemeral: false,
             exposure: crate::label::exposure::Exposure::Loopback,
             interface: None,
+            findings: Vec::new(),
         }]
     }
 
@@ -252,6 +344,101 @@ mod tests {
             text.contains("stop     its parent 4242 py\\x1bthon3 holds the same socket"),
             "{text}"
         );
+    }
+
+    fn stop_line(p: Process) -> String {
+        let mut entries = sample();
+        entries[0].processes = vec![p];
+        let mut out = Vec::new();
+        Cards {
+            now: 1_700_000_000,
+            width: None,
+            color: false,
+            targets: vec![":80".into()],
+        }
+        .render(&entries, &mut out)
+        .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let managed = text
+            .lines()
+            .find(|l| l.starts_with("  managed"))
+            .unwrap_or("");
+        let stop = text.lines().find(|l| l.starts_with("  stop")).unwrap();
+        format!("{}|{}", managed.trim(), stop.trim())
+    }
+
+    #[test]
+    fn stop_fits_the_manager() {
+        use crate::model::{Container, Manager, ProxyTarget};
+        let with = |unit: Option<&str>, container: Option<Container>| Process {
+            pid: 7,
+            name: "srv".into(),
+            manager: Manager {
+                unit: unit.map(str::to_string),
+                container,
+            },
+            ..Process::default()
+        };
+        assert_eq!(
+            stop_line(with(Some("nginx.service"), None)),
+            "managed  nginx.service (systemd)|stop     systemctl stop nginx.service"
+        );
+        assert_eq!(
+            stop_line(with(Some("user@1000.service › app.service"), None)),
+            "managed  user@1000.service › app.service (systemd)|stop     systemctl --user stop app.service (as its user)"
+        );
+        assert_eq!(
+            stop_line(with(Some("session-3.scope"), None)),
+            "managed  session-3.scope (systemd)|stop     kill 7, or: portwho --kill :80"
+        );
+        let docker = Container {
+            runtime: "docker".into(),
+            id: "3f2a1b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708".into(),
+            pod: None,
+        };
+        assert_eq!(
+            stop_line(with(Some("docker-3f2a.scope"), Some(docker))),
+            "managed  docker container 3f2a1b4c5d6e, under docker-3f2a.scope (systemd)|stop     docker stop 3f2a1b4c5d6e"
+        );
+        let pod = Container {
+            runtime: "kubernetes".into(),
+            id: "abcdef0123456789".into(),
+            pod: Some("1234-5678".into()),
+        };
+        let line = stop_line(with(None, Some(pod)));
+        assert!(
+            line.starts_with("managed  kubernetes container abcdef012345 in pod 1234-5678|"),
+            "{line}"
+        );
+        assert_eq!(
+            stop_line(with(None, None)),
+            "|stop     kill 7, or: portwho --kill :80"
+        );
+        let mut proxy = with(Some("docker.service"), None);
+        proxy.proxy = Some(ProxyTarget {
+            proto: "tcp".into(),
+            host_ip: "0.0.0.0".into(),
+            host_port: 8080,
+            container_ip: "172.17.0.2".into(),
+            container_port: 80,
+        });
+        let mut entries = sample();
+        entries[0].processes = vec![proxy];
+        let mut out = Vec::new();
+        Cards {
+            now: 0,
+            width: None,
+            color: false,
+            targets: vec![],
+        }
+        .render(&entries, &mut out)
+        .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains("forwards tcp 0.0.0.0:8080 → 172.17.0.2:80"),
+            "{text}"
+        );
+        assert!(text.contains("docker ps --filter publish=8080"), "{text}");
     }
 
     #[test]

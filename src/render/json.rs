@@ -7,7 +7,8 @@ use serde::Serialize;
 use super::Render;
 use super::time::rfc3339;
 use crate::label::exposure::Exposure;
-use crate::model::{Category, Entry, Family, Process, Proto, State};
+use crate::label::findings::Finding;
+use crate::model::{Category, Container, Entry, Family, Process, Proto, ProxyTarget, State};
 
 /// Renders entries as the contract's JSON array.
 pub struct Json;
@@ -29,6 +30,7 @@ struct Record<'a> {
     v6only: Option<bool>,
     exposure: Exposure,
     interface: Option<&'a str>,
+    findings: &'a [Finding],
     processes: Vec<ProcessRecord<'a>>,
 }
 
@@ -44,6 +46,9 @@ struct ProcessRecord<'a> {
     exe_deleted: bool,
     cwd: Option<&'a str>,
     start_time: Option<String>,
+    unit: Option<&'a str>,
+    container: Option<&'a Container>,
+    proxy: Option<&'a ProxyTarget>,
 }
 
 impl<'a> From<&'a Process> for ProcessRecord<'a> {
@@ -59,6 +64,9 @@ impl<'a> From<&'a Process> for ProcessRecord<'a> {
             exe_deleted: p.exe_deleted,
             cwd: p.cwd.as_deref(),
             start_time: p.started.map(rfc3339),
+            unit: p.manager.unit.as_deref(),
+            container: p.manager.container.as_ref(),
+            proxy: p.proxy.as_ref(),
         }
     }
 }
@@ -82,6 +90,7 @@ impl<'a> From<&'a Entry> for Record<'a> {
             v6only: s.v6only,
             exposure: e.exposure,
             interface: e.interface.as_deref(),
+            findings: &e.findings,
             processes: e.processes.iter().map(ProcessRecord::from).collect(),
         }
     }
@@ -124,6 +133,11 @@ mod tests {
                 cwd: Some("/srv".into()),
                 started: Some(1_700_000_000),
                 ancestors: vec![],
+                manager: crate::model::Manager {
+                    unit: Some("app.service".into()),
+                    container: None,
+                },
+                proxy: None,
             }],
             owners_hidden: false,
             socket_user: None,
@@ -132,6 +146,7 @@ mod tests {
             ephemeral: false,
             exposure: crate::label::exposure::Exposure::Loopback,
             interface: None,
+            findings: Vec::new(),
         };
         let mut out = Vec::new();
         Json.render(&[entry], &mut out).unwrap();
@@ -140,10 +155,11 @@ mod tests {
             "proto": "tcp", "family": "ipv6", "local_addr": "::1", "local_port": 8080,
             "remote_addr": "::1", "remote_port": 50000, "state": "TIME_WAIT", "uid": 1000,
             "inode": 0, "service": "http-alt", "category": "registered", "ephemeral": false,
-            "v6only": null, "exposure": "loopback", "interface": null,
+            "v6only": null, "exposure": "loopback", "interface": null, "findings": [],
             "processes": [{"pid": 4242, "name": "py\u{1b}thon3", "cmdline": ["python3", "-m"],
                            "user": "alice", "uid": 1000, "ppid": 1, "exe": "/usr/bin/python3.11",
-                           "exe_deleted": true, "cwd": "/srv", "start_time": "2023-11-14T22:13:20Z"}]
+                           "exe_deleted": true, "cwd": "/srv", "start_time": "2023-11-14T22:13:20Z",
+                           "unit": "app.service", "container": null, "proxy": null}]
         }]);
         assert_eq!(value, expected);
     }

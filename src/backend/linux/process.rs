@@ -83,7 +83,6 @@ pub fn read(
     Some(Process {
         pid,
         name,
-        cmdline,
         user: None,
         uid,
         ppid,
@@ -92,6 +91,9 @@ pub fn read(
         cwd,
         started: stat.and_then(|s| clock.start(s.starttime)),
         ancestors: ancestors(proc_root, ppid, names),
+        manager: super::cgroup::read(proc_root, pid).unwrap_or_default(),
+        proxy: super::cgroup::docker_proxy_target(&cmdline),
+        cmdline,
     })
 }
 
