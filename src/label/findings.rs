@@ -287,7 +287,7 @@ pub fn findings(e: &Entry) -> Vec<Finding> {
             found.push(rule.finding(e));
         }
     }
-    found.sort_by(|a, b| b.severity.cmp(&a.severity));
+    found.sort_by_key(|f| std::cmp::Reverse(f.severity));
     found
 }
 
@@ -380,11 +380,7 @@ mod tests {
         ] {
             let e = entry(local, Tcp, program, 1);
             assert_eq!(codes(&e), vec!["unauthenticated-datastore"], "{local}");
-            assert!(
-                findings(&e)[0]
-                    .message
-                    .contains(&local.replace("[::]", "[::]"))
-            );
+            assert!(findings(&e)[0].message.contains(local));
         }
         assert!(codes(&entry("127.0.0.1:6379", Tcp, "redis-server", 1)).is_empty());
         assert!(codes(&entry("[::1]:27017", Tcp, "mongod", 1)).is_empty());
