@@ -4,6 +4,10 @@ complete -c portwho -s U -l user -d 'Sockets held by this user, a name or a nume
 complete -c portwho -l color -d 'When to use colour' -r -f -a "auto\t''
 always\t''
 never\t''"
+complete -c portwho -l fail-on -d 'With --audit, the least severity that makes the exit status 3' -r -f -a "low\t''
+medium\t''
+high\t''"
+complete -c portwho -l diff -d 'Compare the listening sockets with a baseline saved by `portwho --listening --json > FILE`: what is new, gone, or held by another program. Exit status 1 when anything changed' -r -F
 complete -c portwho -l generate -d 'Write a man page or a shell completion script to stdout and exit' -r -f -a "man\t''
 complete-bash\t''
 complete-zsh\t''
@@ -18,6 +22,7 @@ complete -c portwho -s 6 -l ipv6 -d 'IPv6 sockets only'
 complete -c portwho -s n -l numeric -d 'Show port numbers only, no service names'
 complete -c portwho -l json -d 'Print a JSON array of sockets on stdout, and nothing else there'
 complete -c portwho -s q -l quiet -d 'Print nothing; the exit status answers (0 matched, 1 nothing matched)'
+complete -c portwho -l audit -d 'Audit what this host exposes: listening sockets with findings, most severe first. Exit status 3 when a finding is at or above --fail-on'
 complete -c portwho -s v -l verbose -d 'Also say on stderr what the scan read and skipped'
 complete -c portwho -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c portwho -s V -l version -d 'Print version'

@@ -15,8 +15,11 @@ Examples:
   portwho -c nginx                 what nginx holds
   portwho --json | jq '.[].local_port'
   portwho -q :8080 && echo busy    scripts: exit 0 if held, 1 if free
+  portwho --audit                  findings on what this host exposes
+  portwho --listening --json > baseline.json; portwho --diff baseline.json
 
-Exit status: 0 a socket matched, 1 nothing matched, 2 usage error or failure to read.";
+Exit status: 0 a socket matched, 1 nothing matched (--diff: something changed), 2 usage
+error or failure to read, 3 --audit found something at or above --fail-on.";
 
 /// Who is listening on this port, what holds it, what this host exposes.
 ///
@@ -84,6 +87,26 @@ pub struct Cli {
     #[arg(long, value_name = "WHEN", default_value = "auto")]
     pub color: ColorChoice,
 
+    /// Audit what this host exposes: listening sockets with findings, most severe first.
+    /// Exit status 3 when a finding is at or above --fail-on.
+    #[arg(long, conflicts_with_all = ["all", "diff"])]
+    pub audit: bool,
+
+    /// With --audit, the least severity that makes the exit status 3.
+    #[arg(
+        long,
+        value_name = "SEVERITY",
+        default_value = "high",
+        requires = "audit"
+    )]
+    pub fail_on: FailOn,
+
+    /// Compare the listening sockets with a baseline saved by
+    /// `portwho --listening --json > FILE`: what is new, gone, or held by another program.
+    /// Exit status 1 when anything changed.
+    #[arg(long, value_name = "FILE", conflicts_with = "all")]
+    pub diff: Option<PathBuf>,
+
     /// Also say on stderr what the scan read and skipped.
     #[arg(short, long)]
     pub verbose: bool,
@@ -104,6 +127,14 @@ pub enum ColorChoice {
     Auto,
     Always,
     Never,
+}
+
+/// `--fail-on` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    Low,
+    Medium,
+    High,
 }
 
 /// What `--generate` writes.

@@ -1,9 +1,11 @@
 //! The parsed command line turned into what a run needs; clap's types stop here.
 
 use crate::backend::Backend;
-use crate::cli::{Cli, ColorChoice};
+use crate::cli::{Cli, ColorChoice, FailOn};
+use crate::diff::{self, Listener};
 use crate::error::Error;
 use crate::filter::Filters;
+use crate::label::findings::Severity;
 use crate::label::services::ServiceTable;
 use crate::target;
 
@@ -14,6 +16,20 @@ pub enum Format {
     Json,
     /// `--quiet`: nothing on stdout.
     Quiet,
+}
+
+/// What a run does with the selected sockets.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mode {
+    /// Show them (the default).
+    List,
+    /// `--audit`: show those with findings; fail at or above this severity.
+    Audit { fail_on: Severity },
+    /// `--diff FILE`: compare the listeners with a saved baseline.
+    Diff {
+        name: String,
+        baseline: Vec<Listener>,
+    },
 }
 
 /// What portwho knows about where it writes, read once by `main`.
@@ -27,8 +43,9 @@ pub struct Terminal {
 }
 
 /// Everything a run needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
+    pub mode: Mode,
     pub filters: Filters,
     /// The TARGET arguments as typed, to repeat them in suggestions.
     pub target_args: Vec<String>,
@@ -67,7 +84,30 @@ impl Config {
         let both = |a: bool, b: bool| if a || b { (a, b) } else { (true, true) };
         let (tcp, udp) = both(cli.tcp, cli.udp);
         let (ipv4, ipv6) = both(cli.ipv4, cli.ipv6);
-        let listening_only = cli.listening || (!cli.all && targets.is_empty());
+        let mode = if cli.audit {
+            Mode::Audit {
+                fail_on: match cli.fail_on {
+                    FailOn::Low => Severity::Low,
+                    FailOn::Medium => Severity::Medium,
+                    FailOn::High => Severity::High,
+                },
+            }
+        } else if let Some(path) = &cli.diff {
+            let baseline_error = |reason: String| Error::Baseline {
+                path: path.clone(),
+                reason,
+            };
+            let text = std::fs::read_to_string(path).map_err(|e| baseline_error(e.to_string()))?;
+            Mode::Diff {
+                name: path.display().to_string(),
+                baseline: diff::parse_baseline(&text).map_err(baseline_error)?,
+            }
+        } else {
+            Mode::List
+        };
+        // An audit and a diff are about listeners, whatever the targets.
+        let listening_only =
+            cli.listening || mode != Mode::List || (!cli.all && targets.is_empty());
 
         let format = if cli.quiet {
             Format::Quiet
@@ -82,6 +122,7 @@ impl Config {
             ColorChoice::Auto => terminal.stdout_is_tty && !terminal.no_color,
         };
         Ok(Config {
+            mode,
             target_args: cli.targets.clone(),
             filters: Filters {
                 targets,

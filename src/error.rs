@@ -18,6 +18,8 @@ pub enum Error {
     },
     #[error("{path} is not a procfs mount (is /proc mounted?)")]
     NotProcfs { path: PathBuf },
+    #[error("cannot use baseline {path}: {reason}")]
+    Baseline { path: PathBuf, reason: String },
     #[error("cannot write output: {0}")]
     Output(#[source] io::Error),
     #[error("{0}")]

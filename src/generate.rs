@@ -34,9 +34,20 @@ const TARGETS: &[(&str, &str)] = &[
 ];
 
 const EXIT_STATUS: &[(&str, &str)] = &[
-    ("0", "at least one socket matched"),
-    ("1", "nothing matched (for portwho :8080: the port is free)"),
+    (
+        "0",
+        "at least one socket matched; with --audit, no finding at or above --fail-on; \
+         with --diff, no change",
+    ),
+    (
+        "1",
+        "nothing matched (for portwho :8080: the port is free); with --diff, something changed",
+    ),
     ("2", "usage error, or a failure to read the system"),
+    (
+        "3",
+        "with --audit, a finding at or above --fail-on (default high)",
+    ),
 ];
 
 const JSON_FIELDS: &[(&str, &str)] = &[
@@ -67,9 +78,25 @@ const JSON_FIELDS: &[(&str, &str)] = &[
         "whether the port lies in this host's ephemeral range (ip_local_port_range)",
     ),
     (
+        "v6only",
+        "for IPv6 sockets, whether IPV6_V6ONLY is set (false: a dual-stack socket that \
+         takes IPv4 too); null when unknown",
+    ),
+    (
+        "exposure, interface",
+        "\"loopback\" (127.0.0.0/8, ::1), \"all\" (0.0.0.0, ::) or \"address\" (one \
+         address, with its interface name)",
+    ),
+    (
+        "findings",
+        "audit findings for listening sockets: severity (high, medium, low), code, message",
+    ),
+    (
         "processes",
         "every process holding the socket: pid, name, cmdline (the argument vector), \
-         user, uid; empty for TIME_WAIT or when the owner is hidden (stderr says so)",
+         user, uid, ppid, exe, exe_deleted, cwd, start_time (RFC 3339), unit (systemd), \
+         container (runtime, id, pod), proxy (where a docker-proxy forwards); empty for \
+         TIME_WAIT or when the owner is hidden (stderr says so)",
     ),
 ];
 
@@ -84,6 +111,14 @@ const EXAMPLES: &[(&str, &str)] = &[
         "Ask in a script; the exit status answers.",
     ),
     ("portwho --all -t -4", "Every IPv4 TCP socket."),
+    (
+        "portwho --audit --fail-on medium",
+        "What this host exposes that needs a look; exit status 3 on a finding at or above medium.",
+    ),
+    (
+        "portwho --listening --json > baseline.json; portwho --diff baseline.json",
+        "Record today's listeners, later show what is new, gone or held by another program.",
+    ),
     (
         "portwho -c nginx -U www-data",
         "What nginx holds as www-data.",
@@ -106,8 +141,12 @@ fn man(out: &mut dyn Write) -> io::Result<()> {
     tagged(&mut roff, "TARGETS", TARGETS);
     roff.control("SH", ["OUTPUT"]).text([roman(
         "A table with one row per socket: protocol, local address and port, peer (when any \
-         row has one), state, service, range, and the processes holding it as PID/NAME, \
-         with the user. Workers of one server are grouped as PID,PID/NAME. (eph) marks a \
+         row has one), state, exposure, service, range, and the processes holding it as \
+         PID/NAME, with the user. With a TARGET, an owner card follows for each process \
+         (command, executable, working directory, start time, parents, systemd unit or \
+         container, how to stop it), then a diagnosis of the port: free and who may bind \
+         it, only TIME_WAIT left, blocked on every address by a 0.0.0.0 or dual-stack :: \
+         listener, inside the ephemeral range, owner hidden. Workers of one server are grouped as PID,PID/NAME. (eph) marks a \
          port inside this host's ephemeral range; (hidden) an owner that could not be read \
          (run as root). Names and command lines are printed with control characters \
          escaped. Colour is used only on a terminal and never with NO_COLOR set; on a \

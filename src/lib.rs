@@ -4,6 +4,7 @@ pub mod backend;
 pub mod cli;
 pub mod config;
 pub mod diagnose;
+pub mod diff;
 pub mod error;
 pub mod exit;
 pub mod filter;
@@ -18,9 +19,10 @@ use std::collections::{HashMap, HashSet};
 use std::io::Write;
 
 use backend::{Backend, Owners, ScanStats};
-use config::{Config, Format};
+use config::{Config, Format, Mode};
 use error::Error;
 use exit::ExitCode;
+use label::findings::Severity;
 use label::{Labeller, services::ServiceTable};
 use model::{Entry, Socket};
 use render::Render;
@@ -43,7 +45,8 @@ pub fn run(
     }
     // `portwho :PORT` on a terminal explains the port, which takes every socket on it, on
     // any address and in any state: a listener on 0.0.0.0 blocks 127.0.0.1 too.
-    let explain = config.format == Format::Table && !filters.targets.is_empty();
+    let explain =
+        config.mode == Mode::List && config.format == Format::Table && !filters.targets.is_empty();
     let related: Vec<Socket> = if explain {
         table
             .sockets
@@ -119,21 +122,12 @@ pub fn run(
     join::sort(&mut entries);
     let related: Vec<Entry> = related.into_iter().map(label).collect();
 
-    let matched = !entries.is_empty();
-    let written = match config.format {
-        Format::Quiet => Ok(()),
-        Format::Json => render::json::Json.render(&entries, out),
-        Format::Table => render::table::Table {
-            color: config.color,
-            width: config.width,
-            numeric: config.numeric,
-        }
-        .render(&entries, out),
-    };
-    written.map_err(Error::Output)?;
-    if explain {
-        explain_targets(config, &entries, &related, &host, out).map_err(Error::Output)?;
+    let code = match &config.mode {
+        Mode::List => list(config, &entries, &related, &host, out),
+        Mode::Audit { fail_on } => audit(config, &entries, *fail_on, out),
+        Mode::Diff { name, baseline } => changes(config, &entries, name, baseline, out),
     }
+    .map_err(Error::Output)?;
     out.flush().map_err(Error::Output)?;
 
     if !quiet {
@@ -147,14 +141,89 @@ pub fn run(
         if config.verbose {
             note(err, &scan_note(&owners.stats, details.vanished));
         }
-        if !matched && !explain && config.format == Format::Table {
+        if code == ExitCode::NoMatch && !explain && config.format == Format::Table {
             note(err, "no socket matches");
         }
     }
-    Ok(if matched {
+    Ok(code)
+}
+
+/// The listing: a table or JSON, and for `portwho :PORT` on a terminal, the explanation.
+fn list(
+    config: &Config,
+    entries: &[Entry],
+    related: &[Entry],
+    host: &model::Host,
+    out: &mut dyn Write,
+) -> std::io::Result<ExitCode> {
+    match config.format {
+        Format::Quiet => {}
+        Format::Json => render::json::Json.render(entries, out)?,
+        Format::Table => {
+            render::table::Table {
+                color: config.color,
+                width: config.width,
+                numeric: config.numeric,
+            }
+            .render(entries, out)?;
+            if !config.filters.targets.is_empty() {
+                explain_targets(config, entries, related, host, out)?;
+            }
+        }
+    }
+    Ok(if entries.is_empty() {
+        ExitCode::NoMatch
+    } else {
+        ExitCode::Matched
+    })
+}
+
+/// `--audit`: the listeners with findings; status 3 when one reaches `fail_on`.
+fn audit(
+    config: &Config,
+    entries: &[Entry],
+    fail_on: Severity,
+    out: &mut dyn Write,
+) -> std::io::Result<ExitCode> {
+    let flagged: Vec<Entry> = entries
+        .iter()
+        .filter(|e| !e.findings.is_empty())
+        .cloned()
+        .collect();
+    match config.format {
+        Format::Quiet => {}
+        Format::Json => render::json::Json.render(&flagged, out)?,
+        Format::Table => render::audit::findings(&flagged, entries.len(), fail_on, out)?,
+    }
+    let failing = flagged
+        .iter()
+        .flat_map(|e| &e.findings)
+        .any(|f| f.severity >= fail_on);
+    Ok(if failing {
+        ExitCode::Findings
+    } else {
+        ExitCode::Matched
+    })
+}
+
+/// `--diff`: what is new, gone or held by another program since the baseline.
+fn changes(
+    config: &Config,
+    entries: &[Entry],
+    name: &str,
+    baseline: &[diff::Listener],
+    out: &mut dyn Write,
+) -> std::io::Result<ExitCode> {
+    let changes = diff::diff(baseline, entries);
+    match config.format {
+        Format::Quiet => {}
+        Format::Json => render::json::changes(&changes, out)?,
+        Format::Table => render::audit::changes(&changes, name, out)?,
+    }
+    Ok(if changes.is_empty() {
         ExitCode::Matched
     } else {
-        ExitCode::NoMatch
+        ExitCode::Changed
     })
 }
 

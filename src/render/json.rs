@@ -104,6 +104,28 @@ impl Render for Json {
     }
 }
 
+/// `--diff --json`: `{"added": [...], "removed": [...], "changed": [{"before", "after"}]}`,
+/// with current sockets as records and baseline ones as they were saved.
+pub fn changes(changes: &[crate::diff::Change], out: &mut dyn Write) -> io::Result<()> {
+    use crate::diff::Change;
+    let mut added = Vec::new();
+    let mut removed = Vec::new();
+    let mut changed = Vec::new();
+    for change in changes {
+        match change {
+            Change::Added(e) => added.push(serde_json::to_value(Record::from(*e))?),
+            Change::Removed(l) => removed.push(l.raw.clone()),
+            Change::Changed { before, after } => changed.push(serde_json::json!({
+                "before": before.raw,
+                "after": serde_json::to_value(Record::from(*after))?,
+            })),
+        }
+    }
+    let value = serde_json::json!({"added": added, "removed": removed, "changed": changed});
+    serde_json::to_writer_pretty(&mut *out, &value)?;
+    writeln!(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

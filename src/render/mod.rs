@@ -1,5 +1,6 @@
 //! Rendering finished entries: one trait, one module per format.
 
+pub mod audit;
 pub mod card;
 pub mod escape;
 pub mod json;

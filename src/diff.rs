@@ -1,0 +1,247 @@
+//! `--diff`: the listening sockets now against a baseline saved with `--listening --json`.
+
+use std::collections::BTreeSet;
+
+use serde::Deserialize;
+
+use crate::model::Entry;
+
+/// One listener from a baseline file: the contract's JSON object, of which only the fields
+/// that identify a listener and its program are read. The object itself is kept, to be
+/// echoed in `--diff --json`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listener {
+    pub proto: String,
+    pub local_addr: String,
+    pub local_port: u16,
+    /// The holders' executables (or names when the executable was not readable).
+    pub programs: BTreeSet<String>,
+    pub raw: serde_json::Value,
+}
+
+#[derive(Deserialize)]
+struct Record {
+    proto: String,
+    local_addr: String,
+    local_port: u16,
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(default)]
+    processes: Vec<RecordProcess>,
+}
+
+#[derive(Deserialize)]
+struct RecordProcess {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    exe: Option<String>,
+}
+
+/// Parse a baseline: a JSON array of socket objects. Non-listening sockets in it (a
+/// baseline saved with `--all`) are ignored.
+pub fn parse_baseline(text: &str) -> Result<Vec<Listener>, String> {
+    let values: Vec<serde_json::Value> =
+        serde_json::from_str(text).map_err(|e| format!("not a JSON array of sockets ({e})"))?;
+    let mut listeners = Vec::new();
+    for (i, value) in values.into_iter().enumerate() {
+        let record: Record = serde_json::from_value(value.clone())
+            .map_err(|e| format!("socket {} is not a portwho JSON object ({e})", i + 1))?;
+        if record
+            .state
+            .as_deref()
+            .is_some_and(|s| s != "LISTEN" && s != "UNCONN")
+        {
+            continue;
+        }
+        listeners.push(Listener {
+            proto: record.proto,
+            local_addr: record.local_addr,
+            local_port: record.local_port,
+            programs: record
+                .processes
+                .into_iter()
+                .map(|p| p.exe.unwrap_or(p.name))
+                .collect(),
+            raw: value,
+        });
+    }
+    Ok(listeners)
+}
+
+/// What changed for one listener.
+#[derive(Debug)]
+pub enum Change<'a> {
+    Added(&'a Entry),
+    Removed(&'a Listener),
+    /// Another program holds it now. Pids are expected to change across restarts and are
+    /// not compared; the executable is.
+    Changed {
+        before: &'a Listener,
+        after: &'a Entry,
+    },
+}
+
+/// The holders' executables (or names), the identity compared across restarts.
+pub fn programs(e: &Entry) -> BTreeSet<String> {
+    e.processes
+        .iter()
+        .map(|p| p.exe.clone().unwrap_or_else(|| p.name.clone()))
+        .collect()
+}
+
+fn same_listener(l: &Listener, e: &Entry) -> bool {
+    l.proto == e.socket.proto.as_str()
+        && l.local_port == e.socket.local.port()
+        && l.local_addr == e.socket.local.ip().to_string()
+}
+
+/// Compare, matching listeners on protocol, local address and port. An owner that was not
+/// visible on either side (another user's process) is not a change.
+pub fn diff<'a>(baseline: &'a [Listener], current: &'a [Entry]) -> Vec<Change<'a>> {
+    let mut changes = Vec::new();
+    for e in current.iter().filter(|e| e.socket.state.is_listening()) {
+        match baseline.iter().find(|l| same_listener(l, e)) {
+            None => changes.push(Change::Added(e)),
+            Some(l) => {
+                let now = programs(e);
+                if !l.programs.is_empty() && !now.is_empty() && l.programs != now {
+                    changes.push(Change::Changed {
+                        before: l,
+                        after: e,
+                    });
+                }
+            }
+        }
+    }
+    for l in baseline {
+        if !current
+            .iter()
+            .any(|e| e.socket.state.is_listening() && same_listener(l, e))
+        {
+            changes.push(Change::Removed(l));
+        }
+    }
+    changes
+}
+
+/// The programs of a listener, for people.
+pub fn describe(programs: &BTreeSet<String>) -> String {
+    if programs.is_empty() {
+        "owner unknown".to_string()
+    } else {
+        programs.iter().cloned().collect::<Vec<_>>().join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::label::exposure::Exposure;
+    use crate::model::{Category, Process, Proto, Socket, State};
+
+    fn entry(local: &str, exe: &str) -> Entry {
+        Entry {
+            socket: Socket {
+                proto: Proto::Tcp,
+                local: local.parse().unwrap(),
+                remote: None,
+                state: State::Listen,
+                uid: 0,
+                inode: 1,
+                v6only: None,
+            },
+            processes: vec![Process {
+                pid: 999,
+                name: "srv".into(),
+                exe: (!exe.is_empty()).then(|| exe.to_string()),
+                ..Process::default()
+            }],
+            owners_hidden: false,
+            socket_user: None,
+            service: None,
+            category: Category::Registered,
+            ephemeral: false,
+            exposure: Exposure::All,
+            interface: None,
+            findings: vec![],
+        }
+    }
+
+    const BASELINE: &str = r#"[
+      {"proto": "tcp", "local_addr": "0.0.0.0", "local_port": 80, "state": "LISTEN",
+       "processes": [{"pid": 1, "name": "nginx", "exe": "/usr/sbin/nginx"}]},
+      {"proto": "tcp", "local_addr": "127.0.0.1", "local_port": 8080, "state": "LISTEN",
+       "processes": [{"pid": 2, "name": "python3", "exe": "/usr/bin/python3"}]},
+      {"proto": "tcp", "local_addr": "::", "local_port": 22, "state": "LISTEN",
+       "processes": [{"pid": 3, "name": "sshd", "exe": "/usr/sbin/sshd"}]},
+      {"proto": "tcp", "local_addr": "127.0.0.1", "local_port": 5000, "state": "ESTABLISHED",
+       "processes": []}
+    ]"#;
+
+    #[test]
+    fn added_removed_changed_and_pids_ignored() {
+        let baseline = parse_baseline(BASELINE).unwrap();
+        assert_eq!(baseline.len(), 3, "the ESTABLISHED one is ignored");
+        let current = vec![
+            entry("0.0.0.0:80", "/opt/nginx/sbin/nginx"),
+            entry("[::]:22", "/usr/sbin/sshd"),
+            entry("0.0.0.0:6379", "/usr/bin/redis-server"),
+        ];
+        let changes = diff(&baseline, &current);
+        let summary: Vec<String> = changes
+            .iter()
+            .map(|c| match c {
+                Change::Added(e) => format!("+{}", e.socket.local),
+                Change::Removed(l) => format!("-{}:{}", l.local_addr, l.local_port),
+                Change::Changed { before, after } => format!(
+                    "~{} {} -> {}",
+                    after.socket.local,
+                    describe(&before.programs),
+                    describe(&programs(after))
+                ),
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                "~0.0.0.0:80 /usr/sbin/nginx -> /opt/nginx/sbin/nginx",
+                "+0.0.0.0:6379",
+                "-127.0.0.1:8080",
+            ]
+        );
+    }
+
+    #[test]
+    fn unchanged_and_unknown_owners_are_not_changes() {
+        let baseline = parse_baseline(BASELINE).unwrap();
+        let mut hidden = entry("0.0.0.0:80", "");
+        hidden.processes.clear();
+        let current = vec![
+            hidden,
+            entry("127.0.0.1:8080", "/usr/bin/python3"),
+            entry("[::]:22", "/usr/sbin/sshd"),
+        ];
+        assert!(diff(&baseline, &current).is_empty());
+    }
+
+    #[test]
+    fn bad_baselines_say_why() {
+        assert!(
+            parse_baseline("{}")
+                .unwrap_err()
+                .contains("not a JSON array")
+        );
+        assert!(
+            parse_baseline("nonsense")
+                .unwrap_err()
+                .contains("not a JSON array")
+        );
+        assert!(
+            parse_baseline(r#"[{"proto": "tcp"}]"#)
+                .unwrap_err()
+                .contains("socket 1 is not a portwho JSON object")
+        );
+        assert_eq!(parse_baseline("[]").unwrap(), vec![]);
+    }
+}

@@ -1,0 +1,122 @@
+//! `--audit` and `--diff` for people: one block per finding or change, then a summary.
+
+use std::io::{self, Write};
+
+use super::escape::escape;
+use super::format_addr;
+use crate::diff::{Change, describe, programs};
+use crate::label::findings::Severity;
+use crate::model::Entry;
+
+/// Findings, most severe first, each with the socket and its holders, and the reason.
+pub fn findings(
+    entries: &[Entry],
+    listening: usize,
+    fail_on: Severity,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let mut rows: Vec<(&Entry, &crate::label::findings::Finding)> = entries
+        .iter()
+        .flat_map(|e| e.findings.iter().map(move |f| (e, f)))
+        .collect();
+    rows.sort_by_key(|(e, f)| (std::cmp::Reverse(f.severity), e.socket.local.port()));
+    for (e, f) in &rows {
+        let s = &e.socket;
+        let exposure = e.interface.as_deref().map_or_else(
+            || e.exposure.as_str().to_string(),
+            |i| escape(i).into_owned(),
+        );
+        writeln!(
+            out,
+            "{:<6}  {}  {} {} ({exposure})  {}",
+            f.severity.as_str(),
+            f.code,
+            s.proto.as_str(),
+            format_addr(s.local),
+            holders(e)
+        )?;
+        writeln!(out, "        {}", escape(&f.message))?;
+    }
+    let count = |sev: Severity| rows.iter().filter(|(_, f)| f.severity == sev).count();
+    let sockets = entries.iter().filter(|e| !e.findings.is_empty()).count();
+    if !rows.is_empty() {
+        writeln!(out)?;
+    }
+    writeln!(
+        out,
+        "{} finding{} ({} high, {} medium, {} low) on {sockets} of {listening} listening socket{}; failing at {} or above",
+        rows.len(),
+        if rows.len() == 1 { "" } else { "s" },
+        count(Severity::High),
+        count(Severity::Medium),
+        count(Severity::Low),
+        if listening == 1 { "" } else { "s" },
+        fail_on.as_str()
+    )
+}
+
+fn holders(e: &Entry) -> String {
+    if e.processes.is_empty() {
+        return if e.owners_hidden { "(hidden)" } else { "-" }.to_string();
+    }
+    e.processes
+        .iter()
+        .map(|p| format!("{}/{}", p.pid, escape(&p.name)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `+` new, `-` gone, `~` another program now, then a one-line summary.
+pub fn changes(changes: &[Change], baseline_name: &str, out: &mut dyn Write) -> io::Result<()> {
+    let mut counts = [0usize; 3];
+    for change in changes {
+        match change {
+            Change::Added(e) => {
+                counts[0] += 1;
+                writeln!(
+                    out,
+                    "+ {} {}  new: {}",
+                    e.socket.proto.as_str(),
+                    format_addr(e.socket.local),
+                    escape(&describe(&programs(e)))
+                )?;
+            }
+            Change::Removed(l) => {
+                counts[1] += 1;
+                let addr = match l.local_addr.parse::<std::net::IpAddr>() {
+                    Ok(ip) => format_addr(std::net::SocketAddr::new(ip, l.local_port)),
+                    Err(_) => format!("{}:{}", escape(&l.local_addr), l.local_port),
+                };
+                writeln!(
+                    out,
+                    "- {} {addr}  gone: {}",
+                    escape(&l.proto),
+                    escape(&describe(&l.programs))
+                )?;
+            }
+            Change::Changed { before, after } => {
+                counts[2] += 1;
+                writeln!(
+                    out,
+                    "~ {} {}  other program: {} → {}",
+                    after.socket.proto.as_str(),
+                    format_addr(after.socket.local),
+                    escape(&describe(&before.programs)),
+                    escape(&describe(&programs(after)))
+                )?;
+            }
+        }
+    }
+    if changes.is_empty() {
+        writeln!(out, "no change since {}", escape(baseline_name))
+    } else {
+        writeln!(
+            out,
+            "{} new, {} gone, {} changed since {}",
+            counts[0],
+            counts[1],
+            counts[2],
+            escape(baseline_name)
+        )
+    }
+}

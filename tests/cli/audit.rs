@@ -1,0 +1,280 @@
+//! Exposure, `--audit` and `--diff`, inside network namespaces the tests create, so the
+//! host's own listeners cannot change the answers.
+
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use serde_json::Value;
+
+use crate::common::*;
+
+/// A network namespace with loopback up and a veth pair carrying 192.0.2.1/24 (TEST-NET-1),
+/// deleted on drop.
+struct Netns {
+    name: String,
+}
+
+impl Netns {
+    fn new() -> Option<Netns> {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        if !is_root() || Command::new("ip").arg("-V").output().is_err() {
+            eprintln!("skipped: needs root and ip(8)");
+            return None;
+        }
+        let name = format!(
+            "portwho-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let ok = |args: &[&str]| {
+            Command::new("ip")
+                .args(args)
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        if !ok(&["netns", "add", &name]) {
+            eprintln!("skipped: ip netns add failed");
+            return None;
+        }
+        let ns = Netns { name };
+        let n = ns.name.as_str();
+        for args in [
+            vec!["-n", n, "link", "set", "lo", "up"],
+            vec![
+                "-n", n, "link", "add", "pwa", "type", "veth", "peer", "name", "pwb",
+            ],
+            vec!["-n", n, "addr", "add", "192.0.2.1/24", "dev", "pwa"],
+            vec!["-n", n, "link", "set", "pwa", "up"],
+            vec!["-n", n, "link", "set", "pwb", "up"],
+        ] {
+            assert!(ok(&args), "ip {args:?}");
+        }
+        Some(ns)
+    }
+
+    fn exec(&self, program: &str) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.name, program]);
+        cmd
+    }
+
+    /// A python3 helper inside the namespace; `binds` is a list of (kind, address, port).
+    fn listen(&self, binds: &str) -> Helper {
+        let script = format!(
+            "import socket, time\n\
+             socks = []\n\
+             for kind, addr, port in {binds}:\n\
+             \x20   fam = socket.AF_INET6 if ':' in addr else socket.AF_INET\n\
+             \x20   s = socket.socket(fam, socket.SOCK_DGRAM if kind == 'udp' else socket.SOCK_STREAM)\n\
+             \x20   s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+             \x20   s.bind((addr, port))\n\
+             \x20   if kind == 'tcp': s.listen()\n\
+             \x20   socks.append(s)\n\
+             print(*[s.getsockname()[1] for s in socks], flush=True)\n\
+             time.sleep(60)\n"
+        );
+        Helper::spawn(self.exec(python3()).args(["-c", &script]))
+    }
+
+    fn portwho(&self, args: &[&str]) -> Run {
+        let mut cmd = self.exec(env!("CARGO_BIN_EXE_portwho"));
+        cmd.args(args).env_remove("NO_COLOR");
+        run(&mut cmd)
+    }
+
+    fn json(&self, args: &[&str]) -> (i32, Vec<Value>) {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let r = self.portwho(&all);
+        let records: Vec<Value> = serde_json::from_str(&r.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}\n{}", r.stdout, r.stderr));
+        (r.code, records)
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+fn by_port(records: &[Value], port: u32) -> &Value {
+    records
+        .iter()
+        .find(|r| r["local_port"] == port)
+        .unwrap_or_else(|| panic!("no socket on {port}: {records:?}"))
+}
+
+#[test]
+fn exposure_loopback_address_and_all() {
+    let Some(ns) = Netns::new() else { return };
+    let helper = ns.listen("[('tcp', '127.0.0.1', 0), ('tcp', '192.0.2.1', 0), ('tcp', '0.0.0.0', 0), ('udp', '::', 0)]");
+    let (code, records) = ns.json(&[]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        records.len(),
+        4,
+        "only the namespace's sockets: {records:?}"
+    );
+    let n = &helper.numbers;
+    assert_eq!(by_port(&records, n[0])["exposure"], "loopback");
+    assert_eq!(by_port(&records, n[0])["interface"], Value::Null);
+    assert_eq!(by_port(&records, n[1])["exposure"], "address");
+    assert_eq!(by_port(&records, n[1])["interface"], "pwa");
+    assert_eq!(by_port(&records, n[2])["exposure"], "all");
+    assert_eq!(by_port(&records, n[3])["exposure"], "all");
+    let table = ns.portwho(&[]);
+    assert!(table.stdout.contains("EXPOSURE"), "{}", table.stdout);
+    assert!(table.stdout.contains(" pwa "), "{}", table.stdout);
+}
+
+#[test]
+fn audit_reports_and_fails_on_severity() {
+    let Some(ns) = Netns::new() else { return };
+    // redis's port on every interface (high), telnet on loopback only (nothing), a
+    // listener in the ephemeral range on loopback (low).
+    let _helper = ns.listen(
+        "[('tcp', '0.0.0.0', 6379), ('tcp', '127.0.0.1', 23), ('tcp', '127.0.0.1', 40001)]",
+    );
+    let r = ns.portwho(&["--audit"]);
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    let out = &r.stdout;
+    assert!(
+        out.starts_with("high    unauthenticated-datastore  tcp 0.0.0.0:6379 (all)"),
+        "{out}"
+    );
+    assert!(out.contains("root-on-all-interfaces"), "{out}");
+    assert!(out.contains("ephemeral-port  tcp 127.0.0.1:40001"), "{out}");
+    assert!(
+        !out.contains(":23 "),
+        "telnet on loopback is no finding: {out}"
+    );
+    assert!(
+        out.contains("findings (1 high, 0 medium, 2 low) on 2 of 3 listening sockets"),
+        "{out}"
+    );
+
+    let (code, records) = ns.json(&["--audit"]);
+    assert_eq!(code, 3);
+    assert_eq!(records.len(), 2);
+    let redis = by_port(&records, 6379);
+    assert_eq!(redis["findings"][0]["severity"], "high");
+    assert_eq!(redis["findings"][0]["code"], "unauthenticated-datastore");
+    assert!(
+        redis["findings"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("without authentication")
+    );
+
+    // Only the low findings for the loopback listener's port: exit 0 unless failing on low.
+    assert_eq!(ns.portwho(&["--audit", ":40001"]).code, 0);
+    assert_eq!(
+        ns.portwho(&["--audit", "--fail-on", "low", ":40001"]).code,
+        3
+    );
+    assert_eq!(
+        ns.portwho(&["--audit", "--fail-on", "medium", ":40001"])
+            .code,
+        0
+    );
+    assert_eq!(ns.portwho(&["-q", "--audit"]).code, 3);
+}
+
+#[test]
+fn audit_finds_a_deleted_executable() {
+    let Some(ns) = Netns::new() else { return };
+    let dir = std::env::temp_dir().join(format!("portwho-deleted-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let copy = dir.join("python3-copy");
+    std::fs::copy(std::fs::canonicalize(python3()).unwrap(), &copy).unwrap();
+    let helper = Helper::spawn(ns.exec(copy.to_str().unwrap()).args([
+        "-c",
+        "import socket, time\ns = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\nprint(s.getsockname()[1], flush=True)\ntime.sleep(60)\n",
+    ]));
+    std::fs::remove_dir_all(&dir).unwrap();
+    let port = helper.numbers[0].to_string();
+    let r = ns.portwho(&["--audit", "--fail-on", "medium", &port]);
+    assert_eq!(r.code, 3, "{}", r.stdout);
+    assert!(
+        r.stdout.contains("medium  deleted-executable"),
+        "{}",
+        r.stdout
+    );
+    let (_, records) = ns.json(&[&port]);
+    assert_eq!(records[0]["processes"][0]["exe_deleted"], true);
+    assert!(
+        !records[0]["processes"][0]["exe"]
+            .as_str()
+            .unwrap()
+            .ends_with("(deleted)")
+    );
+}
+
+#[test]
+fn diff_against_a_baseline() {
+    let Some(ns) = Netns::new() else { return };
+    let stays = ns.listen("[('tcp', '127.0.0.1', 0)]");
+    let goes = ns.listen("[('udp', '127.0.0.1', 0)]");
+    let baseline = ns.portwho(&["--listening", "--json"]).stdout;
+    let file = std::env::temp_dir().join(format!("portwho-baseline-{}.json", std::process::id()));
+    std::fs::write(&file, &baseline).unwrap();
+    let path = file.to_str().unwrap();
+
+    let r = ns.portwho(&["--diff", path]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(r.stdout.starts_with("no change since"), "{}", r.stdout);
+
+    // A new listener and one gone; pids differ from the baseline's, which is no change.
+    let goes_port = goes.numbers[0];
+    drop(goes);
+    let new = ns.listen("[('tcp', '0.0.0.0', 0)]");
+    let r = ns.portwho(&["--diff", path]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains(&format!("+ tcp 0.0.0.0:{}  new: ", new.numbers[0])),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains(&format!("- udp 127.0.0.1:{goes_port}  gone: ")),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("1 new, 1 gone, 0 changed"),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains(&format!(":{} ", stays.numbers[0])));
+
+    // Another program on the same address and port is a change.
+    let edited = baseline.replace("python3", "old-daemon");
+    std::fs::write(&file, edited).unwrap();
+    let r = ns.portwho(&["--json", "--diff", path]);
+    assert_eq!(r.code, 1);
+    let value: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(value["added"].as_array().unwrap().len(), 1);
+    assert_eq!(value["removed"].as_array().unwrap().len(), 1);
+    let changed = value["changed"].as_array().unwrap();
+    assert!(
+        changed
+            .iter()
+            .any(|c| c["after"]["local_port"] == stays.numbers[0]),
+        "{value}"
+    );
+
+    std::fs::write(&file, "not json").unwrap();
+    let r = ns.portwho(&["--diff", path]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.starts_with("portwho: cannot use baseline"),
+        "{}",
+        r.stderr
+    );
+    std::fs::remove_file(&file).unwrap();
+}
