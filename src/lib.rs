@@ -11,6 +11,7 @@ pub mod join;
 pub mod label;
 pub mod model;
 pub mod render;
+pub mod signal;
 pub mod target;
 
 use std::collections::{HashMap, HashSet};
