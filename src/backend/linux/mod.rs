@@ -4,6 +4,8 @@ pub mod netlink;
 pub mod owners;
 pub mod proc_net;
 pub mod process;
+pub mod reserved;
+pub mod signal;
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
@@ -11,7 +13,10 @@ use std::io;
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 
-use crate::backend::{Backend, Owners, ProcessDetails, SocketQuery, SocketTable};
+use crate::backend::{
+    Backend, Holding, Owners, PinError, PinnedProcess, ProcessDetails, SignalError, SocketQuery,
+    SocketTable,
+};
 use crate::error::Error;
 use crate::model::Proto;
 
@@ -173,5 +178,24 @@ impl Backend for LinuxBackend {
 
     fn privileged(&self) -> bool {
         rustix::process::geteuid().is_root()
+    }
+
+    fn reserved_ports(&self) -> Vec<RangeInclusive<u16>> {
+        let path = self.proc_root.join("sys/net/ipv4/ip_local_reserved_ports");
+        std::fs::read_to_string(path)
+            .map(|text| reserved::parse(&text))
+            .unwrap_or_default()
+    }
+
+    fn holding(&self, pid: u32, inodes: &HashSet<u64>) -> Holding {
+        owners::holding(&self.proc_root, pid, inodes)
+    }
+
+    fn pin(&self, pid: u32) -> Result<Box<dyn PinnedProcess>, PinError> {
+        signal::pin(pid)
+    }
+
+    fn signal_pid(&self, pid: u32, signal: crate::signal::Signal) -> Result<(), SignalError> {
+        signal::kill(pid, signal)
     }
 }
