@@ -1,5 +1,6 @@
 //! portwho: who is listening on this port, what holds it, and what this host exposes.
 
+pub mod action;
 pub mod backend;
 pub mod cli;
 pub mod config;
@@ -36,6 +37,10 @@ pub fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<ExitCode, Error> {
+    // --kill, --free and --wait-* select like the listing but end differently (src/action/).
+    if config.mode != config::Mode::List {
+        return action::run(config, backend, out, err);
+    }
     let filters = &config.filters;
     let table = backend.sockets(&filters.query())?;
     for warning in &table.warnings {
