@@ -23,7 +23,7 @@ _portwho() {
 
     case "${cmd}" in
         portwho)
-            opts="-l -a -t -u -4 -6 -p -c -U -n -q -v -h -V --listening --all --tcp --udp --ipv4 --ipv6 --pid --command --user --numeric --json --quiet --color --audit --fail-on --diff --verbose --generate --proc-root --help --version"
+            opts="-l -a -t -u -4 -6 -p -c -U -n -q -v -y -h -V --listening --all --tcp --udp --ipv4 --ipv6 --pid --command --user --numeric --json --quiet --color --audit --fail-on --diff --verbose --kill --signal --yes --timeout --free --count --wait-listen --wait-free --generate --proc-root --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -62,6 +62,22 @@ _portwho() {
                     return 0
                     ;;
                 --diff)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --signal)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --free)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --count)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

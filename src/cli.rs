@@ -1,8 +1,9 @@
 //! The command line, as clap sees it: the one definition help, man page and completions use.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
-use clap::{ArgAction, Parser, ValueEnum};
+use clap::{ArgAction, ArgGroup, Parser, ValueEnum};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -17,9 +18,15 @@ Examples:
   portwho -q :8080 && echo busy    scripts: exit 0 if held, 1 if free
   portwho --audit                  findings on what this host exposes
   portwho --listening --json > baseline.json; portwho --diff baseline.json
+  portwho --kill :8080             stop the server on 8080 (asks first), wait until free
+  portwho --kill --yes --signal KILL :8080
+  portwho --free 8000 --count 3    three unused ports from 8000 on
+  portwho --wait-listen :5432 --timeout 30 && psql ...
 
-Exit status: 0 a socket matched, 1 nothing matched (--diff: something changed), 2 usage
-error or failure to read, 3 --audit found something at or above --fail-on.";
+Exit status: 0 a socket matched, 1 nothing matched, 2 usage error or failure to read.
+--audit: 3 a finding at or above --fail-on. --diff: 1 something changed.
+--kill: 0 the port is free, 1 something still holds it. --free: 0 found, 1 none left.
+--wait-listen, --wait-free: 0 it happened, 1 the timeout passed.";
 
 /// Who is listening on this port, what holds it, what this host exposes.
 ///
@@ -28,6 +35,8 @@ error or failure to read, 3 --audit found something at or above --fail-on.";
 /// on those local ports, listeners first.
 #[derive(Debug, Parser)]
 #[command(name = "portwho", version, after_long_help = EXAMPLES)]
+#[command(group = ArgGroup::new("action").args(["kill", "free", "wait_listen", "wait_free"]))]
+#[command(group = ArgGroup::new("waiting").args(["kill", "wait_listen", "wait_free"]))]
 pub struct Cli {
     /// Local ports to show: PORT, :PORT, LOW-HIGH, ADDR:PORT, [IPV6]:PORT or :SERVICE,
     /// each optionally followed by /tcp or /udp. Several are OR-ed.
@@ -39,7 +48,8 @@ pub struct Cli {
     #[arg(short, long, conflicts_with = "all")]
     pub listening: bool,
 
-    /// Sockets in every state (ESTABLISHED, TIME_WAIT, ...).
+    /// Sockets in every state (ESTABLISHED, TIME_WAIT, ...). With --kill: also signal the
+    /// processes that hold only connections on or to the port.
     #[arg(short, long)]
     pub all: bool,
 
@@ -111,6 +121,57 @@ pub struct Cli {
     #[arg(short, long)]
     pub verbose: bool,
 
+    /// Signal the processes that hold the selected listening sockets (SIGTERM unless
+    /// --signal), then wait until the port is free. Asks per process when stdin is a
+    /// terminal; needs a TARGET, --pid or --command. Processes with only connections on the
+    /// port (clients) are left alone unless --all.
+    #[arg(long, conflicts_with_all = ["json", "proc_root"])]
+    pub kill: bool,
+
+    /// The signal --kill sends: TERM, KILL, HUP, INT, QUIT, ABRT, USR1, USR2, ALRM, with or
+    /// without SIG, or its number.
+    #[arg(long, value_name = "SIG", requires = "kill")]
+    pub signal: Option<String>,
+
+    /// Signal without asking; required when stdin is not a terminal.
+    #[arg(short = 'y', long, requires = "kill")]
+    pub yes: bool,
+
+    /// How long --kill waits for the port to be freed (default 5), or --wait-listen and
+    /// --wait-free wait (default 30), in seconds; fractions allowed.
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds, requires = "waiting")]
+    pub timeout: Option<Duration>,
+
+    /// Print the first port at or after PORT that no TCP socket uses, outside this host's
+    /// ephemeral range and reserved ports.
+    #[arg(
+        long,
+        value_name = "PORT",
+        value_parser = clap::value_parser!(u16).range(1..),
+        conflicts_with_all = [
+            "targets", "listening", "all", "tcp", "udp", "ipv4", "ipv6",
+            "pids", "commands", "users",
+        ],
+    )]
+    pub free: Option<u16>,
+
+    /// How many ports --free prints, one per line, ascending.
+    #[arg(
+        long,
+        value_name = "N",
+        requires = "free",
+        value_parser = clap::value_parser!(u16).range(1..),
+    )]
+    pub count: Option<u16>,
+
+    /// Wait until something listens on TARGET, then print it (exit 1 after --timeout).
+    #[arg(long, conflicts_with_all = WAIT_CONFLICTS)]
+    pub wait_listen: bool,
+
+    /// Wait until no socket but TIME_WAIT uses TARGET (exit 1 after --timeout).
+    #[arg(long, conflicts_with_all = WAIT_CONFLICTS)]
+    pub wait_free: bool,
+
     /// Write a man page or a shell completion script to stdout and exit.
     #[arg(long, value_name = "WHAT", hide = true, exclusive = true)]
     pub generate: Option<Generate>,
@@ -120,6 +181,9 @@ pub struct Cli {
     #[arg(long, value_name = "DIR", hide = true)]
     pub proc_root: Option<PathBuf>,
 }
+
+/// Options the waits cannot honour: owner filters would need a /proc scan every round.
+const WAIT_CONFLICTS: [&str; 6] = ["json", "pids", "commands", "users", "listening", "all"];
 
 /// `--color` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -154,4 +218,12 @@ fn parse_pid(text: &str) -> Result<u32, String> {
             "'{text}' is not a process id (portwho shows processes without -p; -p takes a PID)"
         )),
     }
+}
+
+/// Seconds, fractions allowed: `5`, `0.5`.
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    text.parse::<f64>()
+        .ok()
+        .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+        .ok_or_else(|| format!("'{text}' is not a number of seconds (such as 5 or 0.5)"))
 }

@@ -1,5 +1,7 @@
 //! The parsed command line turned into what a run needs; clap's types stop here.
 
+use std::time::Duration;
+
 use crate::backend::Backend;
 use crate::cli::{Cli, ColorChoice, FailOn};
 use crate::diff::{self, Listener};
@@ -7,16 +9,14 @@ use crate::error::Error;
 use crate::filter::Filters;
 use crate::label::findings::Severity;
 use crate::label::services::ServiceTable;
+use crate::signal::Signal;
 use crate::target;
 
-/// Output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    Table,
-    Json,
-    /// `--quiet`: nothing on stdout.
-    Quiet,
-}
+/// How long `--kill` waits for the port to be freed, unless `--timeout` says.
+pub const KILL_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long `--wait-listen` and `--wait-free` wait, unless `--timeout` says: long enough for
+/// a database or a dev server to start.
+pub const WAIT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What a run does with the selected sockets.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,12 +30,42 @@ pub enum Mode {
         name: String,
         baseline: Vec<Listener>,
     },
+    /// `--kill`: signal their holders, then wait for the port to be freed.
+    Kill(KillOptions),
+    /// `--free PORT`: find unused ports; no selection involved.
+    Free { start: u16, count: u16 },
+    /// `--wait-listen`: wait until something listens on the targets.
+    WaitListen { timeout: Duration },
+    /// `--wait-free`: wait until nothing but TIME_WAIT uses the targets.
+    WaitFree { timeout: Duration },
+}
+
+/// `--kill`'s options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KillOptions {
+    pub signal: Signal,
+    /// Ask per process (`false` with `--yes`).
+    pub ask: bool,
+    pub timeout: Duration,
+    /// `--all`: also processes that hold only connections on (or to) the port.
+    pub clients_too: bool,
+}
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Json,
+    /// `--quiet`: nothing on stdout.
+    Quiet,
 }
 
 /// What portwho knows about where it writes, read once by `main`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Terminal {
     pub stdout_is_tty: bool,
+    /// `--kill` asks only where someone can answer.
+    pub stdin_is_tty: bool,
     /// `NO_COLOR` is set to a non-empty value.
     pub no_color: bool,
     /// Columns of the terminal, when stdout is one.
@@ -84,30 +114,16 @@ impl Config {
         let both = |a: bool, b: bool| if a || b { (a, b) } else { (true, true) };
         let (tcp, udp) = both(cli.tcp, cli.udp);
         let (ipv4, ipv6) = both(cli.ipv4, cli.ipv6);
-        let mode = if cli.audit {
-            Mode::Audit {
-                fail_on: match cli.fail_on {
-                    FailOn::Low => Severity::Low,
-                    FailOn::Medium => Severity::Medium,
-                    FailOn::High => Severity::High,
-                },
+        let mut listening_only = cli.listening || (!cli.all && targets.is_empty());
+        let mode = mode(&cli, &targets, terminal)?;
+        match mode {
+            // An audit and a diff are about listeners, whatever the targets.
+            Mode::WaitListen { .. } | Mode::Audit { .. } | Mode::Diff { .. } => {
+                listening_only = true
             }
-        } else if let Some(path) = &cli.diff {
-            let baseline_error = |reason: String| Error::Baseline {
-                path: path.clone(),
-                reason,
-            };
-            let text = std::fs::read_to_string(path).map_err(|e| baseline_error(e.to_string()))?;
-            Mode::Diff {
-                name: path.display().to_string(),
-                baseline: diff::parse_baseline(&text).map_err(baseline_error)?,
-            }
-        } else {
-            Mode::List
-        };
-        // An audit and a diff are about listeners, whatever the targets.
-        let listening_only =
-            cli.listening || mode != Mode::List || (!cli.all && targets.is_empty());
+            Mode::WaitFree { .. } => listening_only = false,
+            _ => {}
+        }
 
         let format = if cli.quiet {
             Format::Quiet
@@ -141,5 +157,197 @@ impl Config {
             width: terminal.width.filter(|_| terminal.stdout_is_tty),
             verbose: cli.verbose,
         })
+    }
+}
+
+/// The mode the flags ask for, refusing the combinations that would do harm or nothing.
+fn mode(cli: &Cli, targets: &[target::Target], terminal: Terminal) -> Result<Mode, Error> {
+    if cli.kill {
+        // Like pkill, never "everything": a selection must name what to stop.
+        if targets.is_empty() && cli.pids.is_empty() && cli.commands.is_empty() {
+            return Err(Error::KillWithoutSelection);
+        }
+        if !cli.yes && !terminal.stdin_is_tty {
+            return Err(Error::KillNeedsYes);
+        }
+        let signal = match &cli.signal {
+            Some(text) => Signal::parse(text)?,
+            None => Signal::Term,
+        };
+        return Ok(Mode::Kill(KillOptions {
+            signal,
+            ask: !cli.yes,
+            timeout: cli.timeout.unwrap_or(KILL_TIMEOUT),
+            clients_too: cli.all,
+        }));
+    }
+    if cli.audit {
+        return Ok(Mode::Audit {
+            fail_on: match cli.fail_on {
+                FailOn::Low => Severity::Low,
+                FailOn::Medium => Severity::Medium,
+                FailOn::High => Severity::High,
+            },
+        });
+    }
+    if let Some(path) = &cli.diff {
+        let baseline_error = |reason: String| Error::Baseline {
+            path: path.clone(),
+            reason,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| baseline_error(e.to_string()))?;
+        return Ok(Mode::Diff {
+            name: path.display().to_string(),
+            baseline: diff::parse_baseline(&text).map_err(baseline_error)?,
+        });
+    }
+    if let Some(start) = cli.free {
+        return Ok(Mode::Free {
+            start,
+            count: cli.count.unwrap_or(1),
+        });
+    }
+    let timeout = cli.timeout.unwrap_or(WAIT_TIMEOUT);
+    if cli.wait_listen || cli.wait_free {
+        let flag = if cli.wait_listen {
+            "wait-listen"
+        } else {
+            "wait-free"
+        };
+        if targets.is_empty() {
+            return Err(Error::WaitWithoutTarget(flag));
+        }
+        return Ok(if cli.wait_listen {
+            Mode::WaitListen { timeout }
+        } else {
+            Mode::WaitFree { timeout }
+        });
+    }
+    Ok(Mode::List)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn parse(args: &[&str], stdin_is_tty: bool) -> Result<Mode, Error> {
+        let cli = Cli::try_parse_from(std::iter::once("portwho").chain(args.iter().copied()))
+            .map_err(|e| Error::Unsupported(e.to_string()))?;
+        let backend = crate::backend::native();
+        let terminal = Terminal {
+            stdin_is_tty,
+            ..Terminal::default()
+        };
+        Config::from_cli(cli, &ServiceTable::builtin(), &backend, terminal).map(|c| c.mode)
+    }
+
+    #[test]
+    fn kill_defaults_and_options() {
+        let Ok(Mode::Kill(kill)) = parse(&["--kill", ":8080"], true) else {
+            panic!("not a kill")
+        };
+        assert_eq!(kill.signal, Signal::Term);
+        assert!(kill.ask && !kill.clients_too);
+        assert_eq!(kill.timeout, KILL_TIMEOUT);
+        let Ok(Mode::Kill(kill)) = parse(
+            &[
+                "--kill",
+                "-y",
+                "--signal",
+                "9",
+                "--timeout",
+                "0.5",
+                "-a",
+                ":80",
+            ],
+            false,
+        ) else {
+            panic!("not a kill")
+        };
+        assert_eq!(kill.signal, Signal::Kill);
+        assert!(!kill.ask && kill.clients_too);
+        assert_eq!(kill.timeout, Duration::from_millis(500));
+    }
+
+    #[test]
+    fn kill_refusals() {
+        assert!(matches!(
+            parse(&["--kill", "--yes"], false),
+            Err(Error::KillWithoutSelection)
+        ));
+        assert!(matches!(
+            parse(&["--kill", "--yes", "-U", "0"], false),
+            Err(Error::KillWithoutSelection)
+        ));
+        assert!(matches!(
+            parse(&["--kill", ":80"], false),
+            Err(Error::KillNeedsYes)
+        ));
+        assert!(parse(&["--kill", "-p", "5"], true).is_ok());
+        assert!(parse(&["--kill", "-y", "-c", "nginx"], false).is_ok());
+        assert!(matches!(
+            parse(&["--kill", "-y", "--signal", "BOGUS", ":80"], false),
+            Err(Error::Signal(_))
+        ));
+    }
+
+    #[test]
+    fn free_and_waits() {
+        assert_eq!(
+            parse(&["--free", "8080"], false).unwrap(),
+            Mode::Free {
+                start: 8080,
+                count: 1
+            }
+        );
+        assert_eq!(
+            parse(&["--free", "8080", "--count", "3"], false).unwrap(),
+            Mode::Free {
+                start: 8080,
+                count: 3
+            }
+        );
+        assert_eq!(
+            parse(&["--wait-listen", ":5432", "--timeout", "30"], false).unwrap(),
+            Mode::WaitListen {
+                timeout: Duration::from_secs(30)
+            }
+        );
+        assert_eq!(
+            parse(&["--wait-free", ":5432"], false).unwrap(),
+            Mode::WaitFree {
+                timeout: WAIT_TIMEOUT
+            }
+        );
+        assert!(matches!(
+            parse(&["--wait-free"], false),
+            Err(Error::WaitWithoutTarget("wait-free"))
+        ));
+        assert_eq!(parse(&[":80"], false).unwrap(), Mode::List);
+    }
+
+    #[test]
+    fn clap_refuses_nonsense() {
+        for args in [
+            &["--kill", "--free", "80"][..],
+            &["--wait-listen", "--wait-free", ":80"],
+            &["--signal", "KILL", ":80"],
+            &["--yes", ":80"],
+            &["--timeout", "1", ":80"],
+            &["--timeout", "-1", "--kill", ":80"],
+            &["--timeout", "soon", "--kill", ":80"],
+            &["--count", "3"],
+            &["--free", "80", ":80"],
+            &["--free", "0"],
+            &["--free", "80", "--count", "0"],
+            &["--kill", "--json", ":80"],
+            &["--wait-listen", "-p", "5", ":80"],
+        ] {
+            assert!(
+                matches!(parse(args, true), Err(Error::Unsupported(_))),
+                "{args:?}"
+            );
+        }
     }
 }

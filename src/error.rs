@@ -24,6 +24,20 @@ pub enum Error {
     Output(#[source] io::Error),
     #[error("{0}")]
     Unsupported(String),
+    #[error("{0}")]
+    Signal(#[from] crate::signal::UnknownSignal),
+    #[error(
+        "--kill needs a TARGET, --pid or --command: without one it would signal every \
+         listener on this host"
+    )]
+    KillWithoutSelection,
+    #[error(
+        "--kill asks before signalling, but stdin is not a terminal: add --yes to signal \
+         without asking"
+    )]
+    KillNeedsYes,
+    #[error("--{0} needs a TARGET, such as :8080")]
+    WaitWithoutTarget(&'static str),
 }
 
 impl Error {

@@ -1,7 +1,7 @@
 //! Which sockets and rows the user asked for: targets and options as predicates.
 
 use crate::backend::SocketQuery;
-use crate::model::{Entry, Family, Proto, Socket};
+use crate::model::{Entry, Family, Process, Proto, Socket};
 use crate::target::Target;
 
 /// The selection, resolved from the command line.
@@ -51,6 +51,20 @@ impl Filters {
 
     /// Socket-level selection: targets, protocol, family, state.
     pub fn socket(&self, s: &Socket) -> bool {
+        self.proto_family(s)
+            && (!self.listening_only || s.state.is_listening())
+            && (self.targets.is_empty() || self.targets.iter().any(|t| t.matches(s)))
+    }
+
+    /// A socket of this host connected to one of the targets: a client of the port, which
+    /// `--kill` leaves alone unless told otherwise. Never true without targets.
+    pub fn client(&self, s: &Socket) -> bool {
+        self.proto_family(s)
+            && !self.listening_only
+            && self.targets.iter().any(|t| t.matches_remote(s))
+    }
+
+    fn proto_family(&self, s: &Socket) -> bool {
         let proto = match s.proto {
             Proto::Tcp => self.tcp,
             Proto::Udp => self.udp,
@@ -59,10 +73,26 @@ impl Filters {
             Family::Ipv4 => self.ipv4,
             Family::Ipv6 => self.ipv6,
         };
-        proto
-            && family
-            && (!self.listening_only || s.state.is_listening())
-            && (self.targets.is_empty() || self.targets.iter().any(|t| t.matches(s)))
+        proto && family
+    }
+
+    /// `--pid`, `--command` and `--user` on one process: whom `--kill` may signal when the
+    /// user named processes, not only ports.
+    pub fn process(&self, p: &Process) -> bool {
+        (self.pids.is_empty() || self.pids.contains(&p.pid))
+            && (self.commands.is_empty() || self.command(p))
+            && (self.uids.is_empty() || p.uid.is_some_and(|u| self.uids.contains(&u)))
+    }
+
+    fn command(&self, p: &Process) -> bool {
+        self.commands.iter().any(|c| {
+            // comm is cut at 15 bytes, so the program name in argv[0] counts too.
+            p.name == *c
+                || p.cmdline
+                    .first()
+                    .and_then(|arg0| arg0.rsplit('/').next())
+                    .is_some_and(|base| base == c)
+        })
     }
 
     /// On a target's port and protocol, in any state, family and address: the sockets that
@@ -83,17 +113,7 @@ impl Filters {
 
     /// `--command` and `--user`, checked on the finished row.
     pub fn entry(&self, e: &Entry) -> bool {
-        let command = self.commands.is_empty()
-            || e.processes.iter().any(|p| {
-                self.commands.iter().any(|c| {
-                    // comm is cut at 15 bytes, so the program name in argv[0] counts too.
-                    p.name == *c
-                        || p.cmdline
-                            .first()
-                            .and_then(|arg0| arg0.rsplit('/').next())
-                            .is_some_and(|base| base == c)
-                })
-            });
+        let command = self.commands.is_empty() || e.processes.iter().any(|p| self.command(p));
         let user = self.uids.is_empty()
             || self.uids.contains(&e.socket.uid)
             || e.processes
@@ -194,5 +214,58 @@ mod tests {
             ..Filters::default()
         };
         assert!(f.pids(&[4, 5]) && !f.pids(&[4]) && f.needs_owners());
+    }
+
+    #[test]
+    fn processes_for_kill() {
+        let p = Process {
+            pid: 5,
+            name: "nginx".into(),
+            cmdline: vec!["/usr/sbin/nginx".into()],
+            user: None,
+            uid: Some(33),
+            ..Process::default()
+        };
+        assert!(Filters::default().process(&p));
+        let f = |pids: &[u32], commands: &[&str], uids: &[u32]| Filters {
+            pids: pids.to_vec(),
+            commands: commands.iter().map(|c| c.to_string()).collect(),
+            uids: uids.to_vec(),
+            ..Filters::default()
+        };
+        assert!(f(&[5], &[], &[]).process(&p));
+        assert!(!f(&[6], &[], &[]).process(&p));
+        assert!(f(&[], &["nginx"], &[33]).process(&p));
+        assert!(!f(&[5], &["apache2"], &[]).process(&p));
+        assert!(!f(&[], &[], &[0]).process(&p));
+    }
+
+    #[test]
+    fn clients_are_connected_to_the_target() {
+        let t = Target {
+            addr: None,
+            ports: 3000..=3000,
+            proto: None,
+        };
+        let f = Filters {
+            targets: vec![t],
+            listening_only: false,
+            ..Filters::default()
+        };
+        let mut client = sock("127.0.0.1:51000", Proto::Tcp, State::Established);
+        client.remote = Some("127.0.0.1:3000".parse().unwrap());
+        assert!(f.client(&client) && !f.socket(&client));
+        let mut other = client.clone();
+        other.remote = Some("127.0.0.1:3001".parse().unwrap());
+        assert!(!f.client(&other));
+        let listening = Filters {
+            listening_only: true,
+            ..f.clone()
+        };
+        assert!(!listening.client(&client));
+        assert!(
+            !Filters::default().client(&client),
+            "no targets, no clients"
+        );
     }
 }

@@ -48,7 +48,26 @@ const EXIT_STATUS: &[(&str, &str)] = &[
         "3",
         "with --audit, a finding at or above --fail-on (default high)",
     ),
+    (
+        "--kill",
+        "0 the port is free afterwards; 1 something still holds it, or nothing matched; \
+         2 nothing could be signalled (permission denied) or the owners are hidden",
+    ),
+    ("--free", "0 found COUNT ports; 1 fewer"),
+    (
+        "--wait-listen, --wait-free",
+        "0 it happened; 1 the timeout passed first",
+    ),
 ];
+
+const KILL: &str = "--kill signals the processes that hold a listening socket (TCP LISTEN, UDP \
+    bound) on the selected ports. Processes with only connections on or to the port, such as \
+    a browser tab or a database client, are left alone unless --all is given. portwho never \
+    signals pid 1, itself or its parent. Each process is opened as a pidfd first, then \
+    checked to still hold the socket, then signalled through the pidfd, so a process that \
+    exited in between (and any process that was given its pid) is never hit. On a terminal \
+    portwho asks per process; elsewhere it needs --yes. It then waits up to --timeout \
+    seconds until the port is free and says so, or names what still holds it.";
 
 const JSON_FIELDS: &[(&str, &str)] = &[
     ("proto", "\"tcp\" or \"udp\""),
@@ -127,6 +146,22 @@ const EXAMPLES: &[(&str, &str)] = &[
         "portwho --json | jq '.[] | select(.category == \"well-known\")'",
         "Machine output for scripts.",
     ),
+    (
+        "portwho --kill :8080",
+        "Stop whatever listens on 8080 (asking first), and wait until the port is free.",
+    ),
+    (
+        "portwho --kill --yes --signal KILL 127.0.0.1:8080/tcp",
+        "The same without asking, with SIGKILL, for one address and protocol.",
+    ),
+    (
+        "portwho --free 8000 --count 3",
+        "Three unused TCP ports from 8000 on, outside the ephemeral range.",
+    ),
+    (
+        "portwho --wait-listen :5432 --timeout 30 && psql",
+        "Start the client once the database listens.",
+    ),
 ];
 
 fn man(out: &mut dyn Write) -> io::Result<()> {
@@ -152,6 +187,8 @@ fn man(out: &mut dyn Write) -> io::Result<()> {
          escaped. Colour is used only on a terminal and never with NO_COLOR set; on a \
          terminal, the widest cells are cut to fit.",
     )]);
+    roff.control("SH", ["STOPPING A PORT'S HOLDER"])
+        .text([roman(KILL)]);
     tagged(&mut roff, "EXIT STATUS", EXIT_STATUS);
     roff.control("SH", ["JSON OUTPUT"]).text([roman(
         "With --json, stdout holds one JSON array with one object per socket, and nothing \

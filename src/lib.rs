@@ -1,5 +1,6 @@
 //! portwho: who is listening on this port, what holds it, and what this host exposes.
 
+pub mod action;
 pub mod backend;
 pub mod cli;
 pub mod config;
@@ -13,6 +14,7 @@ pub mod join;
 pub mod label;
 pub mod model;
 pub mod render;
+pub mod signal;
 pub mod target;
 
 use std::collections::{HashMap, HashSet};
@@ -38,6 +40,13 @@ pub fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<ExitCode, Error> {
+    // --kill, --free and --wait-* select like the listing but end differently (src/action/).
+    match config.mode {
+        Mode::List | Mode::Audit { .. } | Mode::Diff { .. } => {}
+        Mode::Kill(_) | Mode::Free { .. } | Mode::WaitListen { .. } | Mode::WaitFree { .. } => {
+            return action::run(config, backend, out, err);
+        }
+    }
     let filters = &config.filters;
     let table = backend.sockets(&filters.query())?;
     for warning in &table.warnings {
@@ -123,9 +132,10 @@ pub fn run(
     let related: Vec<Entry> = related.into_iter().map(label).collect();
 
     let code = match &config.mode {
-        Mode::List => list(config, &entries, &related, &host, out),
         Mode::Audit { fail_on } => audit(config, &entries, *fail_on, out),
         Mode::Diff { name, baseline } => changes(config, &entries, name, baseline, out),
+        // The actions returned above.
+        _ => list(config, &entries, &related, &host, out),
     }
     .map_err(Error::Output)?;
     out.flush().map_err(Error::Output)?;

@@ -45,6 +45,7 @@ fn run(cli: Cli) -> Result<exit::ExitCode, Error> {
     let stdout = std::io::stdout();
     let terminal = Terminal {
         stdout_is_tty: stdout.is_terminal(),
+        stdin_is_tty: std::io::stdin().is_terminal(),
         no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
         width: terminal_size::terminal_size().map(|(w, _)| usize::from(w.0)),
     };
@@ -59,11 +60,22 @@ fn run(cli: Cli) -> Result<exit::ExitCode, Error> {
 }
 
 /// clap's first line, without its "error: " prefix: one line, as for every other error.
+/// A first line ending in ':' is completed by the indented lines that follow it ("the
+/// following required arguments were not provided: --kill").
 fn usage_line(e: &clap::Error) -> String {
     let rendered = e.render().to_string();
-    let first = rendered.lines().next().unwrap_or("invalid arguments");
+    let mut lines = rendered.lines();
+    let first = lines.next().unwrap_or("invalid arguments");
     let first = first.strip_prefix("error: ").unwrap_or(first);
-    format!("{first} (see 'portwho --help')")
+    let mut line = first.to_string();
+    if first.ends_with(':') {
+        let listed: Vec<&str> = lines
+            .take_while(|l| l.starts_with(' '))
+            .map(str::trim)
+            .collect();
+        line = format!("{line} {}", listed.join(", "));
+    }
+    format!("{line} (see 'portwho --help')")
 }
 
 fn fail(message: &str) -> ExitCode {

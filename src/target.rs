@@ -26,6 +26,15 @@ impl Target {
     pub fn matches_port(&self, socket: &Socket) -> bool {
         self.ports.contains(&socket.local.port()) && self.proto.is_none_or(|p| p == socket.proto)
     }
+
+    /// Whether the socket is connected *to* this target: a client of the port.
+    pub fn matches_remote(&self, socket: &Socket) -> bool {
+        socket.remote.is_some_and(|remote| {
+            self.ports.contains(&remote.port())
+                && self.proto.is_none_or(|p| p == socket.proto)
+                && self.addr.is_none_or(|a| same_ip(a, remote.ip()))
+        })
+    }
 }
 
 /// `127.0.0.1` also names the IPv4-mapped `::ffff:127.0.0.1` of a dual-stack socket.

@@ -1,10 +1,12 @@
 //! The one place that knows the operating system: a `Backend` per platform.
 
 use std::collections::{HashMap, HashSet};
+use std::io;
 use std::ops::RangeInclusive;
 
 use crate::error::Error;
 use crate::model::{Host, Process, Socket};
+use crate::signal::Signal;
 
 #[cfg(target_os = "linux")]
 pub mod linux;
@@ -71,6 +73,47 @@ pub struct ProcessDetails {
     pub vanished: usize,
 }
 
+/// Whether one process holds one of some sockets, read again at the moment of asking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holding {
+    Holds,
+    /// The process runs but holds none of them (any more).
+    Released,
+    /// No such process.
+    Gone,
+    /// Its fds cannot be read (another user's process).
+    Denied,
+}
+
+/// A process opened for signalling: a signal sent through it reaches that process or none,
+/// never a later process that was given the same pid.
+pub trait PinnedProcess {
+    fn signal(&self, signal: Signal) -> Result<(), SignalError>;
+}
+
+/// Why a process could not be pinned.
+#[derive(Debug, thiserror::Error)]
+pub enum PinError {
+    #[error("the process has exited")]
+    Gone,
+    /// The kernel cannot pin processes (Linux before 5.3 has no pidfd_open).
+    #[error("this kernel cannot open a process for signalling")]
+    Unsupported,
+    #[error("{0}")]
+    Other(#[source] io::Error),
+}
+
+/// Why a signal was not delivered.
+#[derive(Debug, thiserror::Error)]
+pub enum SignalError {
+    #[error("the process has exited")]
+    Gone,
+    #[error("permission denied")]
+    Denied,
+    #[error("{0}")]
+    Other(#[source] io::Error),
+}
+
 /// What portwho needs from an operating system.
 pub trait Backend {
     /// Read the socket tables once.
@@ -90,6 +133,13 @@ pub trait Backend {
     fn user_id(&self, name: &str) -> Option<u32>;
     /// Whether this process may read every other process's fds.
     fn privileged(&self) -> bool;
+
+    /// Whether `pid` holds one of `inodes` now: one process's fds, not a full scan.
+    fn holding(&self, pid: u32, inodes: &HashSet<u64>) -> Holding;
+    /// Open `pid` for signalling, pinning the process that has that pid now.
+    fn pin(&self, pid: u32) -> Result<Box<dyn PinnedProcess>, PinError>;
+    /// Signal by pid number: only for when `pin` is `Unsupported`, as a pid may be reused.
+    fn signal_pid(&self, pid: u32, signal: Signal) -> Result<(), SignalError>;
 }
 
 /// The backend for the platform portwho was built for.

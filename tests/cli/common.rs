@@ -105,6 +105,28 @@ impl Helper {
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
+
+    /// How the helper ended, if it ends within `limit`.
+    pub fn exited_within(
+        &mut self,
+        limit: std::time::Duration,
+    ) -> Option<std::process::ExitStatus> {
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return Some(status);
+            }
+            if start.elapsed() >= limit {
+                return None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// Still running (not exited, not a zombie waiting to be reaped).
+    pub fn alive(&mut self) -> bool {
+        self.child.try_wait().expect("try_wait").is_none()
+    }
 }
 
 impl Drop for Helper {

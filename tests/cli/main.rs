@@ -3,6 +3,7 @@
 // Panicking on an unexpected value is how a test fails.
 #![allow(clippy::unwrap_used)]
 
+mod actions;
 mod audit;
 mod common;
 mod diagnosis;

@@ -5,6 +5,8 @@ pub mod netlink;
 pub mod owners;
 pub mod proc_net;
 pub mod process;
+pub mod reserved;
+pub mod signal;
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
@@ -12,7 +14,10 @@ use std::io;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use crate::backend::{Backend, Owners, ProcessDetails, SocketQuery, SocketTable};
+use crate::backend::{
+    Backend, Holding, Owners, PinError, PinnedProcess, ProcessDetails, SignalError, SocketQuery,
+    SocketTable,
+};
 use crate::error::Error;
 use crate::model::{Host, Proto};
 
@@ -163,7 +168,9 @@ impl Backend for LinuxBackend {
             .unwrap_or(defaults.unprivileged_port_start);
         Host {
             ephemeral,
-            reserved: Vec::new(),
+            reserved: sysctl("ip_local_reserved_ports")
+                .map(|text| reserved::parse(&text))
+                .unwrap_or_default(),
             unprivileged_port_start,
             may_bind_privileged: may_bind_privileged(),
         }
@@ -208,6 +215,18 @@ impl Backend for LinuxBackend {
 
     fn privileged(&self) -> bool {
         rustix::process::geteuid().is_root()
+    }
+
+    fn holding(&self, pid: u32, inodes: &HashSet<u64>) -> Holding {
+        owners::holding(&self.proc_root, pid, inodes)
+    }
+
+    fn pin(&self, pid: u32) -> Result<Box<dyn PinnedProcess>, PinError> {
+        signal::pin(pid)
+    }
+
+    fn signal_pid(&self, pid: u32, signal: crate::signal::Signal) -> Result<(), SignalError> {
+        signal::kill(pid, signal)
     }
 }
 

@@ -10,7 +10,7 @@ use std::path::Path;
 use rustix::fs::{Mode, OFlags, RawDir};
 use rustix::io::Errno;
 
-use crate::backend::{Owners, ScanStats};
+use crate::backend::{Holding, Owners, ScanStats};
 use crate::error::Error;
 
 /// Below this many processes a second thread costs more than it saves.
@@ -64,6 +64,31 @@ pub fn scan(proc_root: &Path, wanted: &HashSet<u64>) -> Result<Owners, Error> {
         pids.dedup();
     }
     Ok(owners)
+}
+
+/// Whether one process holds one of the `wanted` inodes now: its fd directory read afresh.
+///
+/// `--kill` asks this after pinning a process and before signalling it, so a process that
+/// closed the socket since the scan (or a pid now used by another process) is left alone.
+pub fn holding(proc_root: &Path, pid: u32, wanted: &HashSet<u64>) -> Holding {
+    let path = proc_root.join(format!("{pid}/fd"));
+    let fd_dir = match rustix::fs::open(
+        &path,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        Err(Errno::ACCESS | Errno::PERM) => return Holding::Denied,
+        Err(_) => return Holding::Gone,
+    };
+    let mut dirbuf = vec![MaybeUninit::<u8>::uninit(); 32 * 1024];
+    let mut found = Vec::new();
+    scan_fd_dir(fd_dir, pid, wanted, &mut dirbuf, &mut found);
+    if found.is_empty() {
+        Holding::Released
+    } else {
+        Holding::Holds
+    }
 }
 
 /// What one thread found.
@@ -206,5 +231,25 @@ mod tests {
         let owners = scan(Path::new("/proc"), &HashSet::from([inode])).unwrap();
         assert_eq!(owners.by_inode[&inode], vec![std::process::id()]);
         assert!(owners.stats.processes > 0);
+    }
+
+    #[test]
+    fn holding_reads_one_process_afresh() {
+        use std::os::fd::AsRawFd;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let link = std::fs::read_link(format!("/proc/self/fd/{}", listener.as_raw_fd())).unwrap();
+        let inode = socket_inode(link.to_str().unwrap().as_bytes()).unwrap();
+        let me = std::process::id();
+        let proc_root = Path::new("/proc");
+        let wanted = HashSet::from([inode]);
+        assert_eq!(holding(proc_root, me, &wanted), Holding::Holds);
+        assert_eq!(
+            holding(proc_root, me, &HashSet::from([u64::MAX])),
+            Holding::Released
+        );
+        drop(listener);
+        assert_eq!(holding(proc_root, me, &wanted), Holding::Released);
+        // Above pid_max: no such process.
+        assert_eq!(holding(proc_root, 4_194_305, &wanted), Holding::Gone);
     }
 }

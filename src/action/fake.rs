@@ -1,0 +1,355 @@
+//! A fake system, prompt and clock for the actions' unit tests, logging every call.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::io;
+use std::ops::RangeInclusive;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use super::{Clock, Prompt};
+use crate::backend::{
+    Backend, Holding, Owners, PinError, PinnedProcess, ProcessDetails, SignalError, SocketQuery,
+    SocketTable,
+};
+use crate::error::Error;
+use crate::model::{Host, Process, Socket};
+use crate::signal::Signal;
+
+/// Ways the fake system misbehaves on purpose.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Script {
+    /// Right after `pin(pid)`, the process exits and a new one gets its pid, holding `inodes`.
+    ReuseAfterPin { pid: u32, inodes: Vec<u64> },
+    /// A kernel without pidfds.
+    NoPidfd,
+    /// Signals to this pid fail with EPERM.
+    Deny(u32),
+    /// This pid survives everything but SIGKILL.
+    IgnoreTerm(u32),
+}
+
+struct Proc {
+    process: Process,
+    inodes: HashSet<u64>,
+    /// Which process has this pid: bumped when the pid is reused.
+    generation: u32,
+}
+
+/// Changes the socket table before query number N (1-based) is answered.
+type OnQuery = Box<dyn FnMut(usize, &mut Vec<Socket>)>;
+
+#[derive(Default)]
+struct State {
+    procs: HashMap<u32, Proc>,
+    sockets: Vec<Socket>,
+    reserved: Vec<RangeInclusive<u16>>,
+    scripts: Vec<Script>,
+    log: Vec<String>,
+    generations: u32,
+    owner_scans: usize,
+    socket_queries: usize,
+    /// Applied to the socket table on each query, to make sockets appear or vanish over time.
+    on_query: Option<OnQuery>,
+}
+
+impl State {
+    fn deliver(&mut self, pid: u32, signal: Signal) -> Result<(), SignalError> {
+        if self.scripts.contains(&Script::Deny(pid)) {
+            return Err(SignalError::Denied);
+        }
+        if self.scripts.contains(&Script::IgnoreTerm(pid)) && signal != Signal::Kill {
+            return Ok(());
+        }
+        self.procs.remove(&pid);
+        // A socket lives while some process holds it.
+        let held: HashSet<u64> = self.procs.values().flat_map(|p| p.inodes.clone()).collect();
+        self.sockets.retain(|s| held.contains(&s.inode));
+        Ok(())
+    }
+
+    fn logged(&mut self, what: String, result: Result<(), SignalError>) -> Result<(), SignalError> {
+        let how = match &result {
+            Ok(()) => "delivered",
+            Err(SignalError::Gone) => "no such process",
+            Err(SignalError::Denied) => "permission denied",
+            Err(SignalError::Other(_)) => "failed",
+        };
+        self.log.push(format!("{what}: {how}"));
+        result
+    }
+}
+
+pub struct FakeBackend {
+    state: Rc<RefCell<State>>,
+}
+
+impl FakeBackend {
+    pub fn new() -> FakeBackend {
+        FakeBackend {
+            state: Rc::default(),
+        }
+    }
+
+    pub fn spawn(&self, pid: u32, name: &str, inodes: &[u64]) {
+        let mut state = self.state.borrow_mut();
+        state.generations += 1;
+        let generation = state.generations;
+        state.procs.insert(
+            pid,
+            Proc {
+                process: Process {
+                    pid,
+                    name: name.into(),
+                    cmdline: vec![name.into()],
+                    user: Some("alice".into()),
+                    uid: Some(1000),
+                    ..Process::default()
+                },
+                inodes: inodes.iter().copied().collect(),
+                generation,
+            },
+        );
+    }
+
+    pub fn add_socket(&self, socket: Socket) {
+        self.state.borrow_mut().sockets.push(socket);
+    }
+
+    pub fn reserve(&self, ports: RangeInclusive<u16>) {
+        self.state.borrow_mut().reserved.push(ports);
+    }
+
+    pub fn script(&self, script: Script) {
+        self.state.borrow_mut().scripts.push(script);
+    }
+
+    /// Change the socket table before query number `n` (1-based) is answered.
+    pub fn on_query(&self, f: impl FnMut(usize, &mut Vec<Socket>) + 'static) {
+        self.state.borrow_mut().on_query = Some(Box::new(f));
+    }
+
+    pub fn log(&self) -> Vec<String> {
+        self.state.borrow().log.clone()
+    }
+
+    pub fn alive(&self, pid: u32) -> bool {
+        self.state.borrow().procs.contains_key(&pid)
+    }
+
+    pub fn owner_scans(&self) -> usize {
+        self.state.borrow().owner_scans
+    }
+
+    pub fn socket_queries(&self) -> usize {
+        self.state.borrow().socket_queries
+    }
+}
+
+struct FakePin {
+    pid: u32,
+    generation: u32,
+    state: Rc<RefCell<State>>,
+}
+
+impl PinnedProcess for FakePin {
+    fn signal(&self, signal: Signal) -> Result<(), SignalError> {
+        let mut state = self.state.borrow_mut();
+        let same = state
+            .procs
+            .get(&self.pid)
+            .is_some_and(|p| p.generation == self.generation);
+        // Like a pidfd: only the pinned process, never a later one with its pid.
+        let result = if same {
+            state.deliver(self.pid, signal)
+        } else {
+            Err(SignalError::Gone)
+        };
+        state.logged(format!("pidfd {} {signal}", self.pid), result)
+    }
+}
+
+impl Backend for FakeBackend {
+    fn sockets(&self, query: &SocketQuery) -> Result<SocketTable, Error> {
+        let mut state = self.state.borrow_mut();
+        state.socket_queries += 1;
+        let n = state.socket_queries;
+        if let Some(mut f) = state.on_query.take() {
+            f(n, &mut state.sockets);
+            state.on_query = Some(f);
+        }
+        let sockets = state
+            .sockets
+            .iter()
+            .filter(|s| !query.listening_only || s.state.is_listening())
+            .filter(|s| {
+                query
+                    .ports
+                    .as_ref()
+                    .is_none_or(|r| r.iter().any(|r| r.contains(&s.local.port())))
+            })
+            .cloned()
+            .collect();
+        Ok(SocketTable {
+            sockets,
+            warnings: Vec::new(),
+        })
+    }
+
+    fn owners(&self, wanted: &HashSet<u64>) -> Result<Owners, Error> {
+        let mut state = self.state.borrow_mut();
+        state.owner_scans += 1;
+        let mut owners = Owners::default();
+        for (pid, p) in &state.procs {
+            for inode in p.inodes.intersection(wanted) {
+                owners.by_inode.entry(*inode).or_default().push(*pid);
+            }
+        }
+        for pids in owners.by_inode.values_mut() {
+            pids.sort_unstable();
+        }
+        Ok(owners)
+    }
+
+    fn processes(&self, pids: &[u32]) -> ProcessDetails {
+        let state = self.state.borrow();
+        let mut details = ProcessDetails::default();
+        for pid in pids {
+            match state.procs.get(pid) {
+                Some(p) => {
+                    details.processes.insert(*pid, p.process.clone());
+                }
+                None => details.vanished += 1,
+            }
+        }
+        details
+    }
+
+    fn host(&self) -> Host {
+        Host {
+            reserved: self.state.borrow().reserved.clone(),
+            ..Host::default()
+        }
+    }
+
+    fn interfaces(&self) -> Vec<(std::net::IpAddr, String)> {
+        Vec::new()
+    }
+
+    fn user_name(&self, _uid: u32) -> Option<String> {
+        None
+    }
+
+    fn user_id(&self, _name: &str) -> Option<u32> {
+        None
+    }
+
+    fn privileged(&self) -> bool {
+        false
+    }
+
+    fn holding(&self, pid: u32, inodes: &HashSet<u64>) -> Holding {
+        let mut state = self.state.borrow_mut();
+        state.log.push(format!("holding {pid}"));
+        match state.procs.get(&pid) {
+            None => Holding::Gone,
+            Some(p) if p.inodes.is_disjoint(inodes) => Holding::Released,
+            Some(_) => Holding::Holds,
+        }
+    }
+
+    fn pin(&self, pid: u32) -> Result<Box<dyn PinnedProcess>, PinError> {
+        let reuse = {
+            let mut state = self.state.borrow_mut();
+            state.log.push(format!("pin {pid}"));
+            if state.scripts.contains(&Script::NoPidfd) {
+                return Err(PinError::Unsupported);
+            }
+            state.scripts.iter().find_map(|s| match s {
+                Script::ReuseAfterPin { pid: p, inodes } if *p == pid => Some(inodes.clone()),
+                _ => None,
+            })
+        };
+        let generation = self
+            .state
+            .borrow()
+            .procs
+            .get(&pid)
+            .map(|p| p.generation)
+            .ok_or(PinError::Gone)?;
+        if let Some(inodes) = reuse {
+            self.state.borrow_mut().procs.remove(&pid);
+            self.spawn(pid, "newcomer", &inodes);
+            self.state
+                .borrow_mut()
+                .log
+                .push(format!("pid {pid} reused"));
+        }
+        Ok(Box::new(FakePin {
+            pid,
+            generation,
+            state: Rc::clone(&self.state),
+        }))
+    }
+
+    fn signal_pid(&self, pid: u32, signal: Signal) -> Result<(), SignalError> {
+        let mut state = self.state.borrow_mut();
+        let result = if state.procs.contains_key(&pid) {
+            state.deliver(pid, signal)
+        } else {
+            Err(SignalError::Gone)
+        };
+        state.logged(format!("kill {pid} {signal}"), result)
+    }
+}
+
+/// Answers from a script; "no" once it runs out.
+pub struct FakePrompt {
+    answers: VecDeque<bool>,
+    pub questions: Vec<String>,
+}
+
+impl FakePrompt {
+    pub fn new(answers: &[bool]) -> FakePrompt {
+        FakePrompt {
+            answers: answers.iter().copied().collect(),
+            questions: Vec::new(),
+        }
+    }
+}
+
+impl Prompt for FakePrompt {
+    fn confirm(&mut self, question: &str) -> io::Result<bool> {
+        self.questions.push(question.to_string());
+        Ok(self.answers.pop_front().unwrap_or(false))
+    }
+}
+
+/// Time that passes only when slept.
+pub struct FakeClock {
+    start: Instant,
+    slept: Cell<Duration>,
+}
+
+impl FakeClock {
+    pub fn new() -> FakeClock {
+        FakeClock {
+            start: Instant::now(),
+            slept: Cell::new(Duration::ZERO),
+        }
+    }
+
+    pub fn slept(&self) -> Duration {
+        self.slept.get()
+    }
+}
+
+impl Clock for FakeClock {
+    fn now(&self) -> Instant {
+        self.start + self.slept.get()
+    }
+
+    fn sleep(&self, duration: Duration) {
+        self.slept.set(self.slept.get() + duration);
+    }
+}

@@ -1,0 +1,145 @@
+//! `--free PORT`: unused TCP ports at or after PORT, outside the ephemeral and reserved ports.
+
+use std::collections::HashSet;
+use std::ops::RangeInclusive;
+
+use super::Context;
+use crate::backend::SocketQuery;
+use crate::config::Format;
+use crate::error::Error;
+use crate::exit::ExitCode;
+
+/// The first `count` ports at or after `start` that no socket uses, that the kernel will not
+/// hand out as a client's source port (the ephemeral range: a server there can collide with
+/// outgoing connections), and that the admin has not reserved.
+pub fn pick(
+    start: u16,
+    count: u16,
+    used: &HashSet<u16>,
+    ephemeral: &RangeInclusive<u16>,
+    reserved: &[RangeInclusive<u16>],
+) -> Vec<u16> {
+    (start..=u16::MAX)
+        .filter(|p| !used.contains(p))
+        .filter(|p| !ephemeral.contains(p))
+        .filter(|p| !reserved.iter().any(|r| r.contains(p)))
+        .take(usize::from(count))
+        .collect()
+}
+
+pub fn run(start: u16, count: u16, format: Format, cx: &mut Context) -> Result<ExitCode, Error> {
+    // One dump of every TCP socket from `start` up, in any state and on any address: a
+    // port in TIME_WAIT or bound on another address can still refuse a bind.
+    let query = SocketQuery {
+        tcp: true,
+        udp: false,
+        ipv4: true,
+        ipv6: true,
+        listening_only: false,
+        ports: Some(vec![start..=u16::MAX]),
+    };
+    let table = cx.backend.sockets(&query)?;
+    for warning in &table.warnings {
+        cx.note(warning);
+    }
+    let used: HashSet<u16> = table.sockets.iter().map(|s| s.local.port()).collect();
+    let host = cx.backend.host();
+    let ports = pick(start, count, &used, &host.ephemeral, &host.reserved);
+    match format {
+        Format::Quiet => {}
+        Format::Json => {
+            let json = serde_json::to_string(&ports)
+                .map_err(|e| Error::Output(std::io::Error::other(e)))?;
+            cx.say(&json)?;
+        }
+        Format::Table => {
+            for port in &ports {
+                cx.say(&port.to_string())?;
+            }
+        }
+    }
+    if ports.len() < usize::from(count) {
+        cx.note(&match ports.len() {
+            0 => format!("no free port at or after {start}"),
+            1 => format!("only 1 free port at or after {start}"),
+            n => format!("only {n} free ports at or after {start}"),
+        });
+        return Ok(ExitCode::NoMatch);
+    }
+    Ok(ExitCode::Matched)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::action::Guard;
+    use crate::action::fake::{FakeBackend, FakeClock, FakePrompt};
+    use crate::model::{Proto, Socket, State};
+
+    #[test]
+    fn skips_used_ephemeral_and_reserved() {
+        let used = HashSet::from([8080, 8081]);
+        let eph = 32768..=60999;
+        assert_eq!(pick(8080, 1, &used, &eph, &[]), vec![8082]);
+        assert_eq!(
+            pick(8080, 3, &used, &eph, &[8083..=8090]),
+            vec![8082, 8091, 8092]
+        );
+        // Inside the ephemeral range: the first port after it.
+        assert_eq!(pick(40000, 1, &used, &eph, &[]), vec![61000]);
+        assert_eq!(pick(65535, 2, &used, &eph, &[]), vec![65535]);
+        assert!(pick(65535, 1, &HashSet::from([65535]), &eph, &[]).is_empty());
+        assert!(pick(1024, 1, &used, &(1..=65535), &[]).is_empty());
+    }
+
+    fn run_free(fake: &FakeBackend, start: u16, count: u16, format: Format) -> (ExitCode, String) {
+        let clock = FakeClock::new();
+        let mut prompt = FakePrompt::new(&[]);
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let mut cx = Context {
+            backend: fake,
+            prompt: &mut prompt,
+            clock: &clock,
+            guard: Guard { own: 1, parent: 1 },
+            out: &mut out,
+            err: &mut err,
+        };
+        let code = run(start, count, format, &mut cx).unwrap();
+        (code, String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn one_query_then_print() {
+        let fake = FakeBackend::new();
+        fake.reserve(8082..=8082);
+        for (port, state) in [(8080, State::Listen), (8081, State::TimeWait)] {
+            fake.add_socket(Socket {
+                proto: Proto::Tcp,
+                local: format!("[::]:{port}").parse().unwrap(),
+                remote: None,
+                state,
+                uid: 0,
+                inode: 0,
+                v6only: None,
+            });
+        }
+        assert_eq!(
+            run_free(&fake, 8080, 1, Format::Table),
+            (ExitCode::Matched, "8083\n".into())
+        );
+        assert_eq!(
+            run_free(&fake, 8080, 2, Format::Json),
+            (ExitCode::Matched, "[8083,8084]\n".into())
+        );
+        assert_eq!(
+            run_free(&fake, 8080, 1, Format::Quiet),
+            (ExitCode::Matched, String::new())
+        );
+        assert_eq!(
+            run_free(&fake, 65535, 2, Format::Table),
+            (ExitCode::NoMatch, "65535\n".into())
+        );
+        assert_eq!(fake.socket_queries(), 4);
+        assert_eq!(fake.owner_scans(), 0);
+    }
+}

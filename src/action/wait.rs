@@ -1,0 +1,283 @@
+//! `--wait-listen` and `--wait-free`: poll the targets, one filtered socket query per round.
+
+use std::collections::{BTreeSet, HashSet};
+use std::time::Duration;
+
+use super::{Context, POLL, describe, seconds, socket_text, target_text, targets_text};
+use crate::error::Error;
+use crate::exit::ExitCode;
+use crate::filter::Filters;
+use crate::model::{Socket, State};
+use crate::target::Target;
+
+/// Wait until something listens on the targets; print what does.
+pub fn listen(
+    filters: &Filters,
+    timeout: Duration,
+    quiet: bool,
+    cx: &mut Context,
+) -> Result<ExitCode, Error> {
+    let select = |s: &Socket| s.state.is_listening() && filters.socket(s);
+    let (happened, found) = poll(filters, timeout, cx, select, |found| !found.is_empty())?;
+    if !happened {
+        cx.note(&format!(
+            "nothing listens on {} after {}",
+            targets_text(&filters.targets),
+            seconds(timeout)
+        ));
+        return Ok(ExitCode::NoMatch);
+    }
+    if !quiet {
+        let lines: BTreeSet<(u16, String)> = found
+            .iter()
+            .map(|s| {
+                let addr = crate::render::format_addr(s.local);
+                (
+                    s.local.port(),
+                    format!("listening: {} {addr}", s.proto.as_str()),
+                )
+            })
+            .collect();
+        for (_, line) in lines {
+            cx.say(&line)?;
+        }
+    }
+    Ok(ExitCode::Matched)
+}
+
+/// Wait until no socket but TIME_WAIT uses the targets. TIME_WAIT does not stop a server
+/// from binding again (servers set SO_REUSEADDR), and it lasts a minute.
+pub fn free(
+    filters: &Filters,
+    timeout: Duration,
+    quiet: bool,
+    cx: &mut Context,
+) -> Result<ExitCode, Error> {
+    let select = |s: &Socket| s.state != State::TimeWait && filters.socket(s);
+    let (happened, found) = poll(filters, timeout, cx, select, <[Socket]>::is_empty)?;
+    if happened {
+        if !quiet {
+            for t in &filters.targets {
+                cx.say(&free_line(t))?;
+            }
+        }
+        return Ok(ExitCode::Matched);
+    }
+    // Once, at the end: who is in the way.
+    let holders = super::visible_holders(&found, cx.backend)?;
+    let mut shown: Vec<String> = found.iter().take(3).map(socket_text).collect();
+    if found.len() > 3 {
+        shown.push(format!("{} more", found.len() - 3));
+    }
+    let by = if holders.is_empty() {
+        String::new()
+    } else {
+        let names: Vec<String> = holders.iter().map(describe).collect();
+        format!("; held by {}", names.join(", "))
+    };
+    cx.note(&format!(
+        "{} still in use after {} ({}{by})",
+        targets_text(&filters.targets),
+        seconds(timeout),
+        shown.join(", ")
+    ));
+    Ok(ExitCode::NoMatch)
+}
+
+/// Query until `done` says so or the timeout passes; at least once, even with no time.
+/// Returns whether `done` said so, and the last selection.
+fn poll(
+    filters: &Filters,
+    timeout: Duration,
+    cx: &mut Context,
+    select: impl Fn(&Socket) -> bool,
+    done: impl Fn(&[Socket]) -> bool,
+) -> Result<(bool, Vec<Socket>), Error> {
+    let deadline = cx.clock.now() + timeout;
+    // The kernel filters by port and state; no /proc is read while waiting.
+    let query = filters.query();
+    let mut warned = HashSet::new();
+    loop {
+        let table = cx.backend.sockets(&query)?;
+        for warning in table.warnings {
+            if warned.insert(warning.clone()) {
+                cx.note(&warning);
+            }
+        }
+        let found: Vec<Socket> = table.sockets.into_iter().filter(|s| select(s)).collect();
+        if done(&found) {
+            return Ok((true, found));
+        }
+        let now = cx.clock.now();
+        if now >= deadline {
+            return Ok((false, found));
+        }
+        cx.clock
+            .sleep(deadline.saturating_duration_since(now).min(POLL));
+    }
+}
+
+/// `port 8080 is free`, `ports 8000-8100 are free`, `127.0.0.1:8080/tcp is free`.
+fn free_line(t: &Target) -> String {
+    match (t.addr, t.proto) {
+        (None, None) if t.ports.start() == t.ports.end() => {
+            format!("port {} is free", t.ports.start())
+        }
+        (None, None) => format!("ports {}-{} are free", t.ports.start(), t.ports.end()),
+        _ => format!("{} is free", target_text(t)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::action::Guard;
+    use crate::action::fake::{FakeBackend, FakeClock, FakePrompt};
+    use crate::model::Proto;
+
+    fn filters(port: u16, listening_only: bool) -> Filters {
+        Filters {
+            targets: vec![Target {
+                addr: None,
+                ports: port..=port,
+                proto: None,
+            }],
+            listening_only,
+            ..Filters::default()
+        }
+    }
+
+    fn socket(local: &str, state: State, inode: u64) -> Socket {
+        Socket {
+            proto: Proto::Tcp,
+            local: local.parse().unwrap(),
+            remote: None,
+            state,
+            uid: 0,
+            inode,
+            v6only: None,
+        }
+    }
+
+    type Waiter = fn(&Filters, Duration, bool, &mut Context) -> Result<ExitCode, Error>;
+
+    fn wait(
+        fake: &FakeBackend,
+        waiter: Waiter,
+        filters: &Filters,
+        timeout: Duration,
+    ) -> (ExitCode, String, String, Duration) {
+        let clock = FakeClock::new();
+        let mut prompt = FakePrompt::new(&[]);
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let mut cx = Context {
+            backend: fake,
+            prompt: &mut prompt,
+            clock: &clock,
+            guard: Guard { own: 1, parent: 1 },
+            out: &mut out,
+            err: &mut err,
+        };
+        let code = waiter(filters, timeout, false, &mut cx).unwrap();
+        (
+            code,
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(err).unwrap(),
+            clock.slept(),
+        )
+    }
+
+    #[test]
+    fn listen_returns_when_a_listener_appears() {
+        let fake = FakeBackend::new();
+        fake.on_query(|n, sockets| {
+            if n == 4 {
+                sockets.push(socket("127.0.0.1:5432", State::Listen, 1));
+                sockets.push(socket("[::1]:5432", State::Listen, 2));
+            }
+        });
+        let (code, out, _, slept) =
+            wait(&fake, listen, &filters(5432, true), Duration::from_secs(30));
+        assert_eq!(code, ExitCode::Matched);
+        assert_eq!(
+            out,
+            "listening: tcp 127.0.0.1:5432\nlistening: tcp [::1]:5432\n"
+        );
+        assert_eq!(slept, POLL * 3);
+        assert_eq!(fake.owner_scans(), 0, "no /proc scan while waiting");
+    }
+
+    #[test]
+    fn listen_ignores_other_ports_and_connections_then_times_out() {
+        let fake = FakeBackend::new();
+        fake.add_socket(socket("127.0.0.1:5433", State::Listen, 1));
+        fake.add_socket(socket("127.0.0.1:5432", State::Established, 2));
+        let (code, out, err, slept) = wait(
+            &fake,
+            listen,
+            &filters(5432, true),
+            Duration::from_millis(300),
+        );
+        assert_eq!((code, out.as_str()), (ExitCode::NoMatch, ""));
+        assert_eq!(err, "portwho: nothing listens on :5432 after 0.3s\n");
+        assert_eq!(slept, Duration::from_millis(300));
+        // One query per 50 ms round, plus the first.
+        assert_eq!(fake.socket_queries(), 7);
+    }
+
+    #[test]
+    fn zero_timeout_still_looks_once() {
+        let fake = FakeBackend::new();
+        fake.add_socket(socket("127.0.0.1:5432", State::Listen, 1));
+        let (code, _, _, _) = wait(&fake, listen, &filters(5432, true), Duration::ZERO);
+        assert_eq!(code, ExitCode::Matched);
+    }
+
+    #[test]
+    fn free_waits_out_everything_but_time_wait() {
+        let fake = FakeBackend::new();
+        fake.add_socket(socket("127.0.0.1:8080", State::Listen, 1));
+        fake.add_socket(socket("127.0.0.1:8080", State::TimeWait, 0));
+        fake.on_query(|n, sockets| {
+            if n == 3 {
+                sockets.retain(|s| s.state == State::TimeWait);
+            }
+        });
+        let (code, out, _, _) = wait(&fake, free, &filters(8080, false), Duration::from_secs(1));
+        assert_eq!(code, ExitCode::Matched);
+        assert_eq!(out, "port 8080 is free\n");
+    }
+
+    #[test]
+    fn free_times_out_naming_the_holder() {
+        let fake = FakeBackend::new();
+        fake.spawn(42, "python3", &[1]);
+        fake.add_socket(socket("127.0.0.1:8080", State::Listen, 1));
+        let (code, _, err, _) = wait(
+            &fake,
+            free,
+            &filters(8080, false),
+            Duration::from_millis(100),
+        );
+        assert_eq!(code, ExitCode::NoMatch);
+        assert_eq!(
+            err,
+            "portwho: :8080 still in use after 0.1s (tcp 127.0.0.1:8080 LISTEN; held by 42 python3 (alice))\n"
+        );
+    }
+
+    #[test]
+    fn free_lines() {
+        let t = |addr: Option<&str>, ports, proto| Target {
+            addr: addr.map(|a| a.parse().unwrap()),
+            ports,
+            proto,
+        };
+        assert_eq!(free_line(&t(None, 80..=80, None)), "port 80 is free");
+        assert_eq!(free_line(&t(None, 80..=90, None)), "ports 80-90 are free");
+        assert_eq!(
+            free_line(&t(Some("::1"), 80..=80, Some(Proto::Tcp))),
+            "[::1]:80/tcp is free"
+        );
+    }
+}
