@@ -28,7 +28,7 @@ pub fn findings(
         );
         writeln!(
             out,
-            "{:<6}  {}  {} {} ({exposure})  {}",
+            "{:<6}  {:<25}  {} {} ({exposure})  {}",
             f.severity.as_str(),
             f.code,
             s.proto.as_str(),

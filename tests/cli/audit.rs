@@ -146,7 +146,10 @@ fn audit_reports_and_fails_on_severity() {
         "{out}"
     );
     assert!(out.contains("root-on-all-interfaces"), "{out}");
-    assert!(out.contains("ephemeral-port  tcp 127.0.0.1:40001"), "{out}");
+    assert!(
+        out.contains("ephemeral-port             tcp 127.0.0.1:40001"),
+        "{out}"
+    );
     assert!(
         !out.contains(":23 "),
         "telnet on loopback is no finding: {out}"
