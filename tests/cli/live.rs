@@ -76,7 +76,7 @@ fn established_pair_listener_first() {
     let (_server, _) = l.accept().unwrap();
     let client_port = client.local_addr().unwrap().port();
 
-    let (code, records) = json(&[&port.to_string()]);
+    let (code, records) = json(&[&format!("127.0.0.1:{port}/tcp")]);
     assert_eq!(code, 0);
     let states: Vec<&str> = records
         .iter()
@@ -349,15 +349,14 @@ fn netlink_and_proc_net_agree() {
     let u6 = UdpSocket::bind("[::1]:0").unwrap();
     let c = TcpStream::connect(l4.local_addr().unwrap()).unwrap();
     let (_a, _) = l4.accept().unwrap();
+    // Exact targets, so other sockets that happen to share a port number stay out.
     let ports: Vec<String> = [
-        l4.local_addr().unwrap().port(),
-        l6.local_addr().unwrap().port(),
-        u6.local_addr().unwrap().port(),
-        c.local_addr().unwrap().port(),
+        format!("{}/tcp", l4.local_addr().unwrap()),
+        format!("{}/tcp", l6.local_addr().unwrap()),
+        format!("{}/udp", u6.local_addr().unwrap()),
+        format!("{}/tcp", c.local_addr().unwrap()),
     ]
-    .iter()
-    .map(|p| format!(":{p}"))
-    .collect();
+    .to_vec();
     let args: Vec<&str> = ports.iter().map(String::as_str).collect();
     let (_, netlink) = json(&args);
     let mut with_root = vec!["--proc-root", "/proc"];
