@@ -20,7 +20,7 @@ pub mod target;
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
 
-use backend::{Backend, Owners, ScanStats};
+use backend::{Backend, Detail, Owners, ScanStats};
 use config::{Config, Format, Mode};
 use error::Error;
 use exit::ExitCode;
@@ -98,7 +98,9 @@ pub fn run(
     let details = if quiet && filters.commands.is_empty() && filters.uids.is_empty() {
         backend::ProcessDetails::default()
     } else {
-        backend.processes(&pids)
+        // The plain table shows names and users; everything else shows or judges more.
+        let full = explain || config.format == Format::Json || config.mode != Mode::List;
+        backend.processes(&pids, if full { Detail::Full } else { Detail::Brief })
     };
 
     let mut users = HashMap::new();

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use super::{Clock, Prompt};
 use crate::backend::{
-    Backend, Holding, Owners, PinError, PinnedProcess, ProcessDetails, SignalError, SocketQuery,
-    SocketTable,
+    Backend, Detail, Holding, Owners, PinError, PinnedProcess, ProcessDetails, SignalError,
+    SocketQuery, SocketTable,
 };
 use crate::error::Error;
 use crate::model::{Host, Process, Socket};
@@ -211,7 +211,7 @@ impl Backend for FakeBackend {
         Ok(owners)
     }
 
-    fn processes(&self, pids: &[u32]) -> ProcessDetails {
+    fn processes(&self, pids: &[u32], _detail: Detail) -> ProcessDetails {
         let state = self.state.borrow();
         let mut details = ProcessDetails::default();
         for pid in pids {

@@ -5,7 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use super::{Context, Guard, POLL, describe, seconds, socket_text, visible_holders};
-use crate::backend::{Backend, Holding, PinError, SignalError, SocketQuery};
+use crate::backend::{Backend, Detail, Holding, PinError, SignalError, SocketQuery};
 use crate::config::KillOptions;
 use crate::error::Error;
 use crate::exit::ExitCode;
@@ -233,7 +233,7 @@ pub fn gather(filters: &Filters, cx: &mut Context) -> Result<Vec<Held>, Error> {
         .collect();
     pids.sort_unstable();
     pids.dedup();
-    let mut details = backend.processes(&pids);
+    let mut details = backend.processes(&pids, Detail::Brief);
     for p in details.processes.values_mut() {
         if p.user.is_none() {
             p.user = p.uid.and_then(|uid| backend.user_name(uid));

@@ -10,7 +10,7 @@ mod fake;
 use std::io::{self, BufRead, Write};
 use std::time::{Duration, Instant};
 
-use crate::backend::Backend;
+use crate::backend::{Backend, Detail};
 use crate::config::{Config, Format, Mode};
 use crate::error::Error;
 use crate::exit::ExitCode;
@@ -151,7 +151,7 @@ pub fn visible_holders(sockets: &[Socket], backend: &dyn Backend) -> Result<Vec<
     let mut pids: Vec<u32> = owners.by_inode.values().flatten().copied().collect();
     pids.sort_unstable();
     pids.dedup();
-    let mut details = backend.processes(&pids);
+    let mut details = backend.processes(&pids, Detail::Brief);
     let mut found: Vec<Process> = pids
         .iter()
         .filter_map(|pid| details.processes.remove(pid))

@@ -114,14 +114,24 @@ pub enum SignalError {
     Other(#[source] io::Error),
 }
 
+/// How much to read about each shown process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detail {
+    /// Name, command line, user: what the table shows and `--command`/`--user` match.
+    Brief,
+    /// Also parent, executable, working directory, start time, parent chain, unit or
+    /// container: for owner cards, JSON, the audit and the diff.
+    Full,
+}
+
 /// What portwho needs from an operating system.
 pub trait Backend {
     /// Read the socket tables once.
     fn sockets(&self, query: &SocketQuery) -> Result<SocketTable, Error>;
     /// Map the wanted socket inodes to every process that holds them.
     fn owners(&self, wanted: &HashSet<u64>) -> Result<Owners, Error>;
-    /// Read name, command line and user for these pids only.
-    fn processes(&self, pids: &[u32]) -> ProcessDetails;
+    /// Read the details of these pids only, as many as `detail` asks for.
+    fn processes(&self, pids: &[u32], detail: Detail) -> ProcessDetails;
     /// This host's port ranges and this process's privilege to bind; Linux's defaults for
     /// what cannot be read.
     fn host(&self) -> Host;

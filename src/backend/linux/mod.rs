@@ -15,8 +15,8 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use crate::backend::{
-    Backend, Holding, Owners, PinError, PinnedProcess, ProcessDetails, SignalError, SocketQuery,
-    SocketTable,
+    Backend, Detail, Holding, Owners, PinError, PinnedProcess, ProcessDetails, SignalError,
+    SocketQuery, SocketTable,
 };
 use crate::error::Error;
 use crate::model::{Host, Proto};
@@ -135,12 +135,12 @@ impl Backend for LinuxBackend {
         owners::scan(&self.proc_root, wanted)
     }
 
-    fn processes(&self, pids: &[u32]) -> ProcessDetails {
+    fn processes(&self, pids: &[u32], detail: Detail) -> ProcessDetails {
         let mut details = ProcessDetails::default();
         let clock = process::Clock::read(&self.proc_root);
         let mut names = HashMap::new();
         for &pid in pids {
-            match process::read(&self.proc_root, pid, &clock, &mut names) {
+            match process::read(&self.proc_root, pid, detail, &clock, &mut names) {
                 Some(mut p) => {
                     p.user = p.uid.and_then(|uid| self.user_name(uid));
                     details.processes.insert(pid, p);

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::io;
 use std::path::Path;
 
+use crate::backend::Detail;
 use crate::model::{Ancestor, Process};
 
 /// How far up the parent chain to go; real chains are a handful deep, a loop is a bug.
@@ -48,6 +49,7 @@ fn parse_btime(stat: &str) -> Option<u64> {
 pub fn read(
     proc_root: &Path,
     pid: u32,
+    detail: Detail,
     clock: &Clock,
     names: &mut HashMap<u32, (String, Option<u32>)>,
 ) -> Option<Process> {
@@ -64,14 +66,23 @@ pub fn read(
     };
     // The effective uid, as `ps` shows it: a setuid or privilege-dropping server runs as it.
     let uid = handle.status().ok().map(|status| status.euid);
+    let cmdline = std::fs::read(dir.join("cmdline"))
+        .map(|bytes| decode_cmdline(&bytes))
+        .unwrap_or_default();
+    if detail == Detail::Brief {
+        return Some(Process {
+            pid,
+            name,
+            cmdline,
+            uid,
+            ..Process::default()
+        });
+    }
     let stat = handle.stat().ok();
     let ppid = stat
         .as_ref()
         .and_then(|s| u32::try_from(s.ppid).ok())
         .filter(|&p| p != 0);
-    let cmdline = std::fs::read(dir.join("cmdline"))
-        .map(|bytes| decode_cmdline(&bytes))
-        .unwrap_or_default();
     let (exe, exe_deleted) = match std::fs::read_link(dir.join("exe")) {
         Ok(path) => split_deleted(&path.to_string_lossy()),
         Err(_) => (None, false),
@@ -217,6 +228,7 @@ mod tests {
         let me = read(
             Path::new("/proc"),
             std::process::id(),
+            Detail::Full,
             &clock,
             &mut HashMap::new(),
         )
