@@ -72,9 +72,11 @@ pub fn run(
         .filter(|s| filters.socket(s))
         .collect();
 
-    // `-q` without owner filters answers from the socket table alone: no /proc scan.
+    // A quiet listing without owner filters answers from the socket table alone: no /proc
+    // scan. An audit or a diff judges the owners, quiet or not.
     let quiet = config.format == Format::Quiet;
-    let owners = if quiet && !filters.needs_owners() {
+    let bare = quiet && config.mode == Mode::List;
+    let owners = if bare && !filters.needs_owners() {
         Owners::default()
     } else {
         let wanted: HashSet<u64> = shown
@@ -95,7 +97,7 @@ pub fn run(
         .collect();
     pids.sort_unstable();
     pids.dedup();
-    let details = if quiet && filters.commands.is_empty() && filters.uids.is_empty() {
+    let details = if bare && filters.commands.is_empty() && filters.uids.is_empty() {
         backend::ProcessDetails::default()
     } else {
         // The plain table shows names and users; everything else shows or judges more.

@@ -206,6 +206,8 @@ fn audit_finds_a_deleted_executable() {
         "{}",
         r.stdout
     );
+    // Quiet, the audit still reads the owners it judges.
+    assert_eq!(ns.portwho(&["-q", "--audit", "--fail-on", "medium", &port]).code, 3);
     let (_, records) = ns.json(&[&port]);
     assert_eq!(records[0]["processes"][0]["exe_deleted"], true);
     assert!(
