@@ -85,16 +85,7 @@ fn kill_all_includes_the_clients() {
 
 #[test]
 fn kill_reaches_every_process_of_a_forked_server() {
-    let mut helper = Helper::python(
-        "import os, socket, time\n\
-         s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n\
-         pid = os.fork()\n\
-         if pid == 0:\n    time.sleep(60); os._exit(0)\n\
-         print(s.getsockname()[1], pid, flush=True)\n\
-         time.sleep(60)\n",
-    );
-    let (port, child) = (helper.numbers[0], helper.numbers[1]);
-    helper.extra_pids.push(child);
+    let (mut helper, port, child) = forked_server();
     let r = portwho_run(&["--kill", "--yes", &exact(port)]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stderr.contains(&format!("sent SIGTERM to {child} ")));

@@ -193,10 +193,20 @@ fn audit_finds_a_deleted_executable() {
     std::fs::create_dir_all(&dir).unwrap();
     let copy = dir.join("python3-copy");
     std::fs::copy(std::fs::canonicalize(python3()).unwrap(), &copy).unwrap();
-    let helper = Helper::spawn(ns.exec(copy.to_str().unwrap()).args([
+    // A just-written executable can be busy (ETXTBSY) while another test's fork still holds
+    // its write fd: try again briefly.
+    let helper = (0..50)
+        .find_map(|_| {
+            let helper = Helper::try_spawn(ns.exec(copy.to_str().unwrap()).args([
         "-c",
         "import socket, time\ns = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\nprint(s.getsockname()[1], flush=True)\ntime.sleep(60)\n",
     ]));
+            if helper.is_none() {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            helper
+        })
+        .expect("the copied python3 never started");
     std::fs::remove_dir_all(&dir).unwrap();
     let port = helper.numbers[0].to_string();
     let r = ns.portwho(&["--audit", "--fail-on", "medium", &port]);
@@ -207,7 +217,11 @@ fn audit_finds_a_deleted_executable() {
         r.stdout
     );
     // Quiet, the audit still reads the owners it judges.
-    assert_eq!(ns.portwho(&["-q", "--audit", "--fail-on", "medium", &port]).code, 3);
+    assert_eq!(
+        ns.portwho(&["-q", "--audit", "--fail-on", "medium", &port])
+            .code,
+        3
+    );
     let (_, records) = ns.json(&[&port]);
     assert_eq!(records[0]["processes"][0]["exe_deleted"], true);
     assert!(

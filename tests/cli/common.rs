@@ -82,6 +82,12 @@ impl Helper {
     }
 
     pub fn spawn(cmd: &mut Command) -> Helper {
+        Self::try_spawn(cmd).expect("the helper exited before it was ready")
+    }
+
+    /// `None` when the helper ends without its ready line (for example, an exec that failed
+    /// with ETXTBSY because another test's fork still held a freshly written executable).
+    pub fn try_spawn(cmd: &mut Command) -> Option<Helper> {
         let mut child = cmd
             .stdout(Stdio::piped())
             .stdin(Stdio::null())
@@ -91,15 +97,19 @@ impl Helper {
         BufReader::new(child.stdout.take().expect("stdout"))
             .read_line(&mut line)
             .expect("helper line");
+        if line.is_empty() {
+            let _ = child.wait();
+            return None;
+        }
         let numbers = line
             .split_whitespace()
             .map(|n| n.parse().unwrap_or_else(|_| panic!("helper said {line:?}")))
             .collect();
-        Helper {
+        Some(Helper {
             child,
             numbers,
             extra_pids: Vec::new(),
-        }
+        })
     }
 
     pub fn pid(&self) -> u32 {
@@ -165,4 +175,36 @@ pub fn inode_of(fd: std::os::fd::RawFd) -> u64 {
 
 pub fn is_root() -> bool {
     rustix::process::geteuid().is_root()
+}
+
+/// A python3 server on 127.0.0.1 that forks once after listening, so parent and child share
+/// one listener: (helper, port, child pid). Both are stopped when the helper is dropped.
+pub fn forked_server() -> (Helper, u32, u32) {
+    let mut helper = Helper::python(
+        "import os, socket, time\n\
+         s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n\
+         pid = os.fork()\n\
+         if pid == 0:\n    time.sleep(60); os._exit(0)\n\
+         print(s.getsockname()[1], pid, flush=True)\n\
+         time.sleep(60)\n",
+    );
+    let (port, child) = (helper.numbers[0], helper.numbers[1]);
+    helper.extra_pids.push(child);
+    (helper, port, child)
+}
+
+/// A listener on 127.0.0.1 with a TIME_WAIT socket on its port: the side that closes first
+/// keeps TIME_WAIT, here the accepted (server) side.
+pub fn listener_with_time_wait() -> (std::net::TcpListener, u16) {
+    use std::io::Read;
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    let client = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let (server, _) = l.accept().expect("accept");
+    drop(server);
+    // Wait for the FIN so the client's close does not race it.
+    let _ = (&client).read(&mut [0u8; 1]);
+    drop(client);
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    (l, port)
 }

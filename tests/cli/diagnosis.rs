@@ -1,6 +1,6 @@
 //! `portwho :PORT` explains the port: owner cards and diagnosis lines, on live sockets.
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 
 use crate::common::*;
 
@@ -12,16 +12,7 @@ fn explain(target: &str) -> Run {
 
 #[test]
 fn owner_card_for_a_forked_server() {
-    let mut helper = Helper::python(
-        "import os, socket, time\n\
-         s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n\
-         pid = os.fork()\n\
-         if pid == 0:\n    time.sleep(60); os._exit(0)\n\
-         print(s.getsockname()[1], pid, flush=True)\n\
-         time.sleep(60)\n",
-    );
-    let (port, child) = (helper.numbers[0], helper.numbers[1]);
-    helper.extra_pids.push(child);
+    let (helper, port, child) = forked_server();
     let parent = helper.pid();
     let r = explain(&format!(":{port}"));
     assert_eq!(r.code, 0);
@@ -68,16 +59,8 @@ fn owner_card_for_a_forked_server() {
 
 #[test]
 fn only_time_wait_remains() {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    let client = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    let (server, _) = l.accept().unwrap();
-    drop(server);
-    let mut buf = [0u8; 1];
-    let _ = std::io::Read::read(&mut &client, &mut buf);
-    drop(client);
+    let (l, port) = listener_with_time_wait();
     drop(l);
-    std::thread::sleep(std::time::Duration::from_millis(50));
     let r = explain(&format!(":{port}"));
     assert!(
         r.stdout

@@ -101,16 +101,7 @@ fn established_pair_listener_first() {
 
 #[test]
 fn time_wait_has_no_process() {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    let client = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    let (server, _) = l.accept().unwrap();
-    // The side that closes first keeps TIME_WAIT: here the server, on the listening port.
-    drop(server);
-    let mut buf = [0u8; 1];
-    let _ = std::io::Read::read(&mut &client, &mut buf);
-    drop(client);
-    std::thread::sleep(std::time::Duration::from_millis(50));
+    let (_l, port) = listener_with_time_wait();
     let (_, records) = json(&[&format!(":{port}")]);
     let tw = records
         .iter()
@@ -123,17 +114,7 @@ fn time_wait_has_no_process() {
 
 #[test]
 fn forked_server_shares_one_listener() {
-    let helper = Helper::python(
-        "import os, socket, time\n\
-         s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n\
-         pid = os.fork()\n\
-         if pid == 0:\n    time.sleep(60); os._exit(0)\n\
-         print(s.getsockname()[1], pid, flush=True)\n\
-         time.sleep(60)\n",
-    );
-    let mut helper = helper;
-    let (port, child) = (helper.numbers[0], helper.numbers[1]);
-    helper.extra_pids.push(child);
+    let (helper, port, child) = forked_server();
     let (code, records) = json(&[&format!(":{port}")]);
     assert_eq!(code, 0);
     assert_eq!(records.len(), 1, "one socket, two holders: {records:?}");
