@@ -40,3 +40,39 @@ fn man_page_renders_without_warnings() {
     assert!(out.status.success());
     assert_eq!(String::from_utf8_lossy(&out.stderr), "");
 }
+
+#[test]
+fn short_help_is_a_summary_and_long_help_has_the_examples() {
+    let short = portwho_run(&["-h"]);
+    let long = portwho_run(&["--help"]);
+    assert_eq!(
+        (short.code, long.code),
+        (0, 0),
+        "{}{}",
+        short.stderr,
+        long.stderr
+    );
+    assert!(
+        short.stdout.lines().count() < long.stdout.lines().count(),
+        "-h:\n{}\n--help:\n{}",
+        short.stdout,
+        long.stdout
+    );
+    // What people come for, each run for real in the README.
+    for example in [
+        "portwho :8080 ",
+        "portwho --listening ",
+        "portwho --json | jq ",
+        "portwho --kill :3000 ",
+    ] {
+        assert!(long.stdout.contains(example), "--help lacks {example:?}");
+    }
+    assert!(long.stdout.contains("Exit status:"));
+    // -h points to the rest instead of repeating it.
+    assert!(short.stdout.contains("portwho --help"));
+    assert!(!short.stdout.contains("Exit status:"));
+    // Hidden options stay hidden.
+    for hidden in ["--generate", "--proc-root"] {
+        assert!(!long.stdout.contains(hidden), "--help shows {hidden}");
+    }
+}
