@@ -338,8 +338,17 @@ const EXAMPLES: &[(&str, &str)] = &[
     ),
 ];
 
+/// The man page's date: when its text last changed. A fixed string, so the checked-in page
+/// stays what `--generate man` prints; without one, clap_mangen's empty date moves the
+/// version into the date field of `.TH`.
+const MAN_DATE: &str = "2026-11-23";
+
 fn man(out: &mut dyn Write) -> io::Result<()> {
-    let man = clap_mangen::Man::new(Cli::command()).section("1");
+    let man = clap_mangen::Man::new(Cli::command())
+        .title("PORTWHO")
+        .section("1")
+        .date(MAN_DATE)
+        .manual("User Commands");
     man.render_title(out)?;
     man.render_name_section(out)?;
     man.render_synopsis_section(out)?;
