@@ -78,7 +78,8 @@ fn only_time_wait_remains() {
     drop(client);
     drop(l);
     std::thread::sleep(std::time::Duration::from_millis(50));
-    let r = explain(&format!(":{port}"));
+    // The exact address: another process may hold the same port number on ::1 or in UDP.
+    let r = explain(&format!("127.0.0.1:{port}/tcp"));
     assert!(
         r.stdout
             .contains(&format!("only TIME_WAIT sockets remain on port {port}")),
