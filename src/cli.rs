@@ -3,23 +3,27 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{ArgAction, ArgGroup, Parser, ValueEnum};
+use clap::{ArgAction, ArgGroup, Parser, ValueEnum, ValueHint};
 
 const EXAMPLES: &str = "\
 Examples:
   portwho                          what is listening on this host (TCP and UDP)
-  portwho :8080                    who holds port 8080, in any state
+  portwho --listening              the same, said explicitly (-l)
+  portwho :8080                    who holds port 8080, in any state, and why
   portwho 127.0.0.1:5432/tcp       one address, one protocol
   portwho 8000-8100 -t             a range of TCP ports
   portwho :postgresql              a port by service name
   portwho --all -u -6              every IPv6 UDP socket
   portwho -c nginx                 what nginx holds
-  portwho --json | jq '.[].local_port'
   portwho -q :8080 && echo busy    scripts: exit 0 if held, 1 if free
+  portwho --json | jq -r '.[] | select(.exposure == \"all\") | .local_port'
+                                   ports other hosts can reach, for scripts
   portwho --audit                  findings on what this host exposes
   portwho --listening --json > baseline.json; portwho --diff baseline.json
-  portwho --kill :8080             stop the server on 8080 (asks first), wait until free
-  portwho --kill --yes --signal KILL :8080
+                                   later: what is new, gone, or changed hands
+  portwho --kill :3000             stop the dev server left on 3000 (asks first),
+                                   then wait until the port is free
+  portwho --kill --yes --signal KILL 127.0.0.1:3000/tcp
   portwho --free 8000 --count 3    three unused ports from 8000 on
   portwho --wait-listen :5432 --timeout 30 && psql ...
 
@@ -28,28 +32,39 @@ Exit status: 0 a socket matched, 1 nothing matched, 2 usage error or failure to 
 --kill: 0 the port is free, 1 something still holds it. --free: 0 found, 1 none left.
 --wait-listen, --wait-free: 0 it happened, 1 the timeout passed.";
 
+/// Under `-h`: a taste, and where the rest is.
+const SHORT_EXAMPLES: &str = "\
+Examples: portwho :8080   portwho --listening   portwho --kill :3000
+More examples and the exit status: portwho --help; everything: man portwho";
+
 /// Who is listening on this port, what holds it, what this host exposes.
 ///
 /// Lists TCP and UDP sockets with every process that holds them, the service name and
 /// the port's range. Without TARGET, lists listening sockets; with TARGET, every socket
 /// on those local ports, listeners first.
 #[derive(Debug, Parser)]
-#[command(name = "portwho", version, after_long_help = EXAMPLES)]
+#[command(name = "portwho", version, after_help = SHORT_EXAMPLES, after_long_help = EXAMPLES)]
 #[command(group = ArgGroup::new("action").args(["kill", "free", "wait_listen", "wait_free"]))]
 #[command(group = ArgGroup::new("waiting").args(["kill", "wait_listen", "wait_free"]))]
 pub struct Cli {
-    /// Local ports to show: PORT, :PORT, LOW-HIGH, ADDR:PORT, [IPV6]:PORT or :SERVICE,
-    /// each optionally followed by /tcp or /udp. Several are OR-ed.
+    /// Local ports: PORT, :PORT, LOW-HIGH, ADDR:PORT or :SERVICE, optionally /tcp or /udp.
+    ///
+    /// PORT or :PORT is that port; LOW-HIGH every port in the range, both ends included;
+    /// ADDR:PORT or [IPV6]:PORT that local address and port; :SERVICE a service name such as
+    /// :http or :postgresql. Each may end in /tcp or /udp. Several TARGETs are OR-ed.
     #[arg(value_name = "TARGET")]
     pub targets: Vec<String>,
 
-    /// Listening sockets only: TCP in LISTEN, UDP bound and unconnected (the default
-    /// without TARGET).
+    /// Listening sockets only (the default without TARGET).
+    ///
+    /// TCP sockets in LISTEN, UDP sockets bound and unconnected.
     #[arg(short, long, conflicts_with = "all")]
     pub listening: bool,
 
-    /// Sockets in every state (ESTABLISHED, TIME_WAIT, ...). With --kill: also signal the
-    /// processes that hold only connections on or to the port.
+    /// Sockets in every state.
+    ///
+    /// LISTEN, ESTABLISHED, TIME_WAIT and the rest. With --kill: also signal the processes
+    /// that hold only connections on or to the port.
     #[arg(short, long)]
     pub all: bool,
 
@@ -73,12 +88,21 @@ pub struct Cli {
     #[arg(short, long = "pid", value_name = "PID", value_parser = parse_pid, action = ArgAction::Append)]
     pub pids: Vec<u32>,
 
-    /// Sockets held by processes with this name (as in ps's COMMAND or argv[0]; repeatable).
+    /// Sockets held by processes with this name (repeatable).
+    ///
+    /// The name is matched exactly against the process name (as in ps's COMMAND) and the
+    /// file name of argv[0].
     #[arg(short, long = "command", value_name = "NAME", action = ArgAction::Append)]
     pub commands: Vec<String>,
 
     /// Sockets held by this user, a name or a numeric uid (repeatable).
-    #[arg(short = 'U', long = "user", value_name = "USER", action = ArgAction::Append)]
+    #[arg(
+        short = 'U',
+        long = "user",
+        value_name = "USER",
+        value_hint = ValueHint::Username,
+        action = ArgAction::Append
+    )]
     pub users: Vec<String>,
 
     /// Show port numbers only, no service names.
@@ -93,43 +117,65 @@ pub struct Cli {
     #[arg(short, long)]
     pub quiet: bool,
 
-    /// When to use colour.
-    #[arg(long, value_name = "WHEN", default_value = "auto")]
+    /// When to use colour: auto, always or never.
+    ///
+    /// auto: only when stdout is a terminal and NO_COLOR is unset or empty.
+    // The help text names the values, so clap's own list would say them twice.
+    #[arg(
+        long,
+        value_name = "WHEN",
+        default_value = "auto",
+        hide_possible_values = true
+    )]
     pub color: ColorChoice,
 
-    /// Audit what this host exposes: listening sockets with findings, most severe first.
-    /// Exit status 3 when a finding is at or above --fail-on.
+    /// Audit what this host exposes; exit 3 on a finding at or above --fail-on.
+    ///
+    /// Lists the listening sockets with findings (cleartext logins, unauthenticated data
+    /// stores, control planes beyond loopback, deleted executables, ephemeral ports, root
+    /// on every interface, owners that could not be read), most severe first.
     #[arg(long, conflicts_with_all = ["all", "diff"])]
     pub audit: bool,
 
-    /// With --audit, the least severity that makes the exit status 3.
+    /// With --audit, the lowest severity for exit status 3: low, medium or high.
     #[arg(
         long,
         value_name = "SEVERITY",
         default_value = "high",
-        requires = "audit"
+        requires = "audit",
+        hide_possible_values = true
     )]
     pub fail_on: FailOn,
 
-    /// Compare the listening sockets with a baseline saved by
-    /// `portwho --listening --json > FILE`: what is new, gone, or held by another program.
-    /// Exit status 1 when anything changed.
-    #[arg(long, value_name = "FILE", conflicts_with = "all")]
+    /// Compare the listening sockets with a saved baseline; exit 1 when anything changed.
+    ///
+    /// Save the baseline with `portwho --listening --json > FILE`. Prints what is new, gone,
+    /// or held by another program (compared by executable, not pid).
+    #[arg(
+        long,
+        value_name = "FILE",
+        value_hint = ValueHint::FilePath,
+        conflicts_with = "all"
+    )]
     pub diff: Option<PathBuf>,
 
     /// Also say on stderr what the scan read and skipped.
     #[arg(short, long)]
     pub verbose: bool,
 
-    /// Signal the processes that hold the selected listening sockets (SIGTERM unless
-    /// --signal), then wait until the port is free. Asks per process when stdin is a
+    /// Signal the processes listening on the selected ports, then wait until they are free.
+    ///
+    /// Signals the processes that hold the selected listening sockets (SIGTERM unless
+    /// --signal), then waits until the port is free. Asks per process when stdin is a
     /// terminal; needs a TARGET, --pid or --command. Processes with only connections on the
     /// port (clients) are left alone unless --all.
     #[arg(long, conflicts_with_all = ["json", "proc_root"])]
     pub kill: bool,
 
-    /// The signal --kill sends: TERM, KILL, HUP, INT, QUIT, ABRT, USR1, USR2, ALRM, with or
-    /// without SIG, or its number.
+    /// The signal --kill sends (default TERM).
+    ///
+    /// TERM, KILL, HUP, INT, QUIT, ABRT, USR1, USR2 or ALRM, with or without SIG, in any
+    /// case, or its number.
     #[arg(long, value_name = "SIG", requires = "kill")]
     pub signal: Option<String>,
 
@@ -137,13 +183,17 @@ pub struct Cli {
     #[arg(short = 'y', long, requires = "kill")]
     pub yes: bool,
 
-    /// How long --kill waits for the port to be freed (default 5), or --wait-listen and
-    /// --wait-free wait (default 30), in seconds; fractions allowed.
+    /// How long --kill, --wait-listen and --wait-free wait, in seconds.
+    ///
+    /// --kill waits 5 seconds for the port to be freed unless told; --wait-listen and
+    /// --wait-free wait 30. Fractions are allowed (0.5).
     #[arg(long, value_name = "SECS", value_parser = parse_seconds, requires = "waiting")]
     pub timeout: Option<Duration>,
 
-    /// Print the first port at or after PORT that no TCP socket uses, outside this host's
-    /// ephemeral range and reserved ports.
+    /// Print the first unused TCP port at or after PORT.
+    ///
+    /// The port is one that no TCP socket uses, in any state, outside this host's ephemeral
+    /// range (ip_local_port_range) and reserved ports (ip_local_reserved_ports).
     #[arg(
         long,
         value_name = "PORT",

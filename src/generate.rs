@@ -2,22 +2,196 @@
 
 use std::io::{self, Write};
 
-use clap::CommandFactory;
+use clap::{Command, CommandFactory};
 use clap_mangen::roff::{Roff, bold, italic, roman};
 
 use crate::cli::{Cli, Generate};
+use crate::label::services::ServiceTable;
 
 /// Write what `--generate` asked for.
 pub fn write(what: Generate, out: &mut dyn Write) -> io::Result<()> {
-    let mut cmd = Cli::command();
     let shell = match what {
         Generate::Man => return man(out),
         Generate::CompleteBash => clap_complete::Shell::Bash,
         Generate::CompleteZsh => clap_complete::Shell::Zsh,
         Generate::CompleteFish => clap_complete::Shell::Fish,
     };
-    clap_complete::generate(shell, &mut cmd, "portwho", out);
-    Ok(())
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut completion_command(), "portwho", &mut script);
+    let script = String::from_utf8(script).map_err(io::Error::other)?;
+    let names = service_names();
+    let script = match what {
+        Generate::CompleteBash => bash_with_services(&script, &names),
+        Generate::CompleteZsh => zsh_with_services(&script, &names),
+        _ => Ok(fish_with_services(&script, &names)),
+    }
+    // clap_complete's output changed shape: fail loudly rather than ship a script whose
+    // service completion silently went missing.
+    .map_err(|what| io::Error::other(format!("cannot add service names: {what} not found")))?;
+    out.write_all(script.as_bytes())
+}
+
+/// The CLI as completions see it: without the hidden options. clap_complete offers every
+/// option, hidden or not, which would put --generate and --proc-root one Tab away.
+fn completion_command() -> Command {
+    let mut full = Cli::command();
+    full.build();
+    let hidden: Vec<&clap::Id> = full
+        .get_arguments()
+        .filter(|a| a.is_hide_set())
+        .map(|a| a.get_id())
+        .collect();
+    // `build` added --help and --version; they are copied like every other option.
+    let mut cmd = Command::new("portwho")
+        .version(env!("CARGO_PKG_VERSION"))
+        .disable_help_flag(true)
+        .disable_version_flag(true);
+    for arg in full.get_arguments().filter(|a| !a.is_hide_set()) {
+        // A conflict with a hidden option would name an option the new command lacks.
+        let conflicts: Vec<clap::Id> = full
+            .get_arg_conflicts_with(arg)
+            .into_iter()
+            .map(|a| a.get_id().clone())
+            .filter(|id| !hidden.contains(&id))
+            .collect();
+        cmd = cmd.arg(
+            arg.clone()
+                .conflicts_with(clap::builder::Resettable::<clap::Id>::Reset)
+                .conflicts_with_all(conflicts),
+        );
+    }
+    // clap's derive adds a group of every field, hidden ones included; nothing refers to it.
+    for group in full
+        .get_groups()
+        .filter(|g| g.get_args().all(|id| !hidden.contains(&id)))
+    {
+        cmd = cmd.group(group.clone());
+    }
+    cmd
+}
+
+/// Service names a TARGET accepts as `:NAME`, from the built-in table only: completion
+/// scripts are generated once, not per host. Names that are not TARGET syntax (IANA has a
+/// few with '/' or '*') are left out.
+fn service_names() -> Vec<String> {
+    // Every name is in the table, so only the syntax is in question: a lookup that finds
+    // everything keeps this from searching the table once per name.
+    let found = |_: &str| vec![(crate::model::Proto::Tcp, 1)];
+    ServiceTable::builtin()
+        .names()
+        .filter(|name| crate::target::parse(&format!(":{name}"), &found).is_ok())
+        .map(str::to_string)
+        .collect()
+}
+
+/// `words` joined by spaces into lines of at most `width` characters (a longer word gets
+/// a line of its own), each line starting with `indent`.
+fn wrapped(words: &[String], indent: &str, width: usize) -> String {
+    let mut lines = Vec::new();
+    let mut line = String::from(indent);
+    for word in words {
+        if line.len() > indent.len() && line.len() + 1 + word.len() > width {
+            lines.push(std::mem::replace(&mut line, String::from(indent)));
+        }
+        if line.len() > indent.len() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    lines.push(line);
+    lines.join("\n")
+}
+
+/// clap's bash script, with service names completing TARGET after ':' (`:postg`,
+/// `127.0.0.1:postg`). A wrapper function answers such words and hands every other word to
+/// clap's function.
+fn bash_with_services(script: &str, names: &[String]) -> Result<String, &'static str> {
+    const REGISTER: &str = "complete -F _portwho ";
+    const VERSION_CHECK: &str = "if [[ \"${BASH_VERSINFO[0]}\" -eq 4";
+    if script.matches(REGISTER).count() != 2 {
+        return Err("bash's `complete -F _portwho`");
+    }
+    let (clap_fn, register) = script
+        .split_once(VERSION_CHECK)
+        .ok_or("bash's version check")?;
+    Ok(format!(
+        r#"{clap_fn}# Service names for TARGET after ':' (portwho :postg<Tab>), from portwho's table.
+_portwho_target() {{
+    # The word under the cursor as typed: bash splits `:postg` into `:` and `postg` when
+    # ':' is in COMP_WORDBREAKS, as it is by default.
+    local line="${{COMP_LINE:0:COMP_POINT}}"
+    local word="${{line##*[[:space:]]}}"
+    if [[ "${{word}}" != *:* || "${{word}}" == -* ]]; then
+        _portwho "$@"
+        return
+    fi
+    local names="
+{names}"
+    local name="${{word##*:}}" i
+    COMPREPLY=( $(compgen -W "${{names}}" -- "${{name}}") )
+    # Bash replaces what follows the last word-break character: without ':' among them,
+    # the whole word.
+    if [[ "${{COMP_WORDBREAKS}}" != *:* ]]; then
+        for i in "${{!COMPREPLY[@]}}"; do
+            COMPREPLY[i]="${{word%"${{name}}"}}${{COMPREPLY[i]}}"
+        done
+    fi
+    return 0
+}}
+
+{VERSION_CHECK}{register}"#,
+        names = wrapped(names, "", 100),
+        register = register.replace(REGISTER, "complete -F _portwho_target "),
+    ))
+}
+
+/// clap's zsh script, with TARGET completed by a function that offers service names after
+/// ':' and clap's `_default` otherwise.
+fn zsh_with_services(script: &str, names: &[String]) -> Result<String, &'static str> {
+    const DISPATCH: &str = "if [ \"$funcstack[1]\" = \"_portwho\" ]; then";
+    let target_line = script
+        .lines()
+        .find(|l| l.starts_with("'*::targets -- ") && l.ends_with(":_default' \\"))
+        .ok_or("zsh's TARGET line")?;
+    let (before, after) = script.split_once(DISPATCH).ok_or("zsh's dispatch")?;
+    let before = before.replace(
+        target_line,
+        &target_line.replace(":_default' \\", ":_portwho_target' \\"),
+    );
+    Ok(format!(
+        r#"{before}(( $+functions[_portwho_target] )) ||
+_portwho_target() {{
+    # Service names after ':' (portwho :postg<Tab>), from portwho's table.
+    if compset -P '*:'; then
+        local -a names
+        names=(
+{names}
+        )
+        _wanted services expl 'service name' compadd -a names
+    else
+        _default
+    fi
+}}
+
+{DISPATCH}{after}"#,
+        names = wrapped(names, "            ", 100)
+    ))
+}
+
+/// clap's fish script, plus service names for a TARGET word with a ':'.
+fn fish_with_services(script: &str, names: &[String]) -> String {
+    format!(
+        r#"{script}
+# Service names after ':' (portwho :postg<Tab>), from portwho's table.
+function __portwho_services
+    set -l word (commandline -ct)
+    printf '%s\n' (string replace -r '[^:]*$' '' -- $word)(string split ' ' -- '
+{names}' | string match -v '')
+end
+complete -c portwho -n 'string match -q -- "*:*" (commandline -ct)' -f -a '(__portwho_services)'
+"#,
+        names = wrapped(names, "", 100)
+    )
 }
 
 /// Sections a clap definition cannot carry, written once here: (term, description) pairs.
@@ -164,8 +338,17 @@ const EXAMPLES: &[(&str, &str)] = &[
     ),
 ];
 
+/// The man page's date: when its text last changed. A fixed string, so the checked-in page
+/// stays what `--generate man` prints; without one, clap_mangen's empty date moves the
+/// version into the date field of `.TH`.
+const MAN_DATE: &str = "2026-11-23";
+
 fn man(out: &mut dyn Write) -> io::Result<()> {
-    let man = clap_mangen::Man::new(Cli::command()).section("1");
+    let man = clap_mangen::Man::new(Cli::command())
+        .title("PORTWHO")
+        .section("1")
+        .date(MAN_DATE)
+        .manual("User Commands");
     man.render_title(out)?;
     man.render_name_section(out)?;
     man.render_synopsis_section(out)?;
@@ -227,5 +410,27 @@ fn tagged(roff: &mut Roff, title: &str, items: &[(&str, &str)]) {
         roff.control("TP", [] as [&str; 0])
             .text([bold(*term)])
             .text([roman(*text)]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn completions_offer_the_service_names_targets_accept() {
+        let names = service_names();
+        for wanted in ["http", "https", "postgresql", "redis", "vite", "grafana"] {
+            assert!(names.iter().any(|n| n == wanted), "{wanted}");
+        }
+        let table = ServiceTable::builtin();
+        let left_out: Vec<&str> = table
+            .names()
+            .filter(|n| !names.iter().any(|m| m == n))
+            .collect();
+        assert!(
+            left_out.iter().all(|n| n.contains(['/', '*'])),
+            "{left_out:?}"
+        );
     }
 }

@@ -80,8 +80,13 @@ pub fn parse(
         return Err(fail("the port is missing".into()));
     }
 
-    if let Some(ports) = parse_ports(port_text).map_err(fail)? {
-        return Ok(vec![Target { addr, ports, proto }]);
+    match parse_ports(port_text) {
+        Ok(Some(ports)) => return Ok(vec![Target { addr, ports, proto }]),
+        Ok(None) => {}
+        // IANA names such as aol-1 or 4-tieropmcli look like half a range; a name wins, and
+        // anything else gets the range's message.
+        Err(e) if services(port_text).is_empty() => return Err(fail(e)),
+        Err(_) => {}
     }
 
     // Not a number or range: a service name.
@@ -199,6 +204,8 @@ mod tests {
             "domain" => vec![(Proto::Tcp, 53), (Proto::Udp, 53)],
             "odd" => vec![(Proto::Tcp, 1), (Proto::Udp, 2)],
             "ntp" => vec![(Proto::Udp, 123)],
+            "aol-1" => vec![(Proto::Tcp, 5190), (Proto::Udp, 5190)],
+            "4-tieropmcli" => vec![(Proto::Tcp, 2934)],
             _ => vec![],
         }
     }
@@ -248,6 +255,14 @@ mod tests {
         assert_eq!(one("ntp").proto, Some(Proto::Udp));
         assert_eq!(parse(":odd", &services).unwrap().len(), 2);
         assert!(err(":ntp/tcp").contains("unknown service name 'ntp' for tcp"));
+    }
+
+    #[test]
+    fn service_names_that_look_like_half_a_range() {
+        assert_eq!(one(":aol-1").ports, 5190..=5190);
+        assert_eq!(one("4-tieropmcli/tcp").ports, 2934..=2934);
+        assert!(err(":aol-2").contains("'aol-2' is not a port range like 8000-8100"));
+        assert!(err("8000-").contains("not a port range"));
     }
 
     #[test]

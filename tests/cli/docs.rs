@@ -27,11 +27,71 @@ fn completions_are_fresh() {
     assert_fresh("complete-fish", "completions/portwho.fish");
 }
 
+fn man_page() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("man/portwho.1")
+}
+
+#[test]
+fn man_page_passes_mandoc_lint() {
+    // mandoc's STYLE notes (lines over 80 bytes, trailing spaces) are about clap_mangen's
+    // layout, not the rendered page; warnings and errors are not.
+    let Ok(out) = std::process::Command::new("mandoc")
+        .args(["-T", "lint", "-W", "warning"])
+        .arg(man_page())
+        .output()
+    else {
+        eprintln!("skipped: mandoc is not installed");
+        return;
+    };
+    assert!(
+        out.status.success() && out.stdout.is_empty(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn man_page_has_exit_status_and_see_also() {
+    let page = std::fs::read_to_string(man_page()).unwrap();
+    let section = |name: &str| -> String {
+        let start = page
+            .find(&format!(".SH \"{name}\"\n"))
+            .or_else(|| page.find(&format!(".SH {name}\n")))
+            .unwrap_or_else(|| panic!("no {name} section"));
+        let rest = &page[start + 4..];
+        rest[..rest.find("\n.SH ").unwrap_or(rest.len())].to_string()
+    };
+    let exit = section("EXIT STATUS");
+    for code in ["0", "1", "2", "3"] {
+        assert!(
+            exit.contains(&format!("\\fB{code}\\fR")),
+            "exit status {code}"
+        );
+    }
+    for action in ["kill", "free", "wait\\-listen", "audit", "diff"] {
+        assert!(exit.contains(&format!("\\-\\-{action}")), "{action}");
+    }
+    let see_also = section("SEE ALSO");
+    for page in ["ss", "lsof", "netstat", "fuser"] {
+        assert!(see_also.contains(&format!("\\fI{page}\\fR")), "{page}");
+    }
+    for (page, n) in [("ss", 8), ("lsof", 8), ("netstat", 8), ("fuser", 1)] {
+        assert!(
+            see_also.contains(&format!("{page}\\fR({n})")),
+            "{page}({n}): {see_also}"
+        );
+    }
+    for name in ["TARGETS", "OUTPUT", "JSON OUTPUT", "EXAMPLES"] {
+        section(name);
+    }
+}
+
 #[test]
 fn man_page_renders_without_warnings() {
     let Ok(out) = std::process::Command::new("groff")
         .args(["-ww", "-z", "-man"])
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("man/portwho.1"))
+        .arg(man_page())
         .output()
     else {
         eprintln!("skipped: groff is not installed");
@@ -39,4 +99,40 @@ fn man_page_renders_without_warnings() {
     };
     assert!(out.status.success());
     assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+}
+
+#[test]
+fn short_help_is_a_summary_and_long_help_has_the_examples() {
+    let short = portwho_run(&["-h"]);
+    let long = portwho_run(&["--help"]);
+    assert_eq!(
+        (short.code, long.code),
+        (0, 0),
+        "{}{}",
+        short.stderr,
+        long.stderr
+    );
+    assert!(
+        short.stdout.lines().count() < long.stdout.lines().count(),
+        "-h:\n{}\n--help:\n{}",
+        short.stdout,
+        long.stdout
+    );
+    // What people come for, each run for real in the README.
+    for example in [
+        "portwho :8080 ",
+        "portwho --listening ",
+        "portwho --json | jq ",
+        "portwho --kill :3000 ",
+    ] {
+        assert!(long.stdout.contains(example), "--help lacks {example:?}");
+    }
+    assert!(long.stdout.contains("Exit status:"));
+    // -h points to the rest instead of repeating it.
+    assert!(short.stdout.contains("portwho --help"));
+    assert!(!short.stdout.contains("Exit status:"));
+    // Hidden options stay hidden.
+    for hidden in ["--generate", "--proc-root"] {
+        assert!(!long.stdout.contains(hidden), "--help shows {hidden}");
+    }
 }

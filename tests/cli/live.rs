@@ -193,10 +193,12 @@ fn free_port_exits_one_with_empty_array() {
 fn quiet_answers_by_exit_status() {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
-    let r = portwho_run(&["-q", &format!(":{port}")]);
+    // The exact address: another process may hold the same port number on ::1 or in UDP.
+    let target = format!("127.0.0.1:{port}/tcp");
+    let r = portwho_run(&["-q", &target]);
     assert_eq!((r.code, r.stdout.as_str(), r.stderr.as_str()), (0, "", ""));
     drop(l);
-    let r = portwho_run(&["-q", &format!(":{port}")]);
+    let r = portwho_run(&["-q", &target]);
     assert_eq!((r.code, r.stdout.as_str()), (1, ""));
 }
 

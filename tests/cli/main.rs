@@ -6,6 +6,7 @@
 mod actions;
 mod audit;
 mod common;
+mod completion;
 mod diagnosis;
 mod docs;
 mod errors;

@@ -3,6 +3,7 @@
 pub mod cgroup;
 pub mod netlink;
 pub mod owners;
+pub mod passwd;
 pub mod proc_net;
 pub mod process;
 pub mod reserved;
@@ -20,6 +21,10 @@ use crate::backend::{
 };
 use crate::error::Error;
 use crate::model::{Host, Proto};
+
+/// A statically linked glibc, where NSS lookups may crash (see `passwd`): user names come
+/// from `/etc/passwd` alone. musl and a shared glibc use getpwuid_r and getpwnam_r.
+const STATIC_GLIBC: bool = cfg!(all(target_env = "gnu", target_feature = "crt-static"));
 
 /// Reads a Linux host's sockets and processes through one proc root.
 #[derive(Debug)]
@@ -198,6 +203,10 @@ impl Backend for LinuxBackend {
             .borrow_mut()
             .entry(uid)
             .or_insert_with(|| {
+                if STATIC_GLIBC {
+                    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+                    return passwd::name_of(&passwd, uid).map(str::to_string);
+                }
                 nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
                     .ok()
                     .flatten()
@@ -207,6 +216,10 @@ impl Backend for LinuxBackend {
     }
 
     fn user_id(&self, name: &str) -> Option<u32> {
+        if STATIC_GLIBC {
+            let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+            return passwd::uid_of(&passwd, name);
+        }
         nix::unistd::User::from_name(name)
             .ok()
             .flatten()
