@@ -12,3 +12,4 @@ mod errors;
 mod fixtures;
 mod live;
 mod privilege;
+mod races;
