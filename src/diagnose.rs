@@ -186,11 +186,11 @@ mod tests {
                 inode: 1,
                 v6only: None,
             },
-            processes: vec![Process {
+            processes: vec![std::sync::Arc::new(Process {
                 pid: 10,
                 name: "server".into(),
                 ..Process::default()
-            }],
+            })],
             owners_hidden: false,
             socket_user: Some("root".into()),
             service: None,

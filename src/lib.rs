@@ -117,6 +117,12 @@ pub fn run(
         ephemeral: host.ephemeral.clone(),
         users: &users,
     };
+    let vanished_details = details.vanished;
+    let details: HashMap<u32, std::sync::Arc<model::Process>> = details
+        .processes
+        .into_iter()
+        .map(|(pid, p)| (pid, std::sync::Arc::new(p)))
+        .collect();
     let someone_hidden = owners.stats.denied > 0;
     let label = |s: Socket| {
         let processes = join::holders(&s, &owners, &details);
@@ -149,7 +155,7 @@ pub fn run(
             );
         }
         if config.verbose {
-            note(err, &scan_note(&owners.stats, details.vanished));
+            note(err, &scan_note(&owners.stats, vanished_details));
         }
         if code == ExitCode::NoMatch && !explain && config.format == Format::Table {
             note(err, "no socket matches");

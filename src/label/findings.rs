@@ -313,12 +313,12 @@ mod tests {
         Entry {
             exposure: Exposure::of(socket.local.ip()),
             socket,
-            processes: vec![Process {
+            processes: vec![std::sync::Arc::new(Process {
                 pid: 100,
                 name: program.into(),
                 uid: Some(uid),
                 ..Process::default()
-            }],
+            })],
             owners_hidden: false,
             socket_user: None,
             service: None,
@@ -389,7 +389,7 @@ mod tests {
     #[test]
     fn process_and_range_rules() {
         let mut e = entry("127.0.0.1:8080", Tcp, "app", 1000);
-        e.processes[0].exe_deleted = true;
+        std::sync::Arc::make_mut(&mut e.processes[0]).exe_deleted = true;
         assert_eq!(codes(&e), vec!["deleted-executable"]);
         assert_eq!(findings(&e)[0].severity, Severity::Medium);
 
@@ -415,7 +415,7 @@ mod tests {
     fn most_severe_first_and_only_listeners() {
         let mut e = entry("0.0.0.0:6379", Tcp, "redis-server", 0);
         e.ephemeral = true;
-        e.processes[0].exe_deleted = true;
+        std::sync::Arc::make_mut(&mut e.processes[0]).exe_deleted = true;
         let severities: Vec<Severity> = findings(&e).iter().map(|f| f.severity).collect();
         assert_eq!(
             severities,

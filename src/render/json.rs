@@ -91,7 +91,11 @@ impl<'a> From<&'a Entry> for Record<'a> {
             exposure: e.exposure,
             interface: e.interface.as_deref(),
             findings: &e.findings,
-            processes: e.processes.iter().map(ProcessRecord::from).collect(),
+            processes: e
+                .processes
+                .iter()
+                .map(|p| ProcessRecord::from(&**p))
+                .collect(),
         }
     }
 }
@@ -143,7 +147,7 @@ mod tests {
                 inode: 0,
                 v6only: None,
             },
-            processes: vec![Process {
+            processes: vec![std::sync::Arc::new(Process {
                 pid: 4242,
                 name: "py\u{1b}thon3".into(),
                 cmdline: vec!["python3".into(), "-m".into()],
@@ -160,7 +164,7 @@ mod tests {
                     container: None,
                 },
                 proxy: None,
-            }],
+            })],
             owners_hidden: false,
             socket_user: None,
             service: Some("http-alt".into()),

@@ -117,7 +117,7 @@ mod tests {
         /// process chose, whatever it is (`--json` leaves them to the JSON encoder).
         #[test]
         fn hostile_strings_never_reach_the_terminal_raw(
-            processes in proptest::collection::vec(process(), 1..3),
+            processes in proptest::collection::vec(process().prop_map(std::sync::Arc::new), 1..3),
             socket_user in proptest::option::of(text()),
             interface in text(),
             width in proptest::option::of(10usize..120),
