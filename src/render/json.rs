@@ -100,10 +100,19 @@ impl<'a> From<&'a Entry> for Record<'a> {
     }
 }
 
+/// The array, serialized record by record as it is written: no second copy of every
+/// socket in memory.
+struct Records<'a>(&'a [Entry]);
+
+impl Serialize for Records<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(Record::from))
+    }
+}
+
 impl Render for Json {
     fn render(&self, entries: &[Entry], out: &mut dyn Write) -> io::Result<()> {
-        let records: Vec<Record> = entries.iter().map(Record::from).collect();
-        serde_json::to_writer_pretty(&mut *out, &records)?;
+        serde_json::to_writer_pretty(&mut *out, &Records(entries))?;
         writeln!(out)
     }
 }
