@@ -23,7 +23,7 @@ pub fn format_addr(addr: SocketAddr) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::model::Proto;
     use proptest::prelude::*;
@@ -39,7 +39,7 @@ mod tests {
 
     /// A process where every field another process (or its cgroup's creator) chose is
     /// hostile text.
-    fn process() -> impl Strategy<Value = crate::model::Process> {
+    pub(crate) fn process() -> impl Strategy<Value = crate::model::Process> {
         use crate::model::{Ancestor, Container, Manager, Process, ProxyTarget};
         (
             (
