@@ -13,3 +13,4 @@ mod fixtures;
 mod live;
 mod privilege;
 mod races;
+mod scale;
