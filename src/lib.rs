@@ -123,7 +123,7 @@ pub fn run(
         .into_iter()
         .map(|(pid, p)| (pid, std::sync::Arc::new(p)))
         .collect();
-    let someone_hidden = owners.stats.denied > 0;
+    let someone_hidden = owners.stats.someone_hidden();
     let label = |s: Socket| {
         let processes = join::holders(&s, &owners, &details);
         let hidden = someone_hidden && processes.is_empty() && s.inode != 0;
@@ -296,18 +296,34 @@ fn hidden_note(sockets: usize, stats: &ScanStats, privileged: bool) -> String {
     } else {
         "run as root to see them: sudo portwho ..."
     };
+    let why = match (stats.others_invisible, stats.denied) {
+        (true, 0) => "/proc is mounted with hidepid=invisible, which hides other users' processes"
+            .to_string(),
+        (true, denied) => format!(
+            "/proc is mounted with hidepid=invisible, which hides other users' processes, and {} could not be read (permission denied)",
+            plural(denied, "process", "processes")
+        ),
+        (false, denied) => format!(
+            "{} could not be read (permission denied)",
+            plural(denied, "process", "processes")
+        ),
+    };
     format!(
-        "owners of {} hidden: {} could not be read (permission denied); {hint}",
+        "owners of {} hidden: {why}; {hint}",
         plural(sockets, "socket", "sockets"),
-        plural(stats.denied, "process", "processes"),
     )
 }
 
 fn scan_note(stats: &ScanStats, vanished_details: usize) -> String {
     format!(
-        "scanned the fds of {} processes; {} denied, {} exited during the scan",
+        "scanned the fds of {} processes; {} denied, {} exited during the scan{}",
         stats.processes,
         stats.denied,
-        stats.vanished + vanished_details
+        stats.vanished + vanished_details,
+        if stats.others_invisible {
+            "; other users' processes are not listed (hidepid=invisible)"
+        } else {
+            ""
+        }
     )
 }

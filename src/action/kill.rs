@@ -239,7 +239,7 @@ pub fn gather(filters: &Filters, cx: &mut Context) -> Result<Vec<Held>, Error> {
             p.user = p.uid.and_then(|uid| backend.user_name(uid));
         }
     }
-    let someone_hidden = owners.stats.denied > 0;
+    let someone_hidden = owners.stats.someone_hidden();
     Ok(sockets
         .into_iter()
         .map(|(socket, role)| {

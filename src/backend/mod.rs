@@ -55,6 +55,15 @@ pub struct ScanStats {
     pub denied: usize,
     /// Processes that exited between listing `/proc` and reading their fds.
     pub vanished: usize,
+    /// The proc mount does not even list other users' processes (`hidepid=invisible`).
+    pub others_invisible: bool,
+}
+
+impl ScanStats {
+    /// Whether some processes' sockets could not be seen: their owners may be hidden.
+    pub fn someone_hidden(&self) -> bool {
+        self.denied > 0 || self.others_invisible
+    }
 }
 
 /// Which processes hold which socket inode.

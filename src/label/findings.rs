@@ -207,7 +207,7 @@ const RULES: &[Rule] = &[
         programs: &[],
         reach: Reach::Any,
         when: owner_hidden,
-        message: "the owner of {local} could not be read (permission denied): run the audit as root to check it",
+        message: "the owner of {local} could not be read (another user's process): run the audit as root to check it",
     },
     Rule {
         code: "owner-unknown",

@@ -1,6 +1,7 @@
 //! The Linux backend: netlink sock_diag or `/proc/net/*` for sockets, `/proc` for owners.
 
 pub mod cgroup;
+pub mod hidepid;
 pub mod netlink;
 pub mod owners;
 pub mod proc_net;
@@ -132,7 +133,9 @@ impl Backend for LinuxBackend {
     }
 
     fn owners(&self, wanted: &HashSet<u64>) -> Result<Owners, Error> {
-        owners::scan(&self.proc_root, wanted)
+        let mut owners = owners::scan(&self.proc_root, wanted)?;
+        owners.stats.others_invisible = hidepid::hides_others(&self.proc_root);
+        Ok(owners)
     }
 
     fn processes(&self, pids: &[u32]) -> ProcessDetails {
