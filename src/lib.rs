@@ -284,8 +284,9 @@ fn explain_targets(
 }
 
 fn note(err: &mut dyn Write, text: &str) {
+    // Notes name paths (`--proc-root`): escaped like everything else a terminal shows.
     // stderr going away is no reason to fail the answer already on stdout.
-    let _ = writeln!(err, "portwho: {text}");
+    let _ = writeln!(err, "portwho: {}", render::escape::escape(text));
 }
 
 fn hidden_note(sockets: usize, stats: &ScanStats, privileged: bool) -> String {

@@ -81,10 +81,7 @@ pub fn hides_others(proc_root: &Path) -> bool {
             || rustix::process::getgroups()
                 .is_ok_and(|groups| groups.iter().any(|g| g.as_raw() == gid))
     });
-    let may_ptrace = procfs::process::Process::myself()
-        .and_then(|me| me.status())
-        .is_ok_and(|status| status.capeff & (1 << CAP_SYS_PTRACE) != 0);
-    !exempt_group && !may_ptrace
+    !exempt_group && !super::process::has_capability(CAP_SYS_PTRACE)
 }
 
 #[cfg(test)]

@@ -237,8 +237,5 @@ impl Backend for LinuxBackend {
 /// reads the live `/proc/self`, whatever the proc root.
 fn may_bind_privileged() -> bool {
     const CAP_NET_BIND_SERVICE: u32 = 10;
-    rustix::process::geteuid().is_root()
-        || procfs::process::Process::myself()
-            .and_then(|me| me.status())
-            .is_ok_and(|status| status.capeff & (1 << CAP_NET_BIND_SERVICE) != 0)
+    rustix::process::geteuid().is_root() || process::has_capability(CAP_NET_BIND_SERVICE)
 }

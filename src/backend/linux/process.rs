@@ -52,18 +52,14 @@ pub fn read(
     names: &mut HashMap<u32, (String, Option<u32>)>,
 ) -> Option<Process> {
     let dir = proc_root.join(pid.to_string());
-    let handle = match procfs::process::Process::new_with_root(dir.clone()) {
-        Ok(handle) => handle,
-        Err(procfs::ProcError::NotFound(_)) => return None,
-        Err(_) => return None,
-    };
+    // Every process has a comm; without one, it has exited.
     let name = match std::fs::read(dir.join("comm")) {
         Ok(bytes) => decode_comm(&bytes),
         Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
         Err(_) => String::new(),
     };
     // The effective uid, as `ps` shows it: a setuid or privilege-dropping server runs as it.
-    let uid = handle.status().ok().map(|status| status.euid);
+    let uid = status(&dir).map(|status| status.euid);
     let stat = read_stat(&dir);
     let ppid = stat.as_ref().and_then(|s| s.ppid);
     let cmdline = std::fs::read(dir.join("cmdline"))
@@ -121,6 +117,20 @@ fn ancestors(
         next = ppid;
     }
     chain
+}
+
+/// `/proc/PID/status` through procfs's parser, given the text with invalid UTF-8 replaced:
+/// its `Name:` line is the process's own choice, and procfs refuses the whole file when one
+/// byte is not UTF-8, which would hide the user of any process that names itself so.
+pub fn status(dir: &Path) -> Option<procfs::process::Status> {
+    use procfs::FromRead;
+    let bytes = std::fs::read(dir.join("status")).ok()?;
+    procfs::process::Status::from_read(String::from_utf8_lossy(&bytes).as_bytes()).ok()
+}
+
+/// Whether this process has a capability in its effective set (`capabilities(7)` numbers).
+pub fn has_capability(cap: u32) -> bool {
+    status(Path::new("/proc/self")).is_some_and(|status| status.capeff & (1 << cap) != 0)
 }
 
 /// (comm, ppid) from `/proc/PID/stat`.
@@ -288,6 +298,23 @@ mod tests {
             );
             assert_eq!(ours.start_ticks, theirs.starttime, "{file:?}");
         }
+    }
+
+    /// A name that is not UTF-8 must not cost the process its user.
+    #[test]
+    fn status_with_a_hostile_name() {
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/linux/basic/20371");
+        let good = std::fs::read(fixture.join("status")).unwrap();
+        let euid = status(&fixture).unwrap().euid;
+        let dir = std::env::temp_dir().join(format!("portwho-status-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let text = String::from_utf8(good).unwrap();
+        let (_, rest) = text.split_once('\n').unwrap();
+        let mut hostile = b"Name:\tpw\xff\xfe\\033]0;x\n".to_vec();
+        hostile.extend_from_slice(rest.as_bytes());
+        std::fs::write(dir.join("status"), hostile).unwrap();
+        assert_eq!(status(&dir).map(|s| s.euid), Some(euid));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
