@@ -14,3 +14,4 @@ mod live;
 mod privilege;
 mod races;
 mod scale;
+mod terminal;
