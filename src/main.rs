@@ -30,6 +30,11 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<exit::ExitCode, Error> {
+    // Everything but -q answers on stdout; refuse before doing anything (--kill!) rather
+    // than answer into nothing.
+    if !cli.quiet && portwho::backend::stdout_was_closed() {
+        return Err(Error::Output(std::io::Error::other("stdout is closed")));
+    }
     if let Some(what) = cli.generate {
         portwho::generate::write(what, &mut std::io::stdout().lock()).map_err(Error::Output)?;
         return Ok(exit::ExitCode::Matched);

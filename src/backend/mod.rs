@@ -156,3 +156,9 @@ pub trait Backend {
 pub fn native() -> linux::LinuxBackend {
     linux::LinuxBackend::new()
 }
+
+/// Whether portwho was started with stdout closed (`portwho >&-`).
+#[cfg(target_os = "linux")]
+pub fn stdout_was_closed() -> bool {
+    linux::stdout_was_closed()
+}

@@ -11,6 +11,7 @@ mod docs;
 mod errors;
 mod fixtures;
 mod live;
+mod output;
 mod privilege;
 mod races;
 mod scale;

@@ -21,6 +21,7 @@ use crate::backend::{
 };
 use crate::error::Error;
 use crate::model::{Host, Proto};
+use rustix::fs::OFlags;
 
 /// Reads a Linux host's sockets and processes through one proc root.
 #[derive(Debug)]
@@ -231,6 +232,23 @@ impl Backend for LinuxBackend {
     fn signal_pid(&self, pid: u32, signal: crate::signal::Signal) -> Result<(), SignalError> {
         signal::kill(pid, signal)
     }
+}
+
+/// Whether stdout is what Rust's runtime puts in place of a closed fd 1 before `main`:
+/// `/dev/null` opened read-write. (A shell's `>/dev/null` opens it write-only.) Without
+/// this check `portwho >&-` would print nothing and exit 0 as if it had answered.
+pub fn stdout_was_closed() -> bool {
+    let stdout = std::io::stdout();
+    let Ok(stat) = rustix::fs::fstat(&stdout) else {
+        // Not even a file: closed after all.
+        return true;
+    };
+    let dev_null = rustix::fs::FileType::from_raw_mode(stat.st_mode)
+        == rustix::fs::FileType::CharacterDevice
+        && stat.st_rdev == rustix::fs::makedev(1, 3);
+    dev_null
+        && rustix::fs::fcntl_getfl(&stdout)
+            .is_ok_and(|flags| flags & OFlags::RWMODE == OFlags::RDWR)
 }
 
 /// Root, or CAP_NET_BIND_SERVICE in the effective set. This is about portwho itself, so it
