@@ -52,6 +52,12 @@ pub fn run(
     for warning in &table.warnings {
         note(err, warning);
     }
+    if let (Some(why), true) = (&table.fallback, config.verbose) {
+        note(
+            err,
+            &format!("netlink unavailable ({why}); read the /proc/net tables instead"),
+        );
+    }
     // `portwho :PORT` on a terminal explains the port, which takes every socket on it, on
     // any address and in any state: a listener on 0.0.0.0 blocks 127.0.0.1 too.
     let explain =

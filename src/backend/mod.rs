@@ -44,6 +44,9 @@ pub struct SocketTable {
     pub sockets: Vec<Socket>,
     /// One line per problem worth telling the user (malformed or truncated lines).
     pub warnings: Vec<String>,
+    /// Why the preferred source could not be used, when the table came from a fallback
+    /// (netlink refused: the `/proc/net` text tables were read instead). Said with -v.
+    pub fallback: Option<String>,
 }
 
 /// Counts from the owner scan, so hidden and vanished owners can be said, not guessed.

@@ -113,9 +113,12 @@ impl LinuxBackend {
 
 impl Backend for LinuxBackend {
     fn sockets(&self, query: &SocketQuery) -> Result<SocketTable, Error> {
-        if self.netlink {
-            // Any netlink failure (seccomp, an old kernel, a sandbox) falls back to text.
-            if let Ok(dump) = netlink::dump_counted(query) {
+        if !self.netlink {
+            return self.proc_net(query);
+        }
+        // Any netlink failure (seccomp, an old kernel, a sandbox) falls back to text.
+        match netlink::dump_counted(query) {
+            Ok(dump) => {
                 let mut warnings = Vec::new();
                 if dump.skipped > 0 {
                     warnings.push(format!(
@@ -124,13 +127,18 @@ impl Backend for LinuxBackend {
                         if dump.skipped == 1 { "" } else { "s" }
                     ));
                 }
-                return Ok(SocketTable {
+                Ok(SocketTable {
                     sockets: dump.sockets,
                     warnings,
-                });
+                    fallback: None,
+                })
+            }
+            Err(refused) => {
+                let mut table = self.proc_net(query)?;
+                table.fallback = Some(refused.to_string());
+                Ok(table)
             }
         }
-        self.proc_net(query)
     }
 
     fn owners(&self, wanted: &HashSet<u64>) -> Result<Owners, Error> {
