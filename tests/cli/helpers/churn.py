@@ -2,15 +2,17 @@
 
     python3 churn.py LOG SECONDS
 
-Prints its pid when it starts. Until SECONDS have passed it keeps up to 8 children alive;
-each opens 1 to 4 sockets (TCP listeners on 127.0.0.1 and ::1, bound UDP, established
-pairs), forks a grandchild that inherits them, and both exit within 50 ms. Every process
-appends "pid inode" for each socket it holds to LOG before doing anything else, one write
-per process, so the log names every (pid, socket) pair that ever existed. Exits 0 once
-every child has been reaped.
+Prints its pid when it starts. Until SIGTERM, or SECONDS at most, it keeps up to 8
+children alive; each opens 1 to 4 sockets (TCP listeners on 127.0.0.1 and ::1, bound UDP,
+established pairs), forks a grandchild that inherits them, and both exit within 50 ms (one
+child in five lives up to a second, so that a scan slowed by a busy host still finds
+some). Every process appends "pid inode" for each socket it holds to LOG before doing
+anything else, one write per process, so the log names every (pid, socket) pair that ever
+existed. Exits 0 once every child has been reaped.
 """
 import os
 import random
+import signal
 import socket
 import sys
 import time
@@ -50,23 +52,37 @@ def open_some():
     return socks
 
 
+def lifetime():
+    return random.uniform(0, 0.05) if random.random() < 0.8 else random.uniform(0.3, 1.0)
+
+
 def child():
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     socks = open_some()
     note(socks)
     if os.fork() == 0:
         # The grandchild holds every socket from its first instant; it says so first.
         note(socks)
-        time.sleep(random.uniform(0, 0.05))
+        time.sleep(lifetime())
         os._exit(0)
-    time.sleep(random.uniform(0, 0.05))
+    time.sleep(lifetime())
     os.wait()
     os._exit(0)
 
 
+stopping = False
+
+
+def stop(*_):
+    global stopping
+    stopping = True
+
+
+signal.signal(signal.SIGTERM, stop)
 print(os.getpid(), flush=True)
 deadline = time.monotonic() + seconds
 children = set()
-while time.monotonic() < deadline:
+while not stopping and time.monotonic() < deadline:
     while len(children) < 8:
         pid = os.fork()
         if pid == 0:
@@ -75,7 +91,10 @@ while time.monotonic() < deadline:
             finally:
                 os._exit(1)
         children.add(pid)
-    pid, _ = os.waitpid(-1, 0)
-    children.discard(pid)
+    pid, _ = os.waitpid(-1, os.WNOHANG)
+    if pid:
+        children.discard(pid)
+    else:
+        time.sleep(0.002)
 for pid in children:
     os.waitpid(pid, 0)
