@@ -15,10 +15,16 @@ fn hundred_thousand_sockets() {
         return;
     }
     let Some(ns) = Netns::new() else { return };
-    let r =
-        run(ns
-            .exec(python3())
-            .args(["-c", SCALE, env!("CARGO_BIN_EXE_portwho"), "10000,100000"]));
+    // Run from a file: with `-c`, the whole script would be every worker's argv, and so
+    // in each of the 100 000 JSON records.
+    let script = std::env::temp_dir().join(format!("portwho-scale-{}.py", std::process::id()));
+    std::fs::write(&script, SCALE).unwrap();
+    let r = run(ns.exec(python3()).args([
+        script.to_str().unwrap(),
+        env!("CARGO_BIN_EXE_portwho"),
+        "10000,100000",
+    ]));
+    std::fs::remove_file(&script).unwrap();
     assert_eq!(r.code, 0, "{}", r.stderr);
     let steps: Vec<Value> = r
         .stdout
