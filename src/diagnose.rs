@@ -3,6 +3,7 @@
 use std::net::IpAddr;
 
 use crate::model::{Entry, Host, Proto, State};
+use crate::render::escape::escape;
 use crate::render::format_addr;
 use crate::target::Target;
 
@@ -142,7 +143,8 @@ fn hidden(target: &Target, related: &[Entry]) -> Vec<String> {
         .filter(|e| e.owners_hidden)
         .map(|e| {
             let owner = match &e.socket_user {
-                Some(name) => format!("uid {} ({name})", e.socket.uid),
+                // User names can come from NSS (LDAP, sssd): not ours to trust either.
+                Some(name) => format!("uid {} ({})", e.socket.uid, escape(name)),
                 None => format!("uid {}", e.socket.uid),
             };
             format!(
@@ -184,11 +186,11 @@ mod tests {
                 inode: 1,
                 v6only: None,
             },
-            processes: vec![Process {
+            processes: vec![std::sync::Arc::new(Process {
                 pid: 10,
                 name: "server".into(),
                 ..Process::default()
-            }],
+            })],
             owners_hidden: false,
             socket_user: Some("root".into()),
             service: None,
@@ -340,6 +342,13 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("sudo portwho :5432"));
+        // A user name from NSS is escaped like a process name.
+        e = entry("0.0.0.0:5432", Proto::Tcp, State::Listen);
+        e.processes.clear();
+        e.owners_hidden = true;
+        e.socket_user = Some("ev\x1b]0;x\x07il".into());
+        let text = joined(&diagnose(&target(":5432"), &[e], &host()));
+        assert!(text.contains("uid 0 (ev\\x1b]0;x\\x07il)"), "{text}");
     }
 
     #[test]

@@ -151,12 +151,12 @@ mod tests {
                 inode: 1,
                 v6only: None,
             },
-            processes: vec![Process {
+            processes: vec![std::sync::Arc::new(Process {
                 pid: 999,
                 name: "srv".into(),
                 exe: (!exe.is_empty()).then(|| exe.to_string()),
                 ..Process::default()
-            }],
+            })],
             owners_hidden: false,
             socket_user: None,
             service: None,

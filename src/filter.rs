@@ -179,14 +179,14 @@ mod tests {
     fn command_and_user() {
         let entry = Entry {
             socket: sock("0.0.0.0:80", Proto::Tcp, State::Listen),
-            processes: vec![Process {
+            processes: vec![std::sync::Arc::new(Process {
                 pid: 5,
                 name: "nginx".into(),
                 cmdline: vec!["/usr/sbin/nginx-debug-build-x".into()],
                 user: None,
                 uid: Some(33),
                 ..Process::default()
-            }],
+            })],
             owners_hidden: false,
             socket_user: None,
             service: None,

@@ -2,18 +2,23 @@
 
 use std::cmp::Reverse;
 
-use crate::backend::{Owners, ProcessDetails};
-use crate::model::{Entry, Process, Socket};
+use std::collections::HashMap;
+
+use crate::backend::Owners;
+use crate::model::{Entry, Socket};
 
 /// Pair each socket with the details of every process that holds it. A holder whose details
 /// are missing exited after the scan and no longer holds anything, so it is left out.
-pub fn holders(socket: &Socket, owners: &Owners, details: &ProcessDetails) -> Vec<Process> {
+///
+/// The listing passes `Arc<Process>`es: one process may hold thousands of sockets, and a
+/// copy of its details for each would dominate the memory portwho needs.
+pub fn holders<P: Clone>(socket: &Socket, owners: &Owners, details: &HashMap<u32, P>) -> Vec<P> {
     owners
         .by_inode
         .get(&socket.inode)
         .into_iter()
         .flatten()
-        .filter_map(|pid| details.processes.get(pid).cloned())
+        .filter_map(|pid| details.get(pid).cloned())
         .collect()
 }
 
@@ -46,8 +51,8 @@ pub fn sort(entries: &mut [Entry]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Category, Proto, State};
-    use std::collections::HashMap;
+    use crate::backend::ProcessDetails;
+    use crate::model::{Category, Process, Proto, State};
 
     fn socket(local: &str, state: State, inode: u64) -> Socket {
         Socket {
@@ -83,7 +88,7 @@ mod tests {
             vanished: 1,
         };
         let s = socket("127.0.0.1:80", State::Listen, 7);
-        let pids: Vec<u32> = holders(&s, &owners, &details)
+        let pids: Vec<u32> = holders(&s, &owners, &details.processes)
             .iter()
             .map(|p| p.pid)
             .collect();
@@ -93,7 +98,7 @@ mod tests {
             holders(
                 &socket("127.0.0.1:81", State::TimeWait, 0),
                 &owners,
-                &details
+                &details.processes
             )
             .is_empty()
         );

@@ -52,6 +52,12 @@ pub fn run(
     for warning in &table.warnings {
         note(err, warning);
     }
+    if let (Some(why), true) = (&table.fallback, config.verbose) {
+        note(
+            err,
+            &format!("netlink unavailable ({why}); read the /proc/net tables instead"),
+        );
+    }
     // `portwho :PORT` on a terminal explains the port, which takes every socket on it, on
     // any address and in any state: a listener on 0.0.0.0 blocks 127.0.0.1 too.
     let explain =
@@ -121,7 +127,13 @@ pub fn run(
         ephemeral: host.ephemeral.clone(),
         users: &users,
     };
-    let someone_hidden = owners.stats.denied > 0;
+    let vanished_details = details.vanished;
+    let details: HashMap<u32, std::sync::Arc<model::Process>> = details
+        .processes
+        .into_iter()
+        .map(|(pid, p)| (pid, std::sync::Arc::new(p)))
+        .collect();
+    let someone_hidden = owners.stats.someone_hidden();
     let label = |s: Socket| {
         let processes = join::holders(&s, &owners, &details);
         let hidden = someone_hidden && processes.is_empty() && s.inode != 0;
@@ -153,7 +165,7 @@ pub fn run(
             );
         }
         if config.verbose {
-            note(err, &scan_note(&owners.stats, details.vanished));
+            note(err, &scan_note(&owners.stats, vanished_details));
         }
         if code == ExitCode::NoMatch && !explain && config.format == Format::Table {
             note(err, "no socket matches");
@@ -282,8 +294,9 @@ fn explain_targets(
 }
 
 fn note(err: &mut dyn Write, text: &str) {
+    // Notes name paths (`--proc-root`): escaped like everything else a terminal shows.
     // stderr going away is no reason to fail the answer already on stdout.
-    let _ = writeln!(err, "portwho: {text}");
+    let _ = writeln!(err, "portwho: {}", render::escape::escape(text));
 }
 
 fn hidden_note(sockets: usize, stats: &ScanStats, privileged: bool) -> String {
@@ -294,18 +307,34 @@ fn hidden_note(sockets: usize, stats: &ScanStats, privileged: bool) -> String {
     } else {
         "run as root to see them: sudo portwho ..."
     };
+    let why = match (stats.others_invisible, stats.denied) {
+        (true, 0) => "/proc is mounted with hidepid=invisible, which hides other users' processes"
+            .to_string(),
+        (true, denied) => format!(
+            "/proc is mounted with hidepid=invisible, which hides other users' processes, and {} could not be read (permission denied)",
+            plural(denied, "process", "processes")
+        ),
+        (false, denied) => format!(
+            "{} could not be read (permission denied)",
+            plural(denied, "process", "processes")
+        ),
+    };
     format!(
-        "owners of {} hidden: {} could not be read (permission denied); {hint}",
+        "owners of {} hidden: {why}; {hint}",
         plural(sockets, "socket", "sockets"),
-        plural(stats.denied, "process", "processes"),
     )
 }
 
 fn scan_note(stats: &ScanStats, vanished_details: usize) -> String {
     format!(
-        "scanned the fds of {} processes; {} denied, {} exited during the scan",
+        "scanned the fds of {} processes; {} denied, {} exited during the scan{}",
         stats.processes,
         stats.denied,
-        stats.vanished + vanished_details
+        stats.vanished + vanished_details,
+        if stats.others_invisible {
+            "; other users' processes are not listed (hidepid=invisible)"
+        } else {
+            ""
+        }
     )
 }

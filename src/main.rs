@@ -30,6 +30,11 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<exit::ExitCode, Error> {
+    // Everything but -q answers on stdout; refuse before doing anything (--kill!) rather
+    // than answer into nothing.
+    if !cli.quiet && portwho::backend::stdout_was_closed() {
+        return Err(Error::Output(std::io::Error::other("stdout is closed")));
+    }
     if let Some(what) = cli.generate {
         portwho::generate::write(what, &mut std::io::stdout().lock()).map_err(Error::Output)?;
         return Ok(exit::ExitCode::Matched);
@@ -50,13 +55,19 @@ fn run(cli: Cli) -> Result<exit::ExitCode, Error> {
         width: terminal_size::terminal_size().map(|(w, _)| usize::from(w.0)),
     };
     let config = Config::from_cli(cli, &services, &backend, terminal)?;
-    portwho::run(
+    // Rust's stdout flushes at every newline: a write(2) per line of a 100 000-socket
+    // listing. Buffered, the answer is written in large blocks; `run` and the actions flush
+    // where order matters, and the last flush here reports a failed write.
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, stdout.lock());
+    let code = portwho::run(
         &config,
         &backend,
         &services,
-        &mut stdout.lock(),
+        &mut out,
         &mut std::io::stderr().lock(),
-    )
+    )?;
+    out.flush().map_err(Error::Output)?;
+    Ok(code)
 }
 
 /// clap's first line, without its "error: " prefix: one line, as for every other error.

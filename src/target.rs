@@ -311,4 +311,103 @@ mod tests {
         assert!(one("80/tcp").matches(&socket));
         assert!(!one("80/udp").matches(&socket));
     }
+
+    mod properties {
+        use super::*;
+        use crate::render::escape::escape;
+        use proptest::prelude::*;
+
+        fn proto() -> impl Strategy<Value = Option<Proto>> {
+            prop_oneof![Just(None), Just(Some(Proto::Tcp)), Just(Some(Proto::Udp))]
+        }
+
+        /// A suffix as a user may type it: `/tcp`, `/UDP`, `/Tcp`.
+        fn suffix(proto: Option<Proto>, upper: bool) -> String {
+            proto.map_or(String::new(), |p| {
+                let name = p.as_str();
+                format!(
+                    "/{}",
+                    if upper {
+                        name.to_uppercase()
+                    } else {
+                        name.into()
+                    }
+                )
+            })
+        }
+
+        fn ports_text(ports: &RangeInclusive<u16>) -> String {
+            if ports.start() == ports.end() {
+                ports.start().to_string()
+            } else {
+                format!("{}-{}", ports.start(), ports.end())
+            }
+        }
+
+        fn ports() -> impl Strategy<Value = RangeInclusive<u16>> {
+            prop_oneof![
+                any::<u16>().prop_map(|p| p..=p),
+                (any::<u16>(), any::<u16>()).prop_map(|(a, b)| a.min(b)..=a.max(b)),
+            ]
+        }
+
+        proptest! {
+            #[test]
+            fn any_port_with_or_without_colon(port in any::<u16>(), proto in proto(), upper in any::<bool>()) {
+                let want = Target { addr: None, ports: port..=port, proto };
+                for text in [format!(":{port}"), format!("{port}")] {
+                    let text = format!("{text}{}", suffix(proto, upper));
+                    prop_assert_eq!(parse(&text, &services), Ok(vec![want.clone()]), "{}", text);
+                }
+            }
+
+            #[test]
+            fn any_address_and_ports_parse_back(
+                addr in any::<Option<IpAddr>>(),
+                ports in ports(),
+                proto in proto(),
+                upper in any::<bool>(),
+            ) {
+                let text = match addr {
+                    None => format!(":{}", ports_text(&ports)),
+                    Some(IpAddr::V4(v4)) => format!("{v4}:{}", ports_text(&ports)),
+                    Some(IpAddr::V6(v6)) => format!("[{v6}]:{}", ports_text(&ports)),
+                } + &suffix(proto, upper);
+                let want = Target { addr, ports, proto };
+                prop_assert_eq!(parse(&text, &services), Ok(vec![want]), "{}", text);
+            }
+
+            #[test]
+            fn backwards_ranges_are_refused(a in any::<u16>(), b in any::<u16>()) {
+                prop_assume!(a != b);
+                let text = format!("{}-{}", a.max(b), a.min(b));
+                let err = parse(&text, &services).unwrap_err().to_string();
+                prop_assert!(err.contains("runs backwards"), "{}", err);
+            }
+
+            #[test]
+            fn arbitrary_text_never_panics_and_errors_are_one_line(
+                input in prop_oneof![any::<String>(), crate::render::escape::hostile_text()],
+            ) {
+                if let Err(e) = parse(&input, &services) {
+                    let message = e.to_string();
+                    // main prints it escaped, so the user always sees one line...
+                    prop_assert!(!escape(&message).contains(['\n', '\r']), "{:?}", message);
+                    // ...and only the echoed input can bring a line break.
+                    if !input.contains(['\n', '\r']) {
+                        prop_assert_eq!(message.lines().count(), 1, "{:?}", message);
+                    }
+                    prop_assert!(message.contains(EXPECTED));
+                }
+            }
+
+            #[test]
+            fn target_like_text_never_panics(input in "[\\[\\]:0-9a-fA-F./\\-tcpud ]{0,24}") {
+                match parse(&input, &services) {
+                    Ok(targets) => prop_assert!(targets.iter().all(|t| t.ports.start() <= t.ports.end())),
+                    Err(e) => prop_assert!(!e.to_string().contains('\n')),
+                }
+            }
+        }
+    }
 }

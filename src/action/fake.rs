@@ -193,6 +193,7 @@ impl Backend for FakeBackend {
         Ok(SocketTable {
             sockets,
             warnings: Vec::new(),
+            fallback: None,
         })
     }
 

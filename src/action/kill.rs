@@ -239,11 +239,11 @@ pub fn gather(filters: &Filters, cx: &mut Context) -> Result<Vec<Held>, Error> {
             p.user = p.uid.and_then(|uid| backend.user_name(uid));
         }
     }
-    let someone_hidden = owners.stats.denied > 0;
+    let someone_hidden = owners.stats.someone_hidden();
     Ok(sockets
         .into_iter()
         .map(|(socket, role)| {
-            let holders = join::holders(&socket, &owners, &details);
+            let holders = join::holders(&socket, &owners, &details.processes);
             let hidden = someone_hidden && holders.is_empty() && socket.inode != 0;
             Held {
                 socket,

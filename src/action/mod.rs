@@ -97,9 +97,12 @@ impl Context<'_> {
         let _ = writeln!(self.err, "portwho: {text}");
     }
 
-    /// A result line on stdout.
+    /// A result line on stdout, flushed: stdout is buffered, and the next question or
+    /// note on stderr must come after it.
     fn say(&mut self, text: &str) -> Result<(), Error> {
-        writeln!(self.out, "{text}").map_err(Error::Output)
+        writeln!(self.out, "{text}")
+            .and_then(|()| self.out.flush())
+            .map_err(Error::Output)
     }
 }
 

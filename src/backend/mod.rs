@@ -44,6 +44,9 @@ pub struct SocketTable {
     pub sockets: Vec<Socket>,
     /// One line per problem worth telling the user (malformed or truncated lines).
     pub warnings: Vec<String>,
+    /// Why the preferred source could not be used, when the table came from a fallback
+    /// (netlink refused: the `/proc/net` text tables were read instead). Said with -v.
+    pub fallback: Option<String>,
 }
 
 /// Counts from the owner scan, so hidden and vanished owners can be said, not guessed.
@@ -55,6 +58,15 @@ pub struct ScanStats {
     pub denied: usize,
     /// Processes that exited between listing `/proc` and reading their fds.
     pub vanished: usize,
+    /// The proc mount does not even list other users' processes (`hidepid=invisible`).
+    pub others_invisible: bool,
+}
+
+impl ScanStats {
+    /// Whether some processes' sockets could not be seen: their owners may be hidden.
+    pub fn someone_hidden(&self) -> bool {
+        self.denied > 0 || self.others_invisible
+    }
 }
 
 /// Which processes hold which socket inode.
@@ -156,4 +168,10 @@ pub trait Backend {
 #[cfg(target_os = "linux")]
 pub fn native() -> linux::LinuxBackend {
     linux::LinuxBackend::new()
+}
+
+/// Whether portwho was started with stdout closed (`portwho >&-`).
+#[cfg(target_os = "linux")]
+pub fn stdout_was_closed() -> bool {
+    linux::stdout_was_closed()
 }

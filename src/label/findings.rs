@@ -81,7 +81,7 @@ const RULES: &[Rule] = &[
     Rule { code: "deleted-executable", severity: Severity::Medium, ports: &[], programs: &[], reach: Reach::Any, when: exe_deleted, message: "{what} on {local} runs an executable that was deleted or replaced on disk: an upgraded binary not restarted, or worse; restart it and check the binary" },
     Rule { code: "ephemeral-port", severity: Severity::Low, ports: &[], programs: &[], reach: Reach::Any, when: in_ephemeral_range, message: "{local} listens inside this host's ephemeral range: outgoing connections may take port {port} first; move it or add it to net.ipv4.ip_local_reserved_ports" },
     Rule { code: "root-on-all-interfaces", severity: Severity::Low, ports: &[], programs: &[], reach: Reach::All, when: held_by_root, message: "{what}, running as root, listens on every interface ({local}): bind it to the addresses it serves, or drop privileges" },
-    Rule { code: "owner-hidden", severity: Severity::Low, ports: &[], programs: &[], reach: Reach::Any, when: owner_hidden, message: "the owner of {local} could not be read (permission denied): run the audit as root to check it" },
+    Rule { code: "owner-hidden", severity: Severity::Low, ports: &[], programs: &[], reach: Reach::Any, when: owner_hidden, message: "the owner of {local} could not be read (another user's process): run the audit as root to check it" },
     Rule { code: "owner-unknown", severity: Severity::Low, ports: &[], programs: &[], reach: Reach::Any, when: owner_unknown, message: "no visible process holds {local}: a kernel socket, or one held from another pid namespace; check it by hand" },
 ];
 
@@ -178,12 +178,12 @@ mod tests {
         Entry {
             exposure: Exposure::of(socket.local.ip()),
             socket,
-            processes: vec![Process {
+            processes: vec![std::sync::Arc::new(Process {
                 pid: 100,
                 name: program.into(),
                 uid: Some(uid),
                 ..Process::default()
-            }],
+            })],
             owners_hidden: false,
             socket_user: None,
             service: None,
@@ -254,7 +254,7 @@ mod tests {
     #[test]
     fn process_and_range_rules() {
         let mut e = entry("127.0.0.1:8080", Tcp, "app", 1000);
-        e.processes[0].exe_deleted = true;
+        std::sync::Arc::make_mut(&mut e.processes[0]).exe_deleted = true;
         assert_eq!(codes(&e), vec!["deleted-executable"]);
         assert_eq!(findings(&e)[0].severity, Severity::Medium);
 
@@ -280,7 +280,7 @@ mod tests {
     fn most_severe_first_and_only_listeners() {
         let mut e = entry("0.0.0.0:6379", Tcp, "redis-server", 0);
         e.ephemeral = true;
-        e.processes[0].exe_deleted = true;
+        std::sync::Arc::make_mut(&mut e.processes[0]).exe_deleted = true;
         let severities: Vec<Severity> = findings(&e).iter().map(|f| f.severity).collect();
         assert_eq!(
             severities,

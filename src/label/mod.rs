@@ -24,7 +24,12 @@ pub struct Labeller<'a> {
 }
 
 impl Labeller<'_> {
-    pub fn entry(&self, socket: Socket, processes: Vec<Process>, owners_hidden: bool) -> Entry {
+    pub fn entry(
+        &self,
+        socket: Socket,
+        processes: Vec<std::sync::Arc<Process>>,
+        owners_hidden: bool,
+    ) -> Entry {
         let port = socket.local.port();
         let mut entry = Entry {
             service: self

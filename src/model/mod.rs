@@ -206,7 +206,8 @@ impl Category {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     pub socket: Socket,
-    pub processes: Vec<Process>,
+    /// Shared: the details of one process are read once, however many sockets it holds.
+    pub processes: Vec<std::sync::Arc<Process>>,
     /// No holder is visible and some processes could not be read: the owner may be hidden.
     pub owners_hidden: bool,
     /// User name of the socket's uid, when it resolves.

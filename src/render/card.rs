@@ -280,7 +280,7 @@ mod tests {
                 inode: 7,
                 v6only: None,
             },
-            processes: vec![process],
+            processes: vec![process.into()],
             owners_hidden: false,
             socket_user: None,
             service: None,
@@ -322,10 +322,10 @@ mod tests {
     #[test]
     fn forked_worker_points_at_its_master() {
         let mut entries = sample();
-        let mut worker = entries[0].processes[0].clone();
+        let mut worker = (*entries[0].processes[0]).clone();
         worker.pid = 4243;
         worker.ppid = Some(4242);
-        entries[0].processes.push(worker);
+        entries[0].processes.push(worker.into());
         let mut out = Vec::new();
         Cards {
             now: 1_700_000_000,
@@ -348,7 +348,7 @@ mod tests {
 
     fn stop_line(p: Process) -> String {
         let mut entries = sample();
-        entries[0].processes = vec![p];
+        entries[0].processes = vec![p.into()];
         let mut out = Vec::new();
         Cards {
             now: 1_700_000_000,
@@ -423,7 +423,7 @@ mod tests {
             container_port: 80,
         });
         let mut entries = sample();
-        entries[0].processes = vec![proxy];
+        entries[0].processes = vec![proxy.into()];
         let mut out = Vec::new();
         Cards {
             now: 0,

@@ -40,6 +40,19 @@ fn needs_escape(c: char) -> bool {
         || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{061c}')
 }
 
+/// Text with what a hostile process would put in its name: every class `escape` handles,
+/// mixed with any other character.
+#[cfg(test)]
+pub fn hostile_text() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    let special = proptest::sample::select(vec![
+        '\x1b', '\x07', '\r', '\n', '\x08', '\t', '\0', '\x7f', '\u{9b}', '\u{202e}', '\u{2066}',
+        '\u{200f}', '\\', '\u{fffd}', '[', ']', '/', ' ', ':',
+    ]);
+    proptest::collection::vec(prop_oneof![special, any::<char>()], 0..24)
+        .prop_map(String::from_iter)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

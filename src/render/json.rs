@@ -91,15 +91,28 @@ impl<'a> From<&'a Entry> for Record<'a> {
             exposure: e.exposure,
             interface: e.interface.as_deref(),
             findings: &e.findings,
-            processes: e.processes.iter().map(ProcessRecord::from).collect(),
+            processes: e
+                .processes
+                .iter()
+                .map(|p| ProcessRecord::from(&**p))
+                .collect(),
         }
+    }
+}
+
+/// The array, serialized record by record as it is written: no second copy of every
+/// socket in memory.
+struct Records<'a>(&'a [Entry]);
+
+impl Serialize for Records<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(Record::from))
     }
 }
 
 impl Render for Json {
     fn render(&self, entries: &[Entry], out: &mut dyn Write) -> io::Result<()> {
-        let records: Vec<Record> = entries.iter().map(Record::from).collect();
-        serde_json::to_writer_pretty(&mut *out, &records)?;
+        serde_json::to_writer_pretty(&mut *out, &Records(entries))?;
         writeln!(out)
     }
 }
@@ -143,7 +156,7 @@ mod tests {
                 inode: 0,
                 v6only: None,
             },
-            processes: vec![Process {
+            processes: vec![std::sync::Arc::new(Process {
                 pid: 4242,
                 name: "py\u{1b}thon3".into(),
                 cmdline: vec!["python3".into(), "-m".into()],
@@ -160,7 +173,7 @@ mod tests {
                     container: None,
                 },
                 proxy: None,
-            }],
+            })],
             owners_hidden: false,
             socket_user: None,
             service: Some("http-alt".into()),

@@ -21,3 +21,153 @@ pub trait Render {
 pub fn format_addr(addr: SocketAddr) -> String {
     addr.to_string()
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::model::Proto;
+    use proptest::prelude::*;
+    use std::net::IpAddr;
+
+    fn no_services(_: &str) -> Vec<(Proto, u16)> {
+        Vec::new()
+    }
+
+    fn text() -> impl Strategy<Value = String> {
+        super::escape::hostile_text()
+    }
+
+    /// A process where every field another process (or its cgroup's creator) chose is
+    /// hostile text.
+    pub(crate) fn process() -> impl Strategy<Value = crate::model::Process> {
+        use crate::model::{Ancestor, Container, Manager, Process, ProxyTarget};
+        (
+            (
+                text(),
+                proptest::collection::vec(text(), 0..4),
+                proptest::option::of(text()),
+            ),
+            (
+                proptest::option::of(text()),
+                proptest::option::of(text()),
+                text(),
+            ),
+            (
+                proptest::option::of(text()),
+                proptest::option::of((text(), text(), proptest::option::of(text()))),
+                proptest::option::of((text(), text(), text())),
+            ),
+            (1u32..5, any::<bool>()),
+        )
+            .prop_map(
+                |(
+                    (name, cmdline, user),
+                    (exe, cwd, parent),
+                    (unit, container, proxy),
+                    (pid, deleted),
+                )| {
+                    Process {
+                        pid,
+                        name,
+                        cmdline,
+                        user,
+                        uid: Some(1000),
+                        ppid: Some(1),
+                        exe,
+                        exe_deleted: deleted,
+                        cwd,
+                        started: Some(1_700_000_000),
+                        ancestors: vec![Ancestor {
+                            pid: 1,
+                            name: parent,
+                        }],
+                        manager: Manager {
+                            unit,
+                            container: container.map(|(runtime, id, pod)| Container {
+                                runtime,
+                                id,
+                                pod,
+                            }),
+                        },
+                        proxy: proxy.map(|(proto, host_ip, container_ip)| ProxyTarget {
+                            proto,
+                            host_ip,
+                            host_port: 8080,
+                            container_ip,
+                            container_port: 80,
+                        }),
+                    }
+                },
+            )
+    }
+
+    /// Nothing a terminal acts on: no control character but the line ends, no bidi control.
+    fn assert_inert(output: &[u8]) -> Result<(), TestCaseError> {
+        let text = std::str::from_utf8(output).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let bad = text.chars().find(|&c| {
+            (c.is_control() && c != '\n')
+                || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{061c}')
+        });
+        prop_assert!(bad.is_none(), "{:?} in {}", bad, text);
+        Ok(())
+    }
+
+    proptest! {
+        /// The table, the owner cards, the diagnosis and the audit escape every string a
+        /// process chose, whatever it is (`--json` leaves them to the JSON encoder).
+        #[test]
+        fn hostile_strings_never_reach_the_terminal_raw(
+            processes in proptest::collection::vec(process().prop_map(std::sync::Arc::new), 1..3),
+            socket_user in proptest::option::of(text()),
+            interface in text(),
+            width in proptest::option::of(10usize..120),
+        ) {
+            use crate::model::{Host, Socket, State};
+            let users = std::collections::HashMap::from([(1000, socket_user.unwrap_or_default())]);
+            let interfaces = [("192.0.2.1".parse().unwrap(), interface)];
+            let labeller = crate::label::Labeller {
+                services: None,
+                ephemeral: 32768..=60999,
+                users: &users,
+                interfaces: &interfaces,
+            };
+            let socket = |local: &str, inode| Socket {
+                proto: Proto::Tcp,
+                local: local.parse().unwrap(),
+                remote: None,
+                state: State::Listen,
+                uid: 1000,
+                inode,
+                v6only: None,
+            };
+            let entries = vec![
+                labeller.entry(socket("0.0.0.0:6379", 1), processes.clone(), false),
+                labeller.entry(socket("192.0.2.1:6379", 2), processes, false),
+                labeller.entry(socket("[::]:6379", 3), Vec::new(), true),
+            ];
+            let mut out = Vec::new();
+            table::Table { color: false, width, numeric: false }.render(&entries, &mut out).unwrap();
+            card::Cards { now: 1_700_000_100, width, color: false, targets: vec![":6379".into()] }
+                .render(&entries, &mut out)
+                .unwrap();
+            let target = crate::target::Target { addr: None, ports: 6379..=6379, proto: None };
+            for line in crate::diagnose::diagnose(&target, &entries, &Host::default()) {
+                out.extend_from_slice(line.as_bytes());
+                out.push(b'\n');
+            }
+            audit::findings(&entries, entries.len(), crate::label::findings::Severity::High, &mut out).unwrap();
+            assert_inert(&out)?;
+        }
+
+        /// Every address the backends make (`SocketAddr::new`: no IPv6 scope or flow) is
+        /// printed so that it parses back to itself, as an address and as a TARGET.
+        #[test]
+        fn printed_addresses_parse_back(ip in any::<IpAddr>(), port in any::<u16>()) {
+            let addr = SocketAddr::new(ip, port);
+            let text = format_addr(addr);
+            prop_assert_eq!(text.parse::<SocketAddr>(), Ok(addr));
+            let target = crate::target::Target { addr: Some(ip), ports: port..=port, proto: None };
+            prop_assert_eq!(crate::target::parse(&text, &no_services), Ok(vec![target]));
+        }
+    }
+}

@@ -114,12 +114,8 @@ fn user(e: &Entry) -> String {
     names.join(",")
 }
 
-impl Render for Table {
-    fn render(&self, entries: &[Entry], out: &mut dyn Write) -> io::Result<()> {
-        if entries.is_empty() {
-            return Ok(());
-        }
-        let with_peer = entries.iter().any(|e| e.socket.remote.is_some());
+impl Table {
+    fn header(&self, with_peer: bool) -> Vec<String> {
         let mut header = vec!["PROTO", "LOCAL"];
         if with_peer {
             header.push("PEER");
@@ -129,9 +125,14 @@ impl Render for Table {
             header.push("SERVICE");
         }
         header.extend(["RANGE", "PROCESS", "USER"]);
+        header.iter().map(|h| self.paint(BOLD, h)).collect()
+    }
 
+    /// On a terminal: tabled, which cuts the widest cells to fit.
+    fn fitted(&self, entries: &[Entry], with_peer: bool, out: &mut dyn Write) -> io::Result<()> {
+        let header = self.header(with_peer);
         let mut builder = Builder::with_capacity(entries.len() + 1, header.len());
-        builder.push_record(header.iter().map(|h| self.paint(BOLD, h)));
+        builder.push_record(header);
         for e in entries {
             builder.push_record(self.row(e, with_peer));
         }
@@ -153,5 +154,116 @@ impl Render for Table {
             writeln!(out, "{}", line.trim_end())?;
         }
         Ok(())
+    }
+
+    /// Not on a terminal nothing is cut, so the same layout is written row by row: one pass
+    /// for the column widths, one to write. tabled holds every cell at once, which was half
+    /// of portwho's memory for 100 000 sockets.
+    fn streamed(&self, entries: &[Entry], with_peer: bool, out: &mut dyn Write) -> io::Result<()> {
+        let header = self.header(with_peer);
+        let mut widths: Vec<usize> = header.iter().map(|h| cell_width(h)).collect();
+        for e in entries {
+            for (width, cell) in widths.iter_mut().zip(self.row(e, with_peer)) {
+                *width = (*width).max(cell_width(&cell));
+            }
+        }
+        let mut line = String::new();
+        let mut write = |cells: &[String]| {
+            line.clear();
+            for (i, (cell, width)) in cells.iter().zip(&widths).enumerate() {
+                line.push_str(cell);
+                if i + 1 < cells.len() {
+                    let pad = width.saturating_sub(cell_width(cell)) + 2;
+                    line.extend(std::iter::repeat_n(' ', pad));
+                }
+            }
+            writeln!(out, "{}", line.trim_end())
+        };
+        write(&header)?;
+        for e in entries {
+            write(&self.row(e, with_peer))?;
+        }
+        Ok(())
+    }
+}
+
+/// A cell's width on a terminal, as tabled measures it (colour codes take none).
+fn cell_width(cell: &str) -> usize {
+    tabled::grid::util::string::get_line_width(cell)
+}
+
+impl Render for Table {
+    fn render(&self, entries: &[Entry], out: &mut dyn Write) -> io::Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let with_peer = entries.iter().any(|e| e.socket.remote.is_some());
+        match self.width {
+            Some(_) => self.fitted(entries, with_peer, out),
+            None => self.streamed(entries, with_peer, out),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Category, Proto, Socket};
+    use proptest::prelude::*;
+
+    fn entry() -> impl Strategy<Value = Entry> {
+        (
+            proptest::collection::vec(
+                crate::render::tests::process().prop_map(std::sync::Arc::new),
+                0..3,
+            ),
+            any::<std::net::SocketAddr>(),
+            proptest::option::of(any::<std::net::SocketAddr>()),
+            any::<(bool, bool, bool)>(),
+            proptest::option::of(crate::render::escape::hostile_text()),
+        )
+            .prop_map(
+                |(processes, local, remote, (udp, hidden, eph), user)| Entry {
+                    socket: Socket {
+                        proto: if udp { Proto::Udp } else { Proto::Tcp },
+                        local,
+                        remote,
+                        state: if remote.is_some() {
+                            State::Established
+                        } else {
+                            State::Listen
+                        },
+                        uid: 7,
+                        inode: 1,
+                        v6only: None,
+                    },
+                    processes,
+                    owners_hidden: hidden,
+                    socket_user: user,
+                    service: eph.then(|| "http-alt".to_string()),
+                    category: Category::Dynamic,
+                    ephemeral: eph,
+                    exposure: crate::label::exposure::Exposure::All,
+                    interface: None,
+                    findings: Vec::new(),
+                },
+            )
+    }
+
+    proptest! {
+        /// Written row by row, the table is exactly what tabled lays out.
+        #[test]
+        fn streamed_is_tabled(
+            entries in proptest::collection::vec(entry(), 1..6),
+            color in any::<bool>(),
+            numeric in any::<bool>(),
+        ) {
+            let table = Table { color, width: None, numeric };
+            let with_peer = entries.iter().any(|e| e.socket.remote.is_some());
+            let (mut streamed, mut fitted) = (Vec::new(), Vec::new());
+            table.streamed(&entries, with_peer, &mut streamed).unwrap();
+            table.fitted(&entries, with_peer, &mut fitted).unwrap();
+            prop_assert_eq!(String::from_utf8(streamed).unwrap(), String::from_utf8(fitted).unwrap());
+        }
     }
 }

@@ -3,6 +3,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use serde_json::Value;
 
@@ -207,4 +208,96 @@ pub fn listener_with_time_wait() -> (std::net::TcpListener, u16) {
     drop(client);
     std::thread::sleep(std::time::Duration::from_millis(50));
     (l, port)
+}
+
+/// A network namespace with loopback up and a veth pair carrying 192.0.2.1/24 (TEST-NET-1),
+/// deleted on drop.
+pub struct Netns {
+    name: String,
+}
+
+impl Netns {
+    pub fn new() -> Option<Netns> {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        if !is_root() || Command::new("ip").arg("-V").output().is_err() {
+            eprintln!("skipped: needs root and ip(8)");
+            return None;
+        }
+        let name = format!(
+            "portwho-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let ok = |args: &[&str]| {
+            Command::new("ip")
+                .args(args)
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        if !ok(&["netns", "add", &name]) {
+            eprintln!("skipped: ip netns add failed");
+            return None;
+        }
+        let ns = Netns { name };
+        let n = ns.name.as_str();
+        for args in [
+            vec!["-n", n, "link", "set", "lo", "up"],
+            vec![
+                "-n", n, "link", "add", "pwa", "type", "veth", "peer", "name", "pwb",
+            ],
+            vec!["-n", n, "addr", "add", "192.0.2.1/24", "dev", "pwa"],
+            vec!["-n", n, "link", "set", "pwa", "up"],
+            vec!["-n", n, "link", "set", "pwb", "up"],
+        ] {
+            assert!(ok(&args), "ip {args:?}");
+        }
+        Some(ns)
+    }
+
+    pub fn exec(&self, program: &str) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.name, program]);
+        cmd
+    }
+
+    /// A python3 helper inside the namespace; `binds` is a list of (kind, address, port).
+    pub fn listen(&self, binds: &str) -> Helper {
+        let script = format!(
+            "import socket, time\n\
+             socks = []\n\
+             for kind, addr, port in {binds}:\n\
+             \x20   fam = socket.AF_INET6 if ':' in addr else socket.AF_INET\n\
+             \x20   s = socket.socket(fam, socket.SOCK_DGRAM if kind == 'udp' else socket.SOCK_STREAM)\n\
+             \x20   s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+             \x20   s.bind((addr, port))\n\
+             \x20   if kind == 'tcp': s.listen()\n\
+             \x20   socks.append(s)\n\
+             print(*[s.getsockname()[1] for s in socks], flush=True)\n\
+             time.sleep(60)\n"
+        );
+        Helper::spawn(self.exec(python3()).args(["-c", &script]))
+    }
+
+    pub fn portwho(&self, args: &[&str]) -> Run {
+        let mut cmd = self.exec(env!("CARGO_BIN_EXE_portwho"));
+        cmd.args(args).env_remove("NO_COLOR");
+        run(&mut cmd)
+    }
+
+    pub fn json(&self, args: &[&str]) -> (i32, Vec<Value>) {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let r = self.portwho(&all);
+        let records: Vec<Value> = serde_json::from_str(&r.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}\n{}", r.stdout, r.stderr));
+        (r.code, records)
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
 }

@@ -69,6 +69,76 @@ fn unreadable_system_is_exit_two() {
         "is not a procfs mount",
     );
     std::fs::remove_dir_all(&empty).unwrap();
+    // A file, not a directory; a table that cannot be read as a file.
+    assert_usage_error(
+        &["--proc-root", "/etc/passwd"],
+        "cannot read /etc/passwd/net/tcp: Not a directory",
+    );
+    let odd = std::env::temp_dir().join(format!("portwho-odd-{}", std::process::id()));
+    std::fs::create_dir_all(odd.join("net/tcp")).unwrap();
+    assert_usage_error(
+        &["--proc-root", odd.to_str().unwrap()],
+        "net/tcp: Is a directory",
+    );
+    std::fs::remove_dir_all(&odd).unwrap();
+    assert_usage_error(
+        &["--diff", "/nonexistent/baseline.json"],
+        "cannot use baseline /nonexistent/baseline.json: No such file or directory",
+    );
+}
+
+/// Where netlink is refused (here by a seccomp filter that fails socket(AF_NETLINK) with
+/// EACCES, as some sandboxes do), the `/proc/net` tables answer instead: the same sockets
+/// and owners, only without IPV6_V6ONLY, which the text tables do not carry. -v says so.
+#[test]
+fn netlink_refused_falls_back_to_proc_net() {
+    use std::net::TcpListener;
+    use std::os::fd::AsRawFd;
+    let l4 = TcpListener::bind("127.0.0.1:0").unwrap();
+    let l6 = TcpListener::bind("[::1]:0").unwrap();
+    let targets = [
+        format!("{}/tcp", l4.local_addr().unwrap()),
+        format!("{}/tcp", l6.local_addr().unwrap()),
+    ];
+    let without_netlink = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(python3());
+        cmd.args(["-c", include_str!("helpers/no_netlink.py")])
+            .arg(env!("CARGO_BIN_EXE_portwho"))
+            .args(args)
+            .args(&targets);
+        run(&mut cmd)
+    };
+    let r = without_netlink(&["--json", "-v"]);
+    if r.code == 77 {
+        eprintln!("skipped: no seccomp filter for this architecture");
+        return;
+    }
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.starts_with(
+            "portwho: netlink unavailable (cannot open a NETLINK_SOCK_DIAG socket: Permission denied"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("read the /proc/net tables instead"));
+    let records: Vec<serde_json::Value> = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(records.len(), 2, "{records:?}");
+    for fd in [l4.as_raw_fd(), l6.as_raw_fd()] {
+        let record = records.iter().find(|r| r["inode"] == inode_of(fd)).unwrap();
+        assert_eq!(pids_of(record), vec![u64::from(std::process::id())]);
+        assert!(record["v6only"].is_null(), "{record}");
+    }
+    // Through netlink the IPv6 socket says whether it is IPv6-only.
+    let mut args = vec!["--json"];
+    args.extend(targets.iter().map(String::as_str));
+    let r = portwho_run(&args);
+    let records: Vec<serde_json::Value> = serde_json::from_str(&r.stdout).unwrap();
+    let v6 = records.iter().find(|r| r["family"] == "ipv6").unwrap();
+    assert!(v6["v6only"].is_boolean(), "{v6}");
+    // Without -v the fallback is silent: the answer is the same.
+    let r = without_netlink(&[]);
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""));
 }
 
 #[test]

@@ -2,6 +2,9 @@
 
 // Panicking on an unexpected value is how a test fails.
 #![allow(clippy::unwrap_used)]
+// Tests start helper processes and write scratch files; portwho itself does neither
+// (clippy.toml).
+#![allow(clippy::disallowed_methods)]
 
 mod actions;
 mod audit;
@@ -12,4 +15,8 @@ mod docs;
 mod errors;
 mod fixtures;
 mod live;
+mod output;
 mod privilege;
+mod races;
+mod scale;
+mod terminal;

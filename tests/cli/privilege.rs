@@ -10,8 +10,11 @@ use crate::common::*;
 const NOBODY: &str = "65534";
 
 /// A copy of the binary that `nobody` can execute wherever the checkout lives.
+/// Each call makes its own copy, which its test removes when done.
 pub fn binary_for_nobody() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("portwho-nobody-{}", std::process::id()));
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("portwho-nobody-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     let bin = dir.join("portwho");
@@ -104,4 +107,92 @@ fn unprivileged_sees_sockets_but_not_foreign_owners() {
     let (_, records) = json(&[&format!(":{root_port}")]);
     assert_eq!(pids_of(&records[0]), vec![u64::from(std::process::id())]);
     let _ = std::fs::remove_dir_all(bin.parent().unwrap());
+}
+
+/// `/proc` mounted with `hidepid=2` (in a private mount namespace) and portwho run as
+/// `nobody`: other users' processes are not even listed, so no read is denied. Every
+/// socket is still listed (netlink gives its uid and inode), and stderr says the owners
+/// are hidden, and why.
+#[test]
+fn hidepid_proc_hides_owners_not_sockets() {
+    if !can_switch_user() {
+        eprintln!("skipped: needs root and setpriv");
+        return;
+    }
+    let hidepid = |args: &[&str]| {
+        let mut cmd = Command::new("unshare");
+        cmd.args(["-m", "--propagation", "private", "--", "sh", "-c"])
+            .arg(
+                "mount -t proc -o hidepid=2 proc /proc || exit 97; \
+                 exec setpriv --reuid 65534 --regid 65534 --clear-groups -- \"$@\"",
+            )
+            .arg("sh")
+            .args(args)
+            .env_remove("NO_COLOR");
+        cmd
+    };
+    match hidepid(&["true"]).status() {
+        Ok(s) if s.success() => {}
+        _ => {
+            eprintln!("skipped: cannot mount a hidepid=2 /proc in a private mount namespace");
+            return;
+        }
+    }
+    let bin = binary_for_nobody();
+    let bin = bin.to_str().unwrap();
+    let root_listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let root_target = format!("{}/tcp", root_listener.local_addr().unwrap());
+    let nobody_helper = Helper::spawn(as_nobody(python3()).args([
+        "-c",
+        "import socket, time\n\
+         s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n\
+         print(s.getsockname()[1], flush=True)\n\
+         time.sleep(60)\n",
+    ]));
+    let nobody_target = format!("127.0.0.1:{}/tcp", nobody_helper.numbers[0]);
+
+    let r = run(&mut hidepid(&[
+        bin,
+        "--json",
+        "-v",
+        &root_target,
+        &nobody_target,
+    ]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let records: Vec<serde_json::Value> = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(records.len(), 2, "{records:?}");
+    let root_rec = records.iter().find(|r| r["uid"] == 0).unwrap();
+    let nobody_rec = records.iter().find(|r| r["uid"] == 65534).unwrap();
+    assert_eq!(root_rec["processes"].as_array().unwrap().len(), 0);
+    assert_eq!(pids_of(nobody_rec), vec![u64::from(nobody_helper.pid())]);
+    assert!(
+        r.stderr.contains(
+            "owners of 1 socket hidden: /proc is mounted with hidepid=invisible, which hides \
+             other users' processes; run as root to see them"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("other users' processes are not listed (hidepid=invisible)"),
+        "{}",
+        r.stderr
+    );
+
+    // The table marks it, the diagnosis says whose it is, the audit calls it hidden.
+    let r = run(&mut hidepid(&[bin, &root_target]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("(hidden)"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("is hidden: the socket belongs to uid 0 (root)"),
+        "{}",
+        r.stdout
+    );
+    let r = run(&mut hidepid(&[bin, "--audit", "--json", &root_target]));
+    assert!(r.code == 0 || r.code == 3, "{}", r.stderr);
+    assert!(r.stdout.contains("\"owner-hidden\""), "{}", r.stdout);
+    assert!(!r.stdout.contains("\"owner-unknown\""), "{}", r.stdout);
+    let _ = std::fs::remove_dir_all(std::path::Path::new(bin).parent().unwrap());
 }

@@ -1,6 +1,7 @@
 //! The Linux backend: netlink sock_diag or `/proc/net/*` for sockets, `/proc` for owners.
 
 pub mod cgroup;
+pub mod hidepid;
 pub mod netlink;
 pub mod owners;
 pub mod passwd;
@@ -21,6 +22,7 @@ use crate::backend::{
 };
 use crate::error::Error;
 use crate::model::{Host, Proto};
+use rustix::fs::OFlags;
 
 /// A statically linked glibc, where NSS lookups may crash (see `passwd`): user names come
 /// from `/etc/passwd` alone. musl and a shared glibc use getpwuid_r and getpwnam_r.
@@ -116,9 +118,12 @@ impl LinuxBackend {
 
 impl Backend for LinuxBackend {
     fn sockets(&self, query: &SocketQuery) -> Result<SocketTable, Error> {
-        if self.netlink {
-            // Any netlink failure (seccomp, an old kernel, a sandbox) falls back to text.
-            if let Ok(dump) = netlink::dump_counted(query) {
+        if !self.netlink {
+            return self.proc_net(query);
+        }
+        // Any netlink failure (seccomp, an old kernel, a sandbox) falls back to text.
+        match netlink::dump_counted(query) {
+            Ok(dump) => {
                 let mut warnings = Vec::new();
                 if dump.skipped > 0 {
                     warnings.push(format!(
@@ -127,17 +132,24 @@ impl Backend for LinuxBackend {
                         if dump.skipped == 1 { "" } else { "s" }
                     ));
                 }
-                return Ok(SocketTable {
+                Ok(SocketTable {
                     sockets: dump.sockets,
                     warnings,
-                });
+                    fallback: None,
+                })
+            }
+            Err(refused) => {
+                let mut table = self.proc_net(query)?;
+                table.fallback = Some(refused.to_string());
+                Ok(table)
             }
         }
-        self.proc_net(query)
     }
 
     fn owners(&self, wanted: &HashSet<u64>) -> Result<Owners, Error> {
-        owners::scan(&self.proc_root, wanted)
+        let mut owners = owners::scan(&self.proc_root, wanted)?;
+        owners.stats.others_invisible = hidepid::hides_others(&self.proc_root);
+        Ok(owners)
     }
 
     fn processes(&self, pids: &[u32], detail: Detail) -> ProcessDetails {
@@ -243,12 +255,26 @@ impl Backend for LinuxBackend {
     }
 }
 
+/// Whether stdout is what Rust's runtime puts in place of a closed fd 1 before `main`:
+/// `/dev/null` opened read-write. (A shell's `>/dev/null` opens it write-only.) Without
+/// this check `portwho >&-` would print nothing and exit 0 as if it had answered.
+pub fn stdout_was_closed() -> bool {
+    let stdout = std::io::stdout();
+    let Ok(stat) = rustix::fs::fstat(&stdout) else {
+        // Not even a file: closed after all.
+        return true;
+    };
+    let dev_null = rustix::fs::FileType::from_raw_mode(stat.st_mode)
+        == rustix::fs::FileType::CharacterDevice
+        && stat.st_rdev == rustix::fs::makedev(1, 3);
+    dev_null
+        && rustix::fs::fcntl_getfl(&stdout)
+            .is_ok_and(|flags| flags & OFlags::RWMODE == OFlags::RDWR)
+}
+
 /// Root, or CAP_NET_BIND_SERVICE in the effective set. This is about portwho itself, so it
 /// reads the live `/proc/self`, whatever the proc root.
 fn may_bind_privileged() -> bool {
     const CAP_NET_BIND_SERVICE: u32 = 10;
-    rustix::process::geteuid().is_root()
-        || procfs::process::Process::myself()
-            .and_then(|me| me.status())
-            .is_ok_and(|status| status.capeff & (1 << CAP_NET_BIND_SERVICE) != 0)
+    rustix::process::geteuid().is_root() || process::has_capability(CAP_NET_BIND_SERVICE)
 }

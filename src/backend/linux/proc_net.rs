@@ -135,4 +135,113 @@ mod tests {
         let line = "   0: 0100007F:1F90 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 1 1";
         assert_eq!(parse_line(line, Proto::Tcp), None);
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// The kernel's `%08X` per 32-bit word of the address, in host byte order, then
+        /// `:%04X` for the port: what `tcp4_seq_show` and `tcp6_seq_show` print.
+        fn encode(addr: SocketAddr) -> String {
+            let words: Vec<String> = match addr.ip() {
+                IpAddr::V4(v4) => vec![format!("{:08X}", u32::from_ne_bytes(v4.octets()))],
+                IpAddr::V6(v6) => v6
+                    .octets()
+                    .chunks_exact(4)
+                    .map(|w| format!("{:08X}", u32::from_ne_bytes([w[0], w[1], w[2], w[3]])))
+                    .collect(),
+            };
+            format!("{}:{:04X}", words.concat(), addr.port())
+        }
+
+        fn ip_of(v6: bool) -> BoxedStrategy<IpAddr> {
+            if v6 {
+                any::<Ipv6Addr>().prop_map(IpAddr::V6).boxed()
+            } else {
+                any::<Ipv4Addr>().prop_map(IpAddr::V4).boxed()
+            }
+        }
+
+        /// A socket as the kernel could list it: both ends of one family, a state the
+        /// protocol has, no peer for `*:0`.
+        fn socket() -> impl Strategy<Value = Socket> {
+            (any::<bool>(), any::<bool>()).prop_flat_map(|(v6, udp)| {
+                let proto = if udp { Proto::Udp } else { Proto::Tcp };
+                let states: Vec<u8> = if udp { vec![1, 7] } else { (1..=12).collect() };
+                (
+                    ip_of(v6),
+                    any::<u16>(),
+                    proptest::option::of((ip_of(v6), any::<u16>())),
+                    proptest::sample::select(states),
+                    any::<u32>(),
+                    any::<u64>(),
+                )
+                    .prop_map(move |(ip, port, remote, state, uid, inode)| {
+                        Socket {
+                            proto,
+                            local: SocketAddr::new(ip, port),
+                            remote: remote
+                                .map(|(ip, port)| SocketAddr::new(ip, port))
+                                .filter(|r| !(r.port() == 0 && r.ip().is_unspecified())),
+                            state: State::from_kernel(proto, state).unwrap(),
+                            uid,
+                            inode,
+                            v6only: None,
+                        }
+                    })
+            })
+        }
+
+        fn kernel_code(state: State) -> u8 {
+            match state {
+                State::Unconn => 7,
+                State::SynRecv => 3,
+                other => (1..=12)
+                    .find(|&c| State::from_kernel(Proto::Tcp, c) == Some(other))
+                    .unwrap(),
+            }
+        }
+
+        fn line(slot: usize, s: &Socket) -> String {
+            let unspecified = match s.local.ip() {
+                IpAddr::V4(_) => SocketAddr::from(([0u8; 4], 0)),
+                IpAddr::V6(_) => SocketAddr::from(([0u16; 8], 0)),
+            };
+            format!(
+                "{slot:4}: {} {} {:02X} 00000000:00000000 00:00000000 00000000 {:5} 0 {} 1 0000000000000000 100 0 0 10 0",
+                encode(s.local),
+                encode(s.remote.unwrap_or(unspecified)),
+                kernel_code(s.state),
+                s.uid,
+                s.inode
+            )
+        }
+
+        proptest! {
+            #[test]
+            fn kernel_lines_parse_back(socket in socket(), slot in 0usize..100_000) {
+                prop_assert_eq!(parse_line(&line(slot, &socket), socket.proto), Some(socket));
+            }
+
+            #[test]
+            fn whole_tables_parse_back(sockets in proptest::collection::vec(socket(), 0..20)) {
+                for proto in [Proto::Tcp, Proto::Udp] {
+                    let mine: Vec<Socket> = sockets.iter().filter(|s| s.proto == proto).cloned().collect();
+                    let mut text = HEADER.to_string();
+                    for (i, s) in mine.iter().enumerate() {
+                        text.push_str(&line(i, s));
+                        text.push('\n');
+                    }
+                    prop_assert_eq!(parse_table(&text, proto), Parsed { sockets: mine, bad_lines: 0 });
+                }
+            }
+
+            #[test]
+            fn arbitrary_text_is_counted_never_fatal(text in any::<String>()) {
+                let parsed = parse_table(&text, Proto::Tcp);
+                let lines = text.lines().skip(1).filter(|l| !l.trim().is_empty()).count();
+                prop_assert_eq!(parsed.sockets.len() + parsed.bad_lines, lines);
+            }
+        }
+    }
 }

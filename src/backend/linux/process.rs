@@ -54,18 +54,14 @@ pub fn read(
     names: &mut HashMap<u32, (String, Option<u32>)>,
 ) -> Option<Process> {
     let dir = proc_root.join(pid.to_string());
-    let handle = match procfs::process::Process::new_with_root(dir.clone()) {
-        Ok(handle) => handle,
-        Err(procfs::ProcError::NotFound(_)) => return None,
-        Err(_) => return None,
-    };
+    // Every process has a comm; without one, it has exited.
     let name = match std::fs::read(dir.join("comm")) {
         Ok(bytes) => decode_comm(&bytes),
         Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
         Err(_) => String::new(),
     };
     // The effective uid, as `ps` shows it: a setuid or privilege-dropping server runs as it.
-    let uid = handle.status().ok().map(|status| status.euid);
+    let uid = status(&dir).map(|status| status.euid);
     let cmdline = std::fs::read(dir.join("cmdline"))
         .map(|bytes| decode_cmdline(&bytes))
         .unwrap_or_default();
@@ -78,11 +74,8 @@ pub fn read(
             ..Process::default()
         });
     }
-    let stat = handle.stat().ok();
-    let ppid = stat
-        .as_ref()
-        .and_then(|s| u32::try_from(s.ppid).ok())
-        .filter(|&p| p != 0);
+    let stat = read_stat(&dir);
+    let ppid = stat.as_ref().and_then(|s| s.ppid);
     let (exe, exe_deleted) = match std::fs::read_link(dir.join("exe")) {
         Ok(path) => split_deleted(&path.to_string_lossy()),
         Err(_) => (None, false),
@@ -100,7 +93,7 @@ pub fn read(
         exe,
         exe_deleted,
         cwd,
-        started: stat.and_then(|s| clock.start(s.starttime)),
+        started: stat.and_then(|s| clock.start(s.start_ticks)),
         ancestors: ancestors(proc_root, ppid, names),
         manager: super::cgroup::read(proc_root, pid).unwrap_or_default(),
         proxy: super::cgroup::docker_proxy_target(&cmdline),
@@ -137,14 +130,65 @@ fn ancestors(
     chain
 }
 
-/// (comm, ppid) from `/proc/PID/stat`, through procfs's parser (comm may hold `)` and spaces).
+/// `/proc/PID/status` through procfs's parser, given the text with invalid UTF-8 replaced:
+/// its `Name:` line is the process's own choice, and procfs refuses the whole file when one
+/// byte is not UTF-8, which would hide the user of any process that names itself so.
+pub fn status(dir: &Path) -> Option<procfs::process::Status> {
+    use procfs::FromRead;
+    let bytes = std::fs::read(dir.join("status")).ok()?;
+    procfs::process::Status::from_read(String::from_utf8_lossy(&bytes).as_bytes()).ok()
+}
+
+/// Whether this process has a capability in its effective set (`capabilities(7)` numbers).
+pub fn has_capability(cap: u32) -> bool {
+    status(Path::new("/proc/self")).is_some_and(|status| status.capeff & (1 << cap) != 0)
+}
+
+/// (comm, ppid) from `/proc/PID/stat`.
 fn read_stat_name(proc_root: &Path, pid: u32) -> Option<(String, Option<u32>)> {
-    let stat = procfs::process::Process::new_with_root(proc_root.join(pid.to_string()))
-        .ok()?
-        .stat()
-        .ok()?;
-    let ppid = u32::try_from(stat.ppid).ok().filter(|&p| p != 0);
-    Some((stat.comm, ppid))
+    let stat = read_stat(&proc_root.join(pid.to_string()))?;
+    Some((stat.comm, stat.ppid))
+}
+
+fn read_stat(dir: &Path) -> Option<Stat> {
+    parse_stat(&std::fs::read(dir.join("stat")).ok()?)
+}
+
+/// The fields portwho uses of `/proc/PID/stat`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stat {
+    pub comm: String,
+    /// `None` for pid 1 and kernel threads, whose parent is 0.
+    pub ppid: Option<u32>,
+    /// Clock ticks from boot to the start of the process.
+    pub start_ticks: u64,
+}
+
+/// Parse `/proc/PID/stat`: `pid (comm) state ppid ... starttime ...`.
+///
+/// The name may hold spaces and parentheses, so it runs from the first `(` to the last `)`.
+/// Ours rather than procfs's `Stat`, whose parser panics on some malformed input (found by
+/// the `process` fuzz target; the inputs are `fixtures/linux/fuzz/stat-*`): a captured tree
+/// given to `--proc-root` can hold anything.
+pub fn parse_stat(bytes: &[u8]) -> Option<Stat> {
+    let open = bytes.iter().position(|&b| b == b'(')?;
+    let close = bytes.iter().rposition(|&b| b == b')')?;
+    let pid = bytes.get(..open)?.strip_suffix(b" ")?;
+    if pid.is_empty() || !pid.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let comm = bytes.get(open + 1..close)?;
+    let rest = bytes.get(close + 1..)?.strip_prefix(b" ")?;
+    let mut fields = rest.split(|&b| b == b' ');
+    let mut field = |n: usize| -> Option<&str> { std::str::from_utf8(fields.nth(n)?).ok() };
+    // After the name: state (3rd field of the line), ppid (4th), ..., starttime (22nd).
+    let ppid: i64 = field(1)?.parse().ok()?;
+    let start_ticks = field(17)?.trim_end().parse().ok()?;
+    Some(Stat {
+        comm: String::from_utf8_lossy(comm).into_owned(),
+        ppid: u32::try_from(ppid).ok().filter(|&p| p != 0),
+        start_ticks,
+    })
 }
 
 /// The kernel appends " (deleted)" to the link of an executable removed or replaced on disk.
@@ -174,6 +218,8 @@ pub fn decode_cmdline(bytes: &[u8]) -> Vec<String> {
 }
 
 #[cfg(test)]
+// The tests write scratch proc files; portwho itself writes none (clippy.toml).
+#[allow(clippy::disallowed_methods)]
 mod tests {
     use super::*;
 
@@ -194,6 +240,94 @@ mod tests {
     #[test]
     fn invalid_utf8_is_replaced_not_fatal() {
         assert_eq!(decode_comm(b"ab\xffc\n"), "ab\u{fffd}c");
+    }
+
+    #[test]
+    fn stat_fields() {
+        let fixture = std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/linux/basic/20371/stat"),
+        )
+        .unwrap();
+        let stat = parse_stat(&fixture).unwrap();
+        assert_eq!(
+            stat,
+            Stat {
+                comm: "python3".into(),
+                ppid: Some(20368),
+                start_ticks: 298115
+            }
+        );
+        // A name can hold spaces, parentheses and invalid UTF-8; pid 1 has no parent.
+        let odd = b"1 (a) b\xff (c)) S 0 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 77 0\n";
+        assert_eq!(
+            parse_stat(odd),
+            Some(Stat {
+                comm: "a) b\u{fffd} (c)".into(),
+                ppid: None,
+                start_ticks: 77
+            })
+        );
+        for bad in [&b""[..], b"1 (a)", b"1 (a) S", b"1 a) S 2 (", b"1 (a)S 2"] {
+            assert_eq!(parse_stat(bad), None, "{bad:?}");
+        }
+    }
+
+    /// The inputs that panic procfs's stat parser are refused by ours, without a panic.
+    #[test]
+    fn stat_inputs_found_by_fuzzing() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/linux/fuzz");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path
+                .file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("stat-")
+            {
+                assert_eq!(parse_stat(&std::fs::read(&path).unwrap()), None, "{path:?}");
+                seen += 1;
+            }
+        }
+        assert!(seen >= 3);
+    }
+
+    /// On what the kernel writes, ours and procfs's parsers agree.
+    #[test]
+    fn stat_agrees_with_procfs() {
+        use procfs::FromRead;
+        let basic = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/linux/basic");
+        let mut files = vec![std::path::PathBuf::from("/proc/self/stat")];
+        files.extend(["20370", "20371", "20484"].map(|pid| basic.join(pid).join("stat")));
+        for file in files {
+            let bytes = std::fs::read(&file).unwrap();
+            let theirs = procfs::process::Stat::from_read(&bytes[..]).unwrap();
+            let ours = parse_stat(&bytes).unwrap();
+            assert_eq!(ours.comm, theirs.comm, "{file:?}");
+            assert_eq!(
+                ours.ppid,
+                u32::try_from(theirs.ppid).ok().filter(|&p| p != 0)
+            );
+            assert_eq!(ours.start_ticks, theirs.starttime, "{file:?}");
+        }
+    }
+
+    /// A name that is not UTF-8 must not cost the process its user.
+    #[test]
+    fn status_with_a_hostile_name() {
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/linux/basic/20371");
+        let good = std::fs::read(fixture.join("status")).unwrap();
+        let euid = status(&fixture).unwrap().euid;
+        let dir = std::env::temp_dir().join(format!("portwho-status-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let text = String::from_utf8(good).unwrap();
+        let (_, rest) = text.split_once('\n').unwrap();
+        let mut hostile = b"Name:\tpw\xff\xfe\\033]0;x\n".to_vec();
+        hostile.extend_from_slice(rest.as_bytes());
+        std::fs::write(dir.join("status"), hostile).unwrap();
+        assert_eq!(status(&dir).map(|s| s.euid), Some(euid));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

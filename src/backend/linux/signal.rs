@@ -72,6 +72,8 @@ fn platform(signal: Signal) -> rustix::process::Signal {
 }
 
 #[cfg(test)]
+// The tests start a process to signal; portwho itself runs none (clippy.toml).
+#[allow(clippy::disallowed_methods)]
 mod tests {
     use super::*;
 
