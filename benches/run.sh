@@ -9,7 +9,8 @@
 # medians, peak RSS (GNU time, median of a few runs) and syscall totals (strace -c -f),
 # with the targets of the "Faster than ss" issue marked met or not met. Progress goes to
 # stderr. Runs as root on Linux, from a clean clone; leaves nothing running behind.
-set -euo pipefail
+set -Eeuo pipefail
+trap 'echo "run.sh: line $LINENO: \"$BASH_COMMAND\" failed" >&2' ERR
 
 usage() {
     sed -n '2,11s/^# \{0,1\}//p' "$0"
@@ -225,7 +226,8 @@ want = int(sys.argv[1])
 pids = {p["pid"] for s in json.load(sys.stdin) for p in s["processes"]}
 sys.exit(0 if want in pids else f"portwho :{sys.argv[2]} misses holder pid {want}: {sorted(pids)}")' "$target" "$port"
     local fds sockets
-    fds=$(find /proc/[0-9]*/fd -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
+    # find fails on processes that exit while it walks; the count is still good.
+    fds=$({ find /proc/[0-9]*/fd -mindepth 1 -maxdepth 1 2>/dev/null || true; } | wc -l)
     sockets=$(ss -Htuan | wc -l)
     printf '%s\tinfo\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$size" "$procs" "$socks" "$extra" \
         "$port" "$fds" "$sockets" "$pw_count" "$ss_count" >>"$results"
