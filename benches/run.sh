@@ -170,10 +170,10 @@ idle_pct() {
 }
 
 # Other work on a 2-core host moves every number: before each row, wait until the host
-# is at least 90% idle, up to 3 minutes in all per run, and count the rows that had to
+# is at least 90% idle, up to 90 seconds in all per run, and count the rows that had to
 # start anyway.
 busy_rows=0
-wait_left=180
+wait_left=90
 wait_quiet() {
     local idle
     while :; do
