@@ -126,14 +126,28 @@ run_as() {
 }
 outdir() { if [ "$as_nobody" = 1 ]; then echo "$tmp/nobody"; else echo "$tmp"; fi; }
 
-# hyperfine medians, in seconds, of two command lines: "A B".
+# hyperfine medians, in seconds, of two command lines: "A B". hyperfine runs one command's
+# runs, then the other's; so that load coming or going between them does not favour one
+# side, half the runs go A then B and half B then A, and the medians are over both.
 medians() {
     local n=$1 a=$2 b=$3 prefix=
     [ "$as_nobody" = 1 ] && prefix="${nobody[*]} "
-    hyperfine -N --style basic --warmup "$warmup" --runs "$n" \
-        --export-json "$tmp/hyperfine.json" "$prefix$a" "$prefix$b" >&2
-    python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"]; print(r[0]["median"], r[1]["median"])' \
-        "$tmp/hyperfine.json"
+    rm -f "$tmp"/hyperfine-*.json
+    hyperfine -N --style basic --warmup "$warmup" --runs $((n - n / 2)) \
+        --export-json "$tmp/hyperfine-ab.json" "$prefix$a" "$prefix$b" >&2
+    if [ $((n / 2)) -gt 0 ]; then
+        hyperfine -N --style basic --warmup "$warmup" --runs $((n / 2)) \
+            --export-json "$tmp/hyperfine-ba.json" "$prefix$b" "$prefix$a" >&2
+    fi
+    python3 - "$prefix$a" "$prefix$b" "$tmp"/hyperfine-*.json <<'PY'
+import json, statistics, sys
+a, b, *files = sys.argv[1:]
+times = {a: [], b: []}
+for f in files:
+    for r in json.load(open(f))["results"]:
+        times[r["command"]] += r["times"]
+print(statistics.median(times[a]), statistics.median(times[b]))
+PY
 }
 
 # Median peak RSS in KiB of one command line (word-split; no quoting needed here).
@@ -291,7 +305,7 @@ def version(cmd):
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 print(f"Measured {started} on {os.cpu_count()} cores ({cpu}), Linux {platform.release()}; "
       f"{version(['ss', '-V'])}, {version(['hyperfine', '--version'])}.")
-print(f"hyperfine: {warmup} warmup + {runs} runs ({ref_runs} for netstat, lsof, fuser), medians; "
+print(f"hyperfine: {runs} runs ({ref_runs} for netstat, lsof, fuser), half in each order, {warmup} warmup(s) per half, medians; "
       f"peak RSS: median of {rss_runs} run(s) of `/usr/bin/time -f %M`; "
       f"syscalls: `strace -c -f` total, one run. Each row waits for a host ≥ 90% idle. "
       f"portwho shows owners unless `-q`.")
