@@ -15,7 +15,7 @@ use crate::error::Error;
 
 /// Below this many processes a second thread costs more than it saves.
 const PARALLEL_THRESHOLD: usize = 64;
-/// More threads than this were measured no faster on 2 cores (see the README's benchmark).
+/// More threads than this were measured no faster on 2 cores (see benches/README.md).
 const MAX_THREADS: usize = 4;
 
 /// Scan every process under `proc_root` once and keep the holders of the `wanted` inodes.
