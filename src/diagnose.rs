@@ -173,32 +173,17 @@ fn ephemeral(port: u16, host: &Host) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Category, Process, Socket};
+    use crate::model::{Process, testing};
 
     fn entry(local: &str, proto: Proto, state: State) -> Entry {
         Entry {
-            socket: Socket {
-                proto,
-                local: local.parse().unwrap(),
-                remote: None,
-                state,
-                uid: 0,
-                inode: 1,
-                v6only: None,
-            },
             processes: vec![std::sync::Arc::new(Process {
                 pid: 10,
                 name: "server".into(),
                 ..Process::default()
             })],
-            owners_hidden: false,
             socket_user: Some("root".into()),
-            service: None,
-            category: Category::Registered,
-            ephemeral: false,
-            exposure: crate::label::exposure::Exposure::Loopback,
-            interface: None,
-            findings: Vec::new(),
+            ..testing::entry(testing::socket(local, proto, state))
         }
     }
 

@@ -137,34 +137,17 @@ pub fn describe(programs: &BTreeSet<String>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::label::exposure::Exposure;
-    use crate::model::{Category, Process, Proto, Socket, State};
+    use crate::model::{Process, Proto, State, testing};
 
     fn entry(local: &str, exe: &str) -> Entry {
         Entry {
-            socket: Socket {
-                proto: Proto::Tcp,
-                local: local.parse().unwrap(),
-                remote: None,
-                state: State::Listen,
-                uid: 0,
-                inode: 1,
-                v6only: None,
-            },
             processes: vec![std::sync::Arc::new(Process {
                 pid: 999,
                 name: "srv".into(),
                 exe: (!exe.is_empty()).then(|| exe.to_string()),
                 ..Process::default()
             })],
-            owners_hidden: false,
-            socket_user: None,
-            service: None,
-            category: Category::Registered,
-            ephemeral: false,
-            exposure: Exposure::All,
-            interface: None,
-            findings: vec![],
+            ..testing::entry(testing::socket(local, Proto::Tcp, State::Listen))
         }
     }
 

@@ -52,17 +52,12 @@ pub fn sort(entries: &mut [Entry]) {
 mod tests {
     use super::*;
     use crate::backend::ProcessDetails;
-    use crate::model::{Category, Process, Proto, State};
+    use crate::model::{Process, Proto, State, testing};
 
     fn socket(local: &str, state: State, inode: u64) -> Socket {
         Socket {
-            proto: Proto::Tcp,
-            local: local.parse().unwrap(),
-            remote: None,
-            state,
-            uid: 0,
             inode,
-            v6only: None,
+            ..testing::socket(local, Proto::Tcp, state)
         }
     }
 
@@ -106,18 +101,7 @@ mod tests {
 
     #[test]
     fn listeners_come_first() {
-        let entry = |s: Socket| Entry {
-            socket: s,
-            processes: vec![],
-            owners_hidden: false,
-            socket_user: None,
-            service: None,
-            category: Category::Registered,
-            ephemeral: false,
-            exposure: crate::label::exposure::Exposure::Loopback,
-            interface: None,
-            findings: Vec::new(),
-        };
+        let entry = testing::entry;
         let mut entries = vec![
             entry(socket("127.0.0.1:80", State::TimeWait, 0)),
             entry(socket("127.0.0.1:9000", State::Listen, 2)),

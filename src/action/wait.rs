@@ -149,13 +149,8 @@ mod tests {
 
     fn socket(local: &str, state: State, inode: u64) -> Socket {
         Socket {
-            proto: Proto::Tcp,
-            local: local.parse().unwrap(),
-            remote: None,
-            state,
-            uid: 0,
             inode,
-            v6only: None,
+            ..crate::model::testing::socket(local, Proto::Tcp, state)
         }
     }
 

@@ -159,38 +159,27 @@ pub fn findings(e: &Entry) -> Vec<Finding> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Category, Process, Socket, State};
+    use crate::model::{Process, Socket, State, testing};
 
     fn entry(local: &str, proto: Proto, program: &str, uid: u32) -> Entry {
+        let state = if proto == Tcp {
+            State::Listen
+        } else {
+            State::Unconn
+        };
         let socket = Socket {
-            proto,
-            local: local.parse().unwrap(),
-            remote: None,
-            state: if proto == Tcp {
-                State::Listen
-            } else {
-                State::Unconn
-            },
             uid,
             inode: 9,
-            v6only: None,
+            ..testing::socket(local, proto, state)
         };
         Entry {
-            exposure: Exposure::of(socket.local.ip()),
-            socket,
             processes: vec![std::sync::Arc::new(Process {
                 pid: 100,
                 name: program.into(),
                 uid: Some(uid),
                 ..Process::default()
             })],
-            owners_hidden: false,
-            socket_user: None,
-            service: None,
-            category: Category::Registered,
-            ephemeral: false,
-            interface: None,
-            findings: Vec::new(),
+            ..testing::entry(socket)
         }
     }
 

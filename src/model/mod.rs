@@ -4,6 +4,9 @@ use std::net::{IpAddr, SocketAddr};
 
 use serde::Serialize;
 
+#[cfg(test)]
+pub mod testing;
+
 /// Transport protocol of a socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]

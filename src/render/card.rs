@@ -239,7 +239,7 @@ impl Render for Cards {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Ancestor, Category, Proto, Socket, State};
+    use crate::model::{Ancestor, Proto, Socket, State, testing};
 
     fn sample() -> Vec<Entry> {
         let process = Process {
@@ -270,25 +270,14 @@ mod tests {
             ],
             ..Process::default()
         };
+        let socket = Socket {
+            uid: 1000,
+            inode: 7,
+            ..testing::socket("127.0.0.1:8080", Proto::Tcp, State::Listen)
+        };
         vec![Entry {
-            socket: Socket {
-                proto: Proto::Tcp,
-                local: "127.0.0.1:8080".parse().unwrap(),
-                remote: None,
-                state: State::Listen,
-                uid: 1000,
-                inode: 7,
-                v6only: None,
-            },
             processes: vec![process.into()],
-            owners_hidden: false,
-            socket_user: None,
-            service: None,
-            category: Category::Registered,
-            ephemeral: false,
-            exposure: crate::label::exposure::Exposure::Loopback,
-            interface: None,
-            findings: Vec::new(),
+            ..testing::entry(socket)
         }]
     }
 

@@ -1,0 +1,33 @@
+//! Builders for tests, so each test spells out only the fields it is about.
+
+use super::{Category, Entry, Proto, Socket, State};
+use crate::label::exposure::Exposure;
+
+/// A socket on `local` with no peer, uid 0 and inode 1.
+pub fn socket(local: &str, proto: Proto, state: State) -> Socket {
+    Socket {
+        proto,
+        local: local.parse().expect("a socket address"),
+        remote: None,
+        state,
+        uid: 0,
+        inode: 1,
+        v6only: None,
+    }
+}
+
+/// A row for `socket`, with no holders, no service and the exposure of its address.
+pub fn entry(socket: Socket) -> Entry {
+    Entry {
+        exposure: Exposure::of(socket.local.ip()),
+        socket,
+        processes: Vec::new(),
+        owners_hidden: false,
+        socket_user: None,
+        service: None,
+        category: Category::Registered,
+        ephemeral: false,
+        interface: None,
+        findings: Vec::new(),
+    }
+}
