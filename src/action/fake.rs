@@ -7,7 +7,7 @@ use std::ops::RangeInclusive;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use super::{Clock, Prompt};
+use super::{Clock, Context, Guard, Prompt};
 use crate::backend::{
     Backend, Detail, Holding, Owners, PinError, PinnedProcess, ProcessDetails, SignalError,
     SocketQuery, SocketTable,
@@ -301,6 +301,43 @@ impl Backend for FakeBackend {
             Err(SignalError::Gone)
         };
         state.logged(format!("kill {pid} {signal}"), result)
+    }
+}
+
+/// What an action printed, asked and slept when run against the fakes.
+pub struct Ran<T> {
+    pub result: T,
+    pub out: String,
+    pub err: String,
+    pub questions: Vec<String>,
+    pub slept: Duration,
+}
+
+/// Run `action` in a context of `fake`, a prompt answering `answers`, and a fake clock.
+pub fn run_with_fakes<T>(
+    fake: &FakeBackend,
+    answers: &[bool],
+    guard: Guard,
+    action: impl FnOnce(&mut Context) -> T,
+) -> Ran<T> {
+    let mut prompt = FakePrompt::new(answers);
+    let clock = FakeClock::new();
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let mut cx = Context {
+        backend: fake,
+        prompt: &mut prompt,
+        clock: &clock,
+        guard,
+        out: &mut out,
+        err: &mut err,
+    };
+    let result = action(&mut cx);
+    Ran {
+        result,
+        out: String::from_utf8_lossy(&out).into_owned(),
+        err: String::from_utf8_lossy(&err).into_owned(),
+        questions: prompt.questions,
+        slept: clock.slept(),
     }
 }
 

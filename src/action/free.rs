@@ -73,7 +73,7 @@ pub fn run(start: u16, count: u16, format: Format, cx: &mut Context) -> Result<E
 mod tests {
     use super::*;
     use crate::action::Guard;
-    use crate::action::fake::{FakeBackend, FakeClock, FakePrompt};
+    use crate::action::fake::{FakeBackend, run_with_fakes};
     use crate::model::{Proto, Socket, State};
 
     #[test]
@@ -93,19 +93,9 @@ mod tests {
     }
 
     fn run_free(fake: &FakeBackend, start: u16, count: u16, format: Format) -> (ExitCode, String) {
-        let clock = FakeClock::new();
-        let mut prompt = FakePrompt::new(&[]);
-        let (mut out, mut err) = (Vec::new(), Vec::new());
-        let mut cx = Context {
-            backend: fake,
-            prompt: &mut prompt,
-            clock: &clock,
-            guard: Guard { own: 1, parent: 1 },
-            out: &mut out,
-            err: &mut err,
-        };
-        let code = run(start, count, format, &mut cx).unwrap();
-        (code, String::from_utf8(out).unwrap())
+        let guard = Guard { own: 1, parent: 1 };
+        let ran = run_with_fakes(fake, &[], guard, |cx| run(start, count, format, cx));
+        (ran.result.unwrap(), ran.out)
     }
 
     #[test]

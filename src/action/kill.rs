@@ -484,7 +484,7 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::action::fake::{FakeBackend, FakeClock, Script};
+    use crate::action::fake::{FakeBackend, Script, run_with_fakes};
     use crate::model::State;
     use crate::target::Target;
 
@@ -772,24 +772,13 @@ mod tests {
         opts: &KillOptions,
         answers: &[bool],
     ) -> Run {
-        let mut prompt = crate::action::fake::FakePrompt::new(answers);
-        let clock = FakeClock::new();
-        let (mut out, mut err) = (Vec::new(), Vec::new());
-        let mut cx = Context {
-            backend: fake,
-            prompt: &mut prompt,
-            clock: &clock,
-            guard: GUARD,
-            out: &mut out,
-            err: &mut err,
-        };
-        let code = run(filters, opts, false, &mut cx).unwrap();
+        let ran = run_with_fakes(fake, answers, GUARD, |cx| run(filters, opts, false, cx));
         Run {
-            code,
-            out: String::from_utf8(out).unwrap(),
-            err: String::from_utf8(err).unwrap(),
-            questions: prompt.questions,
-            slept: clock.slept(),
+            code: ran.result.unwrap(),
+            out: ran.out,
+            err: ran.err,
+            questions: ran.questions,
+            slept: ran.slept,
         }
     }
 

@@ -132,7 +132,7 @@ fn free_line(t: &Target) -> String {
 mod tests {
     use super::*;
     use crate::action::Guard;
-    use crate::action::fake::{FakeBackend, FakeClock, FakePrompt};
+    use crate::action::fake::{FakeBackend, run_with_fakes};
     use crate::model::Proto;
 
     fn filters(port: u16, listening_only: bool) -> Filters {
@@ -162,24 +162,9 @@ mod tests {
         filters: &Filters,
         timeout: Duration,
     ) -> (ExitCode, String, String, Duration) {
-        let clock = FakeClock::new();
-        let mut prompt = FakePrompt::new(&[]);
-        let (mut out, mut err) = (Vec::new(), Vec::new());
-        let mut cx = Context {
-            backend: fake,
-            prompt: &mut prompt,
-            clock: &clock,
-            guard: Guard { own: 1, parent: 1 },
-            out: &mut out,
-            err: &mut err,
-        };
-        let code = waiter(filters, timeout, false, &mut cx).unwrap();
-        (
-            code,
-            String::from_utf8(out).unwrap(),
-            String::from_utf8(err).unwrap(),
-            clock.slept(),
-        )
+        let guard = Guard { own: 1, parent: 1 };
+        let ran = run_with_fakes(fake, &[], guard, |cx| waiter(filters, timeout, false, cx));
+        (ran.result.unwrap(), ran.out, ran.err, ran.slept)
     }
 
     #[test]
