@@ -116,7 +116,7 @@ pub fn run(
         if let std::collections::hash_map::Entry::Vacant(slot) = users.entry(s.uid)
             && let Some(name) = backend.user_name(s.uid)
         {
-            slot.insert(name);
+            slot.insert(std::sync::Arc::<str>::from(name));
         }
     }
     let host = backend.host();
@@ -126,6 +126,7 @@ pub fn run(
         services: (!config.numeric).then_some(services),
         ephemeral: host.ephemeral.clone(),
         users: &users,
+        findings: config.format == Format::Json || matches!(config.mode, Mode::Audit { .. }),
     };
     let vanished_details = details.vanished;
     let details: HashMap<u32, std::sync::Arc<model::Process>> = details

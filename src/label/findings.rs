@@ -125,7 +125,7 @@ impl Rule {
     fn finding(&self, e: &Entry) -> Finding {
         let what = e
             .service
-            .clone()
+            .map(str::to_string)
             .or_else(|| e.processes.first().map(|p| p.name.clone()))
             .unwrap_or_else(|| format!("port {}", e.socket.local.port()));
         Finding {

@@ -213,9 +213,9 @@ pub struct Entry {
     pub processes: Vec<std::sync::Arc<Process>>,
     /// No holder is visible and some processes could not be read: the owner may be hidden.
     pub owners_hidden: bool,
-    /// User name of the socket's uid, when it resolves.
-    pub socket_user: Option<String>,
-    pub service: Option<String>,
+    /// User name of the socket's uid, when it resolves; shared by every socket of that uid.
+    pub socket_user: Option<std::sync::Arc<str>>,
+    pub service: Option<&'static str>,
     pub category: Category,
     pub ephemeral: bool,
     pub exposure: crate::label::exposure::Exposure,

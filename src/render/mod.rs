@@ -123,13 +123,14 @@ pub(crate) mod tests {
             width in proptest::option::of(10usize..120),
         ) {
             use crate::model::{Host, Socket, State};
-            let users = std::collections::HashMap::from([(1000, socket_user.unwrap_or_default())]);
+            let users = std::collections::HashMap::from([(1000, socket_user.unwrap_or_default().into())]);
             let interfaces = [("192.0.2.1".parse().unwrap(), interface)];
             let labeller = crate::label::Labeller {
                 services: None,
                 ephemeral: 32768..=60999,
                 users: &users,
                 interfaces: &interfaces,
+                findings: true,
             };
             let socket = |local: &str, inode| Socket {
                 proto: Proto::Tcp,

@@ -1,5 +1,7 @@
 //! The terminal table: one row per socket, fitted to the terminal, escaped, optionally coloured.
 
+use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use tabled::builder::Builder;
@@ -7,8 +9,8 @@ use tabled::settings::object::{Columns, Rows};
 use tabled::settings::peaker::PriorityMax;
 use tabled::settings::{Padding, Style, Width};
 
-use super::{Render, escape::escape, format_addr};
-use crate::model::{Entry, State};
+use super::{Render, escape::escape};
+use crate::model::{Entry, Process, State};
 
 const BOLD: &str = "\x1b[1m";
 const GREEN: &str = "\x1b[32m";
@@ -24,98 +26,158 @@ pub struct Table {
     pub numeric: bool,
 }
 
+/// One row's cells written end to end into one buffer, so a row of eight cells costs no
+/// allocation once the buffer has grown: the table is laid out twice (widths, then text)
+/// for every socket on the host.
+#[derive(Default)]
+struct Cells {
+    text: String,
+    ends: Vec<usize>,
+}
+
+impl Cells {
+    fn clear(&mut self) {
+        self.text.clear();
+        self.ends.clear();
+    }
+
+    /// Close the cell written since the last call.
+    fn end(&mut self) {
+        self.ends.push(self.text.len());
+    }
+
+    fn push(&mut self, cell: &str) {
+        self.text.push_str(cell);
+        self.end();
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &str> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts.zip(&self.ends).map(|(start, &end)| &self.text[start..end])
+    }
+}
+
 impl Table {
-    fn paint(&self, code: &str, text: &str) -> String {
+    fn paint(&self, cells: &mut Cells, code: &str, text: &str) {
         if self.color {
-            format!("{code}{text}{RESET}")
+            cells.text.push_str(code);
+            cells.text.push_str(text);
+            cells.text.push_str(RESET);
         } else {
-            text.to_string()
+            cells.text.push_str(text);
         }
     }
 
-    fn row(&self, e: &Entry, with_peer: bool) -> Vec<String> {
+    fn row(&self, e: &Entry, with_peer: bool, cells: &mut Cells) {
+        cells.clear();
         let s = &e.socket;
-        let mut row = vec![s.proto.as_str().to_string(), format_addr(s.local)];
+        cells.push(s.proto.as_str());
+        // Writing to a String cannot fail.
+        let _ = write!(cells.text, "{}", s.local);
+        cells.end();
         if with_peer {
-            row.push(s.remote.map_or_else(|| "*".to_string(), format_addr));
+            match s.remote {
+                Some(remote) => {
+                    let _ = write!(cells.text, "{remote}");
+                }
+                None => cells.text.push('*'),
+            }
+            cells.end();
         }
         let state = s.state.as_str();
-        row.push(match s.state {
-            State::Listen | State::Unconn => self.paint(GREEN, state),
-            _ => state.to_string(),
-        });
-        row.push(match (&e.interface, e.exposure) {
-            (Some(name), _) => escape(name).into_owned(),
-            (None, exposure) => exposure.as_str().to_string(),
-        });
+        match s.state {
+            State::Listen | State::Unconn => self.paint(cells, GREEN, state),
+            _ => cells.text.push_str(state),
+        }
+        cells.end();
+        match (&e.interface, e.exposure) {
+            (Some(name), _) => cells.push(&escape(name)),
+            (None, exposure) => cells.push(exposure.as_str()),
+        }
         if !self.numeric {
-            row.push(e.service.as_deref().map_or("-", |n| n).to_string());
+            cells.push(e.service.unwrap_or("-"));
         }
-        let mut range = e.category.as_str().to_string();
+        cells.text.push_str(e.category.as_str());
         if e.ephemeral {
-            range.push_str(" (eph)");
+            cells.text.push_str(" (eph)");
         }
-        row.push(range);
-        row.push(self.processes(e));
-        row.push(user(e));
-        row
+        cells.end();
+        self.processes(e, cells);
+        cells.end();
+        user(e, cells);
+        cells.end();
     }
 
-    fn processes(&self, e: &Entry) -> String {
+    fn processes(&self, e: &Entry, cells: &mut Cells) {
         if e.processes.is_empty() {
-            return if e.owners_hidden {
-                self.paint(YELLOW, "(hidden)")
+            if e.owners_hidden {
+                self.paint(cells, YELLOW, "(hidden)");
             } else {
-                "-".to_string()
-            };
+                cells.text.push('-');
+            }
+            return;
         }
         // Workers of one server share a name: "812,813,814/nginx" reads better than three.
-        let mut groups: Vec<(&str, Vec<u32>)> = Vec::new();
-        for p in &e.processes {
-            match groups.iter_mut().find(|(name, _)| *name == p.name) {
-                Some((_, pids)) => pids.push(p.pid),
-                None => groups.push((&p.name, vec![p.pid])),
+        for (i, p) in e.processes.iter().enumerate() {
+            if e.processes[..i].iter().any(|q| q.name == p.name) {
+                continue;
             }
+            if i > 0 {
+                cells.text.push(' ');
+            }
+            let pids = e.processes[i..].iter().filter(|q| q.name == p.name);
+            for (j, q) in pids.enumerate() {
+                let _ = write!(cells.text, "{}{}", if j > 0 { "," } else { "" }, q.pid);
+            }
+            cells.text.push('/');
+            cells.text.push_str(&escape(&p.name));
         }
-        groups
-            .iter()
-            .map(|(name, pids)| {
-                let pids: Vec<String> = pids.iter().map(u32::to_string).collect();
-                format!("{}/{}", pids.join(","), escape(name))
-            })
-            .collect::<Vec<_>>()
-            .join(" ")
+    }
+}
+
+/// How a holder's user is shown: its name, else its uid.
+fn name(p: &Process) -> Option<Cow<'_, str>> {
+    match (&p.user, p.uid) {
+        (Some(user), _) => Some(escape(user)),
+        (None, Some(uid)) => Some(Cow::Owned(uid.to_string())),
+        (None, None) => None,
     }
 }
 
 /// The holders' users, or the socket's owner when no holder is visible.
-fn user(e: &Entry) -> String {
-    let mut names: Vec<String> = Vec::new();
-    for p in &e.processes {
-        let name = match (&p.user, p.uid) {
-            (Some(user), _) => escape(user).into_owned(),
-            (None, Some(uid)) => uid.to_string(),
-            (None, None) => continue,
-        };
-        if !names.contains(&name) {
-            names.push(name);
+fn user(e: &Entry, cells: &mut Cells) {
+    // Each name once, in the holders' order.
+    let mut any = false;
+    for (i, p) in e.processes.iter().enumerate() {
+        let Some(this) = name(p) else { continue };
+        if e.processes[..i].iter().any(|q| name(q).as_deref() == Some(&*this)) {
+            continue;
+        }
+        if any {
+            cells.text.push(',');
+        }
+        cells.text.push_str(&this);
+        any = true;
+    }
+    if any {
+        return;
+    }
+    // TIME_WAIT and other orphaned sockets carry uid 0 without belonging to root.
+    if e.socket.inode == 0 {
+        cells.text.push('-');
+        return;
+    }
+    match &e.socket_user {
+        Some(user) => cells.text.push_str(&escape(user)),
+        None => {
+            let _ = write!(cells.text, "{}", e.socket.uid);
         }
     }
-    if names.is_empty() {
-        // TIME_WAIT and other orphaned sockets carry uid 0 without belonging to root.
-        if e.socket.inode == 0 {
-            return "-".to_string();
-        }
-        return match &e.socket_user {
-            Some(user) => escape(user).into_owned(),
-            None => e.socket.uid.to_string(),
-        };
-    }
-    names.join(",")
 }
 
 impl Table {
-    fn header(&self, with_peer: bool) -> Vec<String> {
+    fn header(&self, with_peer: bool, cells: &mut Cells) {
+        cells.clear();
         let mut header = vec!["PROTO", "LOCAL"];
         if with_peer {
             header.push("PEER");
@@ -125,16 +187,21 @@ impl Table {
             header.push("SERVICE");
         }
         header.extend(["RANGE", "PROCESS", "USER"]);
-        header.iter().map(|h| self.paint(BOLD, h)).collect()
+        for h in header {
+            self.paint(cells, BOLD, h);
+            cells.end();
+        }
     }
 
     /// On a terminal: tabled, which cuts the widest cells to fit.
     fn fitted(&self, entries: &[Entry], with_peer: bool, out: &mut dyn Write) -> io::Result<()> {
-        let header = self.header(with_peer);
-        let mut builder = Builder::with_capacity(entries.len() + 1, header.len());
-        builder.push_record(header);
+        let mut cells = Cells::default();
+        self.header(with_peer, &mut cells);
+        let mut builder = Builder::with_capacity(entries.len() + 1, cells.ends.len());
+        builder.push_record(cells.iter().map(str::to_string));
         for e in entries {
-            builder.push_record(self.row(e, with_peer));
+            self.row(e, with_peer, &mut cells);
+            builder.push_record(cells.iter().map(str::to_string));
         }
         let mut table = builder.build();
         table
@@ -160,36 +227,49 @@ impl Table {
     /// for the column widths, one to write. tabled holds every cell at once, which was half
     /// of portwho's memory for 100 000 sockets.
     fn streamed(&self, entries: &[Entry], with_peer: bool, out: &mut dyn Write) -> io::Result<()> {
-        let header = self.header(with_peer);
-        let mut widths: Vec<usize> = header.iter().map(|h| cell_width(h)).collect();
+        let mut cells = Cells::default();
+        self.header(with_peer, &mut cells);
+        let mut widths: Vec<usize> = cells.iter().map(cell_width).collect();
         for e in entries {
-            for (width, cell) in widths.iter_mut().zip(self.row(e, with_peer)) {
-                *width = (*width).max(cell_width(&cell));
+            self.row(e, with_peer, &mut cells);
+            for (width, cell) in widths.iter_mut().zip(cells.iter()) {
+                *width = (*width).max(cell_width(cell));
             }
         }
         let mut line = String::new();
-        let mut write = |cells: &[String]| {
+        let mut write = |cells: &Cells| {
             line.clear();
+            let last = cells.ends.len().saturating_sub(1);
             for (i, (cell, width)) in cells.iter().zip(&widths).enumerate() {
                 line.push_str(cell);
-                if i + 1 < cells.len() {
+                if i < last {
                     let pad = width.saturating_sub(cell_width(cell)) + 2;
                     line.extend(std::iter::repeat_n(' ', pad));
                 }
             }
-            writeln!(out, "{}", line.trim_end())
+            line.truncate(line.trim_end().len());
+            line.push('\n');
+            out.write_all(line.as_bytes())
         };
-        write(&header)?;
+        self.header(with_peer, &mut cells);
+        write(&cells)?;
         for e in entries {
-            write(&self.row(e, with_peer))?;
+            self.row(e, with_peer, &mut cells);
+            write(&cells)?;
         }
         Ok(())
     }
 }
 
-/// A cell's width on a terminal, as tabled measures it (colour codes take none).
+/// A cell's width on a terminal, as tabled measures it (colour codes take none). Most
+/// cells are plain ASCII, whose width is their length; measuring those the general way was
+/// a tenth of a listing's time.
 fn cell_width(cell: &str) -> usize {
-    tabled::grid::util::string::get_line_width(cell)
+    if cell.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+        cell.len()
+    } else {
+        tabled::grid::util::string::get_line_width(cell)
+    }
 }
 
 impl Render for Table {
@@ -239,8 +319,8 @@ mod tests {
                     },
                     processes,
                     owners_hidden: hidden,
-                    socket_user: user,
-                    service: eph.then(|| "http-alt".to_string()),
+                    socket_user: user.map(Into::into),
+                    service: eph.then_some("http-alt"),
                     category: Category::Dynamic,
                     ephemeral: eph,
                     exposure: crate::label::exposure::Exposure::All,
