@@ -81,6 +81,8 @@ pub struct Config {
     pub target_args: Vec<String>,
     pub format: Format,
     pub numeric: bool,
+    /// Find the processes that hold the sockets (not with `--no-owners`).
+    pub owners: bool,
     pub color: bool,
     /// Cut the table to this width (on a terminal only).
     pub width: Option<usize>,
@@ -153,6 +155,7 @@ impl Config {
             },
             format,
             numeric: cli.numeric,
+            owners: !cli.no_owners,
             color,
             width: terminal.width.filter(|_| terminal.stdout_is_tty),
             verbose: cli.verbose,

@@ -82,7 +82,7 @@ pub fn run(
     // scan. An audit or a diff judges the owners, quiet or not.
     let quiet = config.format == Format::Quiet;
     let bare = quiet && config.mode == Mode::List;
-    let owners = if bare && !filters.needs_owners() {
+    let owners = if !config.owners || (bare && !filters.needs_owners()) {
         Owners::default()
     } else {
         let wanted: HashSet<u64> = shown
@@ -191,6 +191,7 @@ fn list(
                 color: config.color,
                 width: config.width,
                 numeric: config.numeric,
+                owners: config.owners,
             }
             .render(entries, out)?;
             if !config.filters.targets.is_empty() {

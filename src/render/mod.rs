@@ -147,7 +147,7 @@ pub(crate) mod tests {
                 labeller.entry(socket("[::]:6379", 3), Vec::new(), true),
             ];
             let mut out = Vec::new();
-            table::Table { color: false, width, numeric: false }.render(&entries, &mut out).unwrap();
+            table::Table { color: false, width, numeric: false, owners: true }.render(&entries, &mut out).unwrap();
             card::Cards { now: 1_700_000_100, width, color: false, targets: vec![":6379".into()] }
                 .render(&entries, &mut out)
                 .unwrap();

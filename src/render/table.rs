@@ -24,6 +24,8 @@ pub struct Table {
     pub width: Option<usize>,
     /// Leave the SERVICE column out (`--numeric`).
     pub numeric: bool,
+    /// Show the PROCESS column (not with `--no-owners`).
+    pub owners: bool,
 }
 
 /// One row's cells written end to end into one buffer, so a row of eight cells costs no
@@ -102,8 +104,10 @@ impl Table {
             cells.text.push_str(" (eph)");
         }
         cells.end();
-        self.processes(e, cells);
-        cells.end();
+        if self.owners {
+            self.processes(e, cells);
+            cells.end();
+        }
         user(e, cells);
         cells.end();
     }
@@ -186,7 +190,11 @@ impl Table {
         if !self.numeric {
             header.push("SERVICE");
         }
-        header.extend(["RANGE", "PROCESS", "USER"]);
+        header.push("RANGE");
+        if self.owners {
+            header.push("PROCESS");
+        }
+        header.push("USER");
         for h in header {
             self.paint(cells, BOLD, h);
             cells.end();
@@ -337,8 +345,9 @@ mod tests {
             entries in proptest::collection::vec(entry(), 1..6),
             color in any::<bool>(),
             numeric in any::<bool>(),
+            owners in any::<bool>(),
         ) {
-            let table = Table { color, width: None, numeric };
+            let table = Table { color, width: None, numeric, owners };
             let with_peer = entries.iter().any(|e| e.socket.remote.is_some());
             let (mut streamed, mut fitted) = (Vec::new(), Vec::new());
             table.streamed(&entries, with_peer, &mut streamed).unwrap();
