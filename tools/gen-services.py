@@ -40,6 +40,8 @@ def rust_str(text):
     readable and greppable."""
     if not all(0x20 <= ord(c) < 0x7F for c in text):
         raise ValueError(f"service name {text!r} is not printable ASCII")
+    if len(text) > 15:
+        raise ValueError(f"service name {text!r} is longer than RFC 6335's 15 characters")
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
@@ -97,13 +99,14 @@ def render(rows, version):
         "// One name per port and protocol, tcp and udp only, unnamed ports left out;",
         "// sorted by (port, proto), which `ServiceTable::name` relies on.",
         "",
+        "use super::services::Name;",
         "use crate::model::Proto;",
         "",
         "#[rustfmt::skip]",
-        "pub(crate) static IANA: &[(u16, Proto, &str)] = &[",
+        "pub(crate) static IANA: &[(u16, Proto, Name)] = &[",
     ]
     for port, proto, name in rows:
-        lines.append(f"    ({port}, {PROTOS[proto]}, {rust_str(name)}),")
+        lines.append(f"    ({port}, {PROTOS[proto]}, Name::new({rust_str(name)})),")
     lines.append("];")
     return "\n".join(lines) + "\n"
 

@@ -5,6 +5,47 @@ use std::cmp::Ordering;
 use super::services_table::IANA;
 use crate::model::Proto;
 
+/// A service name stored inline; RFC 6335 caps them at 15 characters.
+///
+/// The tables hold names this way rather than as `&str` because a position-independent
+/// binary needs one relocation per pointer: for IANA's 11 000 rows the loader wrote half
+/// a megabyte of relocated pointers at every start, before `main`, whether or not a
+/// name was looked up. Inline, the table is read-only data paged in only where searched.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Name {
+    len: u8,
+    bytes: [u8; 15],
+}
+
+impl Name {
+    /// Fails to compile (the tables are statics) for a name longer than 15 bytes.
+    pub(crate) const fn new(text: &str) -> Name {
+        let from = text.as_bytes();
+        assert!(from.len() <= 15, "service names have at most 15 characters");
+        let mut bytes = [0; 15];
+        let mut i = 0;
+        while i < from.len() {
+            bytes[i] = from[i];
+            i += 1;
+        }
+        Name {
+            len: from.len() as u8,
+            bytes,
+        }
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        // Built from a &str in `new`, cut at a length it measured: always valid UTF-8.
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or("")
+    }
+}
+
+impl std::fmt::Debug for Name {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.as_str().fmt(f)
+    }
+}
+
 /// OVERLAY: names that beat IANA's in `ServiceTable::name`.
 ///
 /// IANA assigns many ports that developer and infrastructure servers took over by
@@ -15,29 +56,29 @@ use crate::model::Proto;
 /// none. 80 and 631 are here because the source package keeps IANA's last-listed name
 /// per port ("www-http", "ipps"), not the primary one that users and `ss` know.
 ///
-/// Rules: lowercase, at most 16 characters (a table column), spelled so a TARGET can
+/// Rules: lowercase, at most 15 characters (RFC 6335, and a table column), spelled so a TARGET can
 /// name it, and different from IANA's name (the tests check all of these). Sorted by
 /// (port, proto) for binary search.
-static OVERLAY: &[(u16, Proto, &str)] = &[
-    (80, Proto::Tcp, "http"),
-    (80, Proto::Udp, "http"),
-    (631, Proto::Tcp, "ipp"),
-    (2376, Proto::Tcp, "docker-tls"),
-    (2380, Proto::Tcp, "etcd-peer"),
-    (3000, Proto::Tcp, "http-dev"),
-    (5000, Proto::Tcp, "http-dev"),
-    (5173, Proto::Tcp, "vite"),
-    (6443, Proto::Tcp, "kubernetes-api"),
-    (8000, Proto::Tcp, "http-dev"),
-    (8888, Proto::Tcp, "jupyter"),
-    (9000, Proto::Tcp, "php-fpm"),
-    (9090, Proto::Tcp, "prometheus"),
-    (9100, Proto::Tcp, "node-exporter"),
-    (9200, Proto::Tcp, "elasticsearch"),
-    (10000, Proto::Tcp, "webmin"),
-    (10250, Proto::Tcp, "kubelet"),
-    (11211, Proto::Tcp, "memcached"),
-    (11211, Proto::Udp, "memcached"),
+static OVERLAY: &[(u16, Proto, Name)] = &[
+    (80, Proto::Tcp, Name::new("http")),
+    (80, Proto::Udp, Name::new("http")),
+    (631, Proto::Tcp, Name::new("ipp")),
+    (2376, Proto::Tcp, Name::new("docker-tls")),
+    (2380, Proto::Tcp, Name::new("etcd-peer")),
+    (3000, Proto::Tcp, Name::new("http-dev")),
+    (5000, Proto::Tcp, Name::new("http-dev")),
+    (5173, Proto::Tcp, Name::new("vite")),
+    (6443, Proto::Tcp, Name::new("kubernetes-api")),
+    (8000, Proto::Tcp, Name::new("http-dev")),
+    (8888, Proto::Tcp, Name::new("jupyter")),
+    (9000, Proto::Tcp, Name::new("php-fpm")),
+    (9090, Proto::Tcp, Name::new("prometheus")),
+    (9100, Proto::Tcp, Name::new("node-exporter")),
+    (9200, Proto::Tcp, Name::new("elasticsearch")),
+    (10000, Proto::Tcp, Name::new("webmin")),
+    (10250, Proto::Tcp, Name::new("kubelet")),
+    (11211, Proto::Tcp, Name::new("memcached")),
+    (11211, Proto::Udp, Name::new("memcached")),
 ];
 
 /// Names users type for the ports the overlay calls "http-dev"; for `lookup` only.
@@ -98,7 +139,7 @@ impl ServiceTable {
         let builtin = OVERLAY
             .iter()
             .chain(IANA)
-            .filter(|(_, _, n)| n.eq_ignore_ascii_case(name))
+            .filter(|(_, _, n)| n.as_str().eq_ignore_ascii_case(name))
             .map(|&(port, proto, _)| (proto, port));
         let aliases = OVERLAY_ALIASES
             .iter()
@@ -121,7 +162,7 @@ impl ServiceTable {
         let mut all: Vec<&str> = OVERLAY
             .iter()
             .chain(IANA)
-            .map(|&(_, _, n)| n)
+            .map(|(_, _, n)| n.as_str())
             .chain(OVERLAY_ALIASES.iter().map(|&(n, _, _)| n))
             .chain(self.host.iter().map(|(n, _, _)| n.as_str()))
             .collect();
@@ -132,15 +173,11 @@ impl ServiceTable {
     }
 }
 
-fn find(
-    table: &'static [(u16, Proto, &'static str)],
-    port: u16,
-    proto: Proto,
-) -> Option<&'static str> {
+fn find(table: &'static [(u16, Proto, Name)], port: u16, proto: Proto) -> Option<&'static str> {
     let i = table
         .binary_search_by(|&(p, pr, _)| (p, pr).cmp(&(port, proto)))
         .ok()?;
-    table.get(i).map(|&(_, _, n)| n)
+    table.get(i).map(|(_, _, n)| n.as_str())
 }
 
 fn cmp_ignore_case(a: &str, b: &str) -> Ordering {
@@ -194,7 +231,7 @@ mod tests {
             let (a, b) = ((pair[0].0, pair[0].1), (pair[1].0, pair[1].1));
             assert!(a < b, "IANA table not strictly sorted at {a:?}, {b:?}");
         }
-        assert!(IANA.iter().all(|(_, _, n)| !n.is_empty()));
+        assert!(IANA.iter().all(|(_, _, n)| !n.as_str().is_empty()));
     }
 
     #[test]
@@ -205,10 +242,10 @@ mod tests {
         }
         let names = OVERLAY
             .iter()
-            .map(|&(_, _, n)| n)
+            .map(|(_, _, n)| n.as_str())
             .chain(OVERLAY_ALIASES.iter().map(|&(n, _, _)| n));
         for name in names {
-            assert!(name.len() <= 16, "{name} is too long for the column");
+            assert!(name.len() <= 15, "{name} is too long for the column");
             // The characters a TARGET accepts as a service name, lowercased.
             assert!(
                 name.bytes().all(|b| b.is_ascii_lowercase()
@@ -222,8 +259,8 @@ mod tests {
     #[test]
     fn overlay_differs_from_iana() {
         // An entry IANA has caught up with is dead weight: drop it from the overlay.
-        for &(port, proto, name) in OVERLAY {
-            assert_ne!(find(IANA, port, proto), Some(name), "{port}/{proto:?}");
+        for (port, proto, name) in OVERLAY {
+            assert_ne!(find(IANA, *port, *proto), Some(name.as_str()), "{port}/{proto:?}");
         }
     }
 
@@ -300,8 +337,9 @@ mod tests {
     #[test]
     fn overlay_names_and_aliases_resolve() {
         let t = table();
-        for &(port, proto, name) in OVERLAY {
-            assert!(t.lookup(name).contains(&(proto, port)), "{name}");
+        for (port, proto, name) in OVERLAY {
+            let name = name.as_str();
+            assert!(t.lookup(name).contains(&(*proto, *port)), "{name}");
         }
         for &(name, proto, port) in OVERLAY_ALIASES {
             assert_eq!(t.lookup(name), [(proto, port)], "{name}");
