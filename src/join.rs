@@ -5,7 +5,7 @@ use std::cmp::Reverse;
 use std::collections::HashMap;
 
 use crate::backend::Owners;
-use crate::model::{Entry, Socket};
+use crate::model::Socket;
 
 /// Pair each socket with the details of every process that holds it. A holder whose details
 /// are missing exited after the scan and no longer holds anything, so it is left out.
@@ -35,10 +35,9 @@ pub fn holder_pids<'a>(socket: &Socket, owners: &'a Owners) -> &'a [u32] {
 ///
 /// The key ends with the inode, so no two sockets tie (TIME_WAIT sockets, all inode 0,
 /// differ in their address pairs) and an unstable sort gives the same order as a stable
-/// one, without the stable sort's scratch copy of every entry.
-pub fn sort(entries: &mut [Entry]) {
-    entries.sort_unstable_by_key(|e| {
-        let s = &e.socket;
+/// one, without the stable sort's scratch copy of every socket.
+pub fn sort(sockets: &mut [Socket]) {
+    sockets.sort_unstable_by_key(|s| {
         (
             Reverse(s.state.is_listening()),
             s.local.port(),
@@ -105,16 +104,15 @@ mod tests {
 
     #[test]
     fn listeners_come_first() {
-        let entry = testing::entry;
-        let mut entries = vec![
-            entry(socket("127.0.0.1:80", State::TimeWait, 0)),
-            entry(socket("127.0.0.1:9000", State::Listen, 2)),
-            entry(socket("127.0.0.1:80", State::Listen, 1)),
+        let mut sockets = vec![
+            socket("127.0.0.1:80", State::TimeWait, 0),
+            socket("127.0.0.1:9000", State::Listen, 2),
+            socket("127.0.0.1:80", State::Listen, 1),
         ];
-        sort(&mut entries);
-        let order: Vec<(u16, State)> = entries
+        sort(&mut sockets);
+        let order: Vec<(u16, State)> = sockets
             .iter()
-            .map(|e| (e.socket.local.port(), e.socket.state))
+            .map(|s| (s.local.port(), s.state))
             .collect();
         assert_eq!(
             order,

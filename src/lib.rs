@@ -135,30 +135,47 @@ pub fn run(
         .map(|(pid, p)| (pid, std::sync::Arc::new(p)))
         .collect();
     let someone_hidden = owners.stats.someone_hidden();
-    let label = |s: Socket| {
-        let processes = join::holders(&s, &owners, &details);
-        let hidden = someone_hidden && processes.is_empty() && s.inode != 0;
-        labeller.entry(s, processes, hidden)
+    // No holder is visible while some processes could not be read: the owner may be hidden.
+    let hidden = |s: &Socket| {
+        someone_hidden
+            && s.inode != 0
+            && join::holder_pids(s, &owners)
+                .iter()
+                .all(|pid| !details.contains_key(pid))
     };
-    let mut entries: Vec<Entry> = shown
-        .into_iter()
-        .map(label)
-        .filter(|e| filters.entry(e))
-        .collect();
-    join::sort(&mut entries);
-    let related: Vec<Entry> = related.into_iter().map(label).collect();
+    let label = |s: &Socket| {
+        let processes = join::holders(s, &owners, &details);
+        labeller.entry(s.clone(), processes, hidden(s))
+    };
+    if !filters.commands.is_empty() || !filters.uids.is_empty() {
+        shown.retain(|s| filters.entry(&label(s)));
+    }
+    join::sort(&mut shown);
+    let related: Vec<Entry> = related.iter().map(label).collect();
 
     let code = match &config.mode {
-        Mode::Audit { fail_on } => audit(config, &entries, *fail_on, out),
-        Mode::Diff { name, baseline } => changes(config, &entries, name, baseline, out),
-        // The actions returned above.
-        _ => list(config, &entries, &related, &host, out),
+        Mode::Audit { fail_on } => {
+            let entries: Vec<Entry> = shown.iter().map(label).collect();
+            audit(config, &entries, *fail_on, out)
+        }
+        Mode::Diff { name, baseline } => {
+            let entries: Vec<Entry> = shown.iter().map(label).collect();
+            changes(config, &entries, name, baseline, out)
+        }
+        // The actions returned above. A listing makes each row as it writes it.
+        _ => {
+            let rows = render::Lazy {
+                sockets: &shown,
+                make: &label,
+            };
+            list(config, &rows, &related, &host, out)
+        }
     }
     .map_err(Error::Output)?;
     out.flush().map_err(Error::Output)?;
 
     if !quiet {
-        let hidden = entries.iter().filter(|e| e.owners_hidden).count();
+        let hidden = shown.iter().filter(|s| hidden(s)).count();
         if hidden > 0 {
             note(
                 err,
@@ -178,14 +195,14 @@ pub fn run(
 /// The listing: a table or JSON, and for `portwho :PORT` on a terminal, the explanation.
 fn list(
     config: &Config,
-    entries: &[Entry],
+    rows: &render::Lazy,
     related: &[Entry],
     host: &model::Host,
     out: &mut dyn Write,
 ) -> std::io::Result<ExitCode> {
     match config.format {
         Format::Quiet => {}
-        Format::Json => render::json::Json.render(entries, out)?,
+        Format::Json => render::json::Json.rows(rows, out)?,
         Format::Table => {
             render::table::Table {
                 color: config.color,
@@ -193,13 +210,15 @@ fn list(
                 numeric: config.numeric,
                 owners: config.owners,
             }
-            .render(entries, out)?;
+            .rows(rows, out)?;
             if !config.filters.targets.is_empty() {
-                explain_targets(config, entries, related, host, out)?;
+                // A few sockets on the asked ports: the cards want them all at once.
+                let entries: Vec<Entry> = rows.sockets.iter().map(rows.make).collect();
+                explain_targets(config, &entries, related, host, out)?;
             }
         }
     }
-    Ok(if entries.is_empty() {
+    Ok(if rows.sockets.is_empty() {
         ExitCode::NoMatch
     } else {
         ExitCode::Matched

@@ -4,7 +4,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use super::Render;
+use super::{Render, Rows};
 use super::time::rfc3339;
 use crate::label::exposure::Exposure;
 use crate::label::findings::Finding;
@@ -84,7 +84,7 @@ impl<'a> From<&'a Entry> for Record<'a> {
             state: s.state,
             uid: s.uid,
             inode: s.inode,
-            service: e.service.as_deref(),
+            service: e.service,
             category: e.category,
             ephemeral: e.ephemeral,
             v6only: s.v6only,
@@ -102,18 +102,39 @@ impl<'a> From<&'a Entry> for Record<'a> {
 
 /// The array, serialized record by record as it is written: no second copy of every
 /// socket in memory.
-struct Records<'a>(&'a [Entry]);
+struct Records<'a>(&'a dyn Rows);
 
 impl Serialize for Records<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.0.iter().map(Record::from))
+        use serde::ser::SerializeSeq;
+        let mut seq = serializer.serialize_seq(None)?;
+        // `Rows::each` speaks io::Error; the serializer's own error is kept aside and
+        // returned as it was.
+        let mut failed = None;
+        let _ = self.0.each(&mut |e| {
+            seq.serialize_element(&Record::from(e)).map_err(|err| {
+                failed = Some(err);
+                io::Error::other("serialize")
+            })
+        });
+        match failed {
+            Some(err) => Err(err),
+            None => seq.end(),
+        }
+    }
+}
+
+impl Json {
+    /// The array for rows made as they are written.
+    pub fn rows(&self, rows: &dyn Rows, out: &mut dyn Write) -> io::Result<()> {
+        serde_json::to_writer_pretty(&mut *out, &Records(rows))?;
+        writeln!(out)
     }
 }
 
 impl Render for Json {
     fn render(&self, entries: &[Entry], out: &mut dyn Write) -> io::Result<()> {
-        serde_json::to_writer_pretty(&mut *out, &Records(entries))?;
-        writeln!(out)
+        self.rows(&entries, out)
     }
 }
 
@@ -176,7 +197,7 @@ mod tests {
             })],
             owners_hidden: false,
             socket_user: None,
-            service: Some("http-alt".into()),
+            service: Some("http-alt"),
             category: Category::Registered,
             ephemeral: false,
             exposure: crate::label::exposure::Exposure::Loopback,

@@ -10,11 +10,38 @@ pub mod time;
 use std::io::{self, Write};
 use std::net::SocketAddr;
 
-use crate::model::Entry;
+use crate::model::{Entry, Socket};
 
 /// A way of writing entries out.
 pub trait Render {
     fn render(&self, entries: &[Entry], out: &mut dyn Write) -> io::Result<()>;
+}
+
+/// Rows for the formats that write one row per socket (the table and JSON), visited in
+/// order as often as a format needs: the table walks them twice, for the column widths and
+/// then for the text.
+pub trait Rows {
+    fn each(&self, visit: &mut dyn FnMut(&Entry) -> io::Result<()>) -> io::Result<()>;
+}
+
+impl Rows for &[Entry] {
+    fn each(&self, visit: &mut dyn FnMut(&Entry) -> io::Result<()>) -> io::Result<()> {
+        self.iter().try_for_each(visit)
+    }
+}
+
+/// Rows made from sorted sockets as they are written. A listing holds only its sockets,
+/// and each row exists while it is written: held all at once, the labelled rows were
+/// most of portwho's memory on a host with tens of thousands of sockets.
+pub struct Lazy<'a> {
+    pub sockets: &'a [Socket],
+    pub make: &'a dyn Fn(&Socket) -> Entry,
+}
+
+impl Rows for Lazy<'_> {
+    fn each(&self, visit: &mut dyn FnMut(&Entry) -> io::Result<()>) -> io::Result<()> {
+        self.sockets.iter().try_for_each(|s| visit(&(self.make)(s)))
+    }
 }
 
 /// `127.0.0.1:80`, `[::1]:80`.

@@ -17,6 +17,9 @@ const GREEN: &str = "\x1b[32m";
 const YELLOW: &str = "\x1b[33m";
 const RESET: &str = "\x1b[0m";
 
+/// Where the PEER column sits, after PROTO and LOCAL.
+const PEER: usize = 2;
+
 /// Renders entries as a whitespace-aligned table, like `ss` and `ps`.
 pub struct Table {
     pub color: bool,
@@ -202,14 +205,30 @@ impl Table {
     }
 
     /// On a terminal: tabled, which cuts the widest cells to fit.
-    fn fitted(&self, entries: &[Entry], with_peer: bool, out: &mut dyn Write) -> io::Result<()> {
+    fn fitted(&self, rows: &dyn super::Rows, out: &mut dyn Write) -> io::Result<()> {
+        // Rows are made with a PEER cell, dropped again when no socket has a peer.
         let mut cells = Cells::default();
+        let mut records: Vec<Vec<String>> = Vec::new();
+        let mut with_peer = false;
+        rows.each(&mut |e| {
+            with_peer |= e.socket.remote.is_some();
+            self.row(e, true, &mut cells);
+            records.push(cells.iter().map(str::to_string).collect());
+            Ok(())
+        })?;
+        if records.is_empty() {
+            return Ok(());
+        }
+        if !with_peer {
+            for record in &mut records {
+                record.remove(PEER);
+            }
+        }
         self.header(with_peer, &mut cells);
-        let mut builder = Builder::with_capacity(entries.len() + 1, cells.ends.len());
+        let mut builder = Builder::with_capacity(records.len() + 1, cells.ends.len());
         builder.push_record(cells.iter().map(str::to_string));
-        for e in entries {
-            self.row(e, with_peer, &mut cells);
-            builder.push_record(cells.iter().map(str::to_string));
+        for record in records {
+            builder.push_record(record);
         }
         let mut table = builder.build();
         table
@@ -232,17 +251,27 @@ impl Table {
     }
 
     /// Not on a terminal nothing is cut, so the same layout is written row by row: one pass
-    /// for the column widths, one to write. tabled holds every cell at once, which was half
-    /// of portwho's memory for 100 000 sockets.
-    fn streamed(&self, entries: &[Entry], with_peer: bool, out: &mut dyn Write) -> io::Result<()> {
+    /// for the column widths (and whether any socket has a peer), one to write. tabled
+    /// holds every cell at once, which was half of portwho's memory for 100 000 sockets.
+    fn streamed(&self, rows: &dyn super::Rows, out: &mut dyn Write) -> io::Result<()> {
         let mut cells = Cells::default();
-        self.header(with_peer, &mut cells);
+        self.header(true, &mut cells);
         let mut widths: Vec<usize> = cells.iter().map(cell_width).collect();
-        for e in entries {
-            self.row(e, with_peer, &mut cells);
+        let (mut any, mut with_peer) = (false, false);
+        rows.each(&mut |e| {
+            any = true;
+            with_peer |= e.socket.remote.is_some();
+            self.row(e, true, &mut cells);
             for (width, cell) in widths.iter_mut().zip(cells.iter()) {
                 *width = (*width).max(cell_width(cell));
             }
+            Ok(())
+        })?;
+        if !any {
+            return Ok(());
+        }
+        if !with_peer {
+            widths.remove(PEER);
         }
         let mut line = String::new();
         let mut write = |cells: &Cells| {
@@ -261,11 +290,18 @@ impl Table {
         };
         self.header(with_peer, &mut cells);
         write(&cells)?;
-        for e in entries {
+        rows.each(&mut |e| {
             self.row(e, with_peer, &mut cells);
-            write(&cells)?;
+            write(&cells)
+        })
+    }
+
+    /// The table for any rows: cut to the terminal's width there, else streamed.
+    pub fn rows(&self, rows: &dyn super::Rows, out: &mut dyn Write) -> io::Result<()> {
+        match self.width {
+            Some(_) => self.fitted(rows, out),
+            None => self.streamed(rows, out),
         }
-        Ok(())
     }
 }
 
@@ -282,14 +318,7 @@ fn cell_width(cell: &str) -> usize {
 
 impl Render for Table {
     fn render(&self, entries: &[Entry], out: &mut dyn Write) -> io::Result<()> {
-        if entries.is_empty() {
-            return Ok(());
-        }
-        let with_peer = entries.iter().any(|e| e.socket.remote.is_some());
-        match self.width {
-            Some(_) => self.fitted(entries, with_peer, out),
-            None => self.streamed(entries, with_peer, out),
-        }
+        self.rows(&entries, out)
     }
 }
 
@@ -348,10 +377,9 @@ mod tests {
             owners in any::<bool>(),
         ) {
             let table = Table { color, width: None, numeric, owners };
-            let with_peer = entries.iter().any(|e| e.socket.remote.is_some());
             let (mut streamed, mut fitted) = (Vec::new(), Vec::new());
-            table.streamed(&entries, with_peer, &mut streamed).unwrap();
-            table.fitted(&entries, with_peer, &mut fitted).unwrap();
+            table.streamed(&entries.as_slice(), &mut streamed).unwrap();
+            table.fitted(&entries.as_slice(), &mut fitted).unwrap();
             prop_assert_eq!(String::from_utf8(streamed).unwrap(), String::from_utf8(fitted).unwrap());
         }
     }
