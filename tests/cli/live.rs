@@ -362,3 +362,48 @@ fn netlink_and_proc_net_agree() {
     assert!(text.iter().all(|r| r["v6only"].is_null()));
     assert_eq!(strip(netlink), strip(text));
 }
+
+#[test]
+fn no_owners_lists_sockets_without_the_scan() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let target = format!(":{port}");
+
+    // The table: the socket and its user, no PROCESS column, and no /proc walk (-v says).
+    let r = portwho_run(&["--no-owners", "-v", "-n", &target]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let header = r.stdout.lines().next().unwrap();
+    let columns: Vec<&str> = header.split_whitespace().collect();
+    assert_eq!(columns, ["PROTO", "LOCAL", "STATE", "EXPOSURE", "RANGE", "USER"]);
+    let row = r.stdout.lines().nth(1).unwrap();
+    assert!(row.contains(&format!("127.0.0.1:{port}")), "{}", r.stdout);
+    assert!(!row.contains(&format!("{}/", me())), "{}", r.stdout);
+    assert!(
+        r.stderr.contains("scanned the fds of 0 processes"),
+        "{}",
+        r.stderr
+    );
+    // Without it, the same row names this process.
+    let r = portwho_run(&["-v", "-n", &target]);
+    assert!(r.stdout.contains(&format!("{}/", me())), "{}", r.stdout);
+    assert!(!r.stderr.contains("scanned the fds of 0 processes"));
+
+    // JSON: the socket with its uid and inode, "processes" empty.
+    let (code, records) = json(&["--no-owners", &target]);
+    assert_eq!(code, 0);
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0]["inode"], inode_of(l.as_raw_fd()));
+    assert_eq!(records[0]["processes"], serde_json::json!([]));
+
+    // Options that need the owners cannot go with it: one line, exit 2.
+    for other in [["-p", "1"], ["-c", "x"], ["-U", "0"], ["--kill", "-y"]] {
+        let r = portwho_run(&["--no-owners", other[0], other[1], &target]);
+        assert_eq!(r.code, 2, "{other:?}: {}", r.stderr);
+        assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+        assert!(r.stderr.contains("--no-owners"), "{}", r.stderr);
+    }
+    for other in ["--audit", "--diff=/dev/null"] {
+        let r = portwho_run(&["--no-owners", other]);
+        assert_eq!(r.code, 2, "{other}: {}", r.stderr);
+    }
+}
