@@ -110,10 +110,7 @@ mod tests {
             socket("127.0.0.1:80", State::Listen, 1),
         ];
         sort(&mut sockets);
-        let order: Vec<(u16, State)> = sockets
-            .iter()
-            .map(|s| (s.local.port(), s.state))
-            .collect();
+        let order: Vec<(u16, State)> = sockets.iter().map(|s| (s.local.port(), s.state)).collect();
         assert_eq!(
             order,
             vec![

@@ -108,7 +108,14 @@ pub fn run(
     } else {
         // The plain table shows names and users; everything else shows or judges more.
         let full = explain || config.format == Format::Json || config.mode != Mode::List;
-        backend.processes(&pids, if full { Detail::Full } else { Detail::Brief })
+        let detail = if full {
+            Detail::Full
+        } else if filters.commands.is_empty() {
+            Detail::Names
+        } else {
+            Detail::Brief
+        };
+        backend.processes(&pids, detail)
     };
 
     let mut users = HashMap::new();

@@ -129,7 +129,9 @@ pub enum SignalError {
 /// How much to read about each shown process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Detail {
-    /// Name, command line, user: what the table shows and `--command`/`--user` match.
+    /// Name and user: what the plain table shows.
+    Names,
+    /// Also the command line: what `--command` matches (argv[0]) and `--kill` shows.
     Brief,
     /// Also parent, executable, working directory, start time, parent chain, unit or
     /// container: for owner cards, JSON, the audit and the diff.

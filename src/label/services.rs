@@ -260,7 +260,11 @@ mod tests {
     fn overlay_differs_from_iana() {
         // An entry IANA has caught up with is dead weight: drop it from the overlay.
         for (port, proto, name) in OVERLAY {
-            assert_ne!(find(IANA, *port, *proto), Some(name.as_str()), "{port}/{proto:?}");
+            assert_ne!(
+                find(IANA, *port, *proto),
+                Some(name.as_str()),
+                "{port}/{proto:?}"
+            );
         }
     }
 

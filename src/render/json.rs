@@ -4,8 +4,8 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use super::{Render, Rows};
 use super::time::rfc3339;
+use super::{Render, Rows};
 use crate::label::exposure::Exposure;
 use crate::label::findings::Finding;
 use crate::model::{Category, Container, Entry, Family, Process, Proto, ProxyTarget, State};

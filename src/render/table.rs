@@ -58,7 +58,9 @@ impl Cells {
 
     fn iter(&self) -> impl Iterator<Item = &str> {
         let starts = std::iter::once(0).chain(self.ends.iter().copied());
-        starts.zip(&self.ends).map(|(start, &end)| &self.text[start..end])
+        starts
+            .zip(&self.ends)
+            .map(|(start, &end)| &self.text[start..end])
     }
 }
 
@@ -157,7 +159,10 @@ fn user(e: &Entry, cells: &mut Cells) {
     let mut any = false;
     for (i, p) in e.processes.iter().enumerate() {
         let Some(this) = name(p) else { continue };
-        if e.processes[..i].iter().any(|q| name(q).as_deref() == Some(&*this)) {
+        if e.processes[..i]
+            .iter()
+            .any(|q| name(q).as_deref() == Some(&*this))
+        {
             continue;
         }
         if any {

@@ -374,7 +374,10 @@ fn no_owners_lists_sockets_without_the_scan() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     let header = r.stdout.lines().next().unwrap();
     let columns: Vec<&str> = header.split_whitespace().collect();
-    assert_eq!(columns, ["PROTO", "LOCAL", "STATE", "EXPOSURE", "RANGE", "USER"]);
+    assert_eq!(
+        columns,
+        ["PROTO", "LOCAL", "STATE", "EXPOSURE", "RANGE", "USER"]
+    );
     let row = r.stdout.lines().nth(1).unwrap();
     assert!(row.contains(&format!("127.0.0.1:{port}")), "{}", r.stdout);
     assert!(!row.contains(&format!("{}/", me())), "{}", r.stdout);

@@ -21,7 +21,7 @@ use crate::backend::{
     SocketQuery, SocketTable,
 };
 use crate::error::Error;
-use crate::model::{Host, Proto};
+use crate::model::{Host, Process, Proto};
 use rustix::fs::OFlags;
 
 /// A statically linked glibc, where NSS lookups may crash (see `passwd`): user names come
@@ -29,6 +29,9 @@ use rustix::fs::OFlags;
 const STATIC_GLIBC: bool = cfg!(all(target_env = "gnu", target_feature = "crt-static"));
 
 /// Reads a Linux host's sockets and processes through one proc root.
+/// From how many shown processes their details are read on two threads.
+const PARALLEL_DETAILS: usize = 64;
+
 #[derive(Debug)]
 pub struct LinuxBackend {
     proc_root: PathBuf,
@@ -153,11 +156,32 @@ impl Backend for LinuxBackend {
     }
 
     fn processes(&self, pids: &[u32], detail: Detail) -> ProcessDetails {
-        let mut details = ProcessDetails::default();
         let clock = process::Clock::read(&self.proc_root);
-        let mut names = HashMap::new();
-        for &pid in pids {
-            match process::read(&self.proc_root, pid, detail, &clock, &mut names) {
+        let root = &self.proc_root;
+        let read = |pids: &[u32]| -> Vec<(u32, Option<Process>)> {
+            let mut names = HashMap::new();
+            pids.iter()
+                .map(|&pid| (pid, process::read(root, pid, detail, &clock, &mut names)))
+                .collect()
+        };
+        // A listing of a busy host shows hundreds of processes, a few reads each: split
+        // them over two threads, as the owner scan does. Full details (cards, JSON) share
+        // a cache of parent names and are read in one.
+        let read = if detail != Detail::Full && pids.len() >= PARALLEL_DETAILS {
+            let (first, second) = pids.split_at(pids.len() / 2);
+            std::thread::scope(|scope| {
+                let other = scope.spawn(|| read(second));
+                let mut all = read(first);
+                // A worker that panicked has read nothing; read its half here.
+                all.extend(other.join().unwrap_or_else(|_| read(second)));
+                all
+            })
+        } else {
+            read(pids)
+        };
+        let mut details = ProcessDetails::default();
+        for (pid, process) in read {
+            match process {
                 Some(mut p) => {
                     p.user = p.uid.and_then(|uid| self.user_name(uid));
                     details.processes.insert(pid, p);

@@ -54,16 +54,30 @@ pub fn read(
     names: &mut HashMap<u32, (String, Option<u32>)>,
 ) -> Option<Process> {
     let dir = proc_root.join(pid.to_string());
-    // Every process has a comm; without one, it has exited.
-    let name = match std::fs::read(dir.join("comm")) {
-        Ok(bytes) => decode_comm(&bytes),
+    // Every process has a comm; without one, it has exited. comm is at most 16 bytes.
+    let mut buf = [0; 1024];
+    let name = match read_head(&dir.join("comm"), &mut buf[..64]) {
+        Ok(bytes) => decode_comm(bytes),
         Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
         Err(_) => String::new(),
     };
     // The effective uid, as `ps` shows it: a setuid or privilege-dropping server runs as it.
-    let uid = std::fs::read(dir.join("status"))
-        .ok()
-        .and_then(|bytes| effective_uid(&bytes));
+    // The Uid line is the ninth, well inside the first kilobyte; the rest is not read.
+    let uid = match read_head(&dir.join("status"), &mut buf) {
+        Ok(head) => effective_uid(whole_lines(head, head.len() == 1024)).or_else(|| {
+            let all = std::fs::read(dir.join("status")).ok()?;
+            effective_uid(&all)
+        }),
+        Err(_) => None,
+    };
+    if detail == Detail::Names {
+        return Some(Process {
+            pid,
+            name,
+            uid,
+            ..Process::default()
+        });
+    }
     let cmdline = std::fs::read(dir.join("cmdline"))
         .map(|bytes| decode_cmdline(&bytes))
         .unwrap_or_default();
@@ -101,6 +115,26 @@ pub fn read(
         proxy: super::cgroup::docker_proxy_target(&cmdline),
         cmdline,
     })
+}
+
+/// The start of a small `/proc` file: one `read` into `buf`. A procfs file hands over as
+/// much as fits in one call, so this costs open, read and close, where `fs::read` adds a
+/// `statx` and a second read to find the end: per shown process, per file.
+fn read_head<'a>(path: &Path, buf: &'a mut [u8]) -> io::Result<&'a [u8]> {
+    use std::io::Read;
+    let n = std::fs::File::open(path)?.read(buf)?;
+    Ok(&buf[..n])
+}
+
+/// `text` without a last line the buffer may have cut short.
+fn whole_lines(text: &[u8], maybe_cut: bool) -> &[u8] {
+    if !maybe_cut {
+        return text;
+    }
+    match text.iter().rposition(|&b| b == b'\n') {
+        Some(end) => &text[..=end],
+        None => &[],
+    }
 }
 
 /// The parent chain up to pid 1, nearest first. `names` caches (name, ppid) per pid, since
@@ -353,6 +387,17 @@ mod tests {
             split_deleted("/usr/bin/x"),
             (Some("/usr/bin/x".into()), false)
         );
+    }
+
+    #[test]
+    fn a_cut_status_line_is_not_read() {
+        let status = b"Name:\tx\nUid:\t1000\t33\t33\t33\nGid:\t0\t0\t0\t0\n";
+        // Cut after "Uid:\t1000\t3": the effective uid is not 3.
+        let cut = &status[..19];
+        assert!(cut.ends_with(b"\t3"));
+        assert_eq!(effective_uid(whole_lines(cut, true)), None);
+        assert_eq!(effective_uid(whole_lines(status, true)), Some(33));
+        assert_eq!(effective_uid(whole_lines(status, false)), Some(33));
     }
 
     #[test]
