@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rustix::fs::{Mode, OFlags, RawDir};
 use rustix::io::Errno;
@@ -37,11 +38,12 @@ pub fn scan(proc_root: &Path, wanted: &HashSet<u64>) -> Result<Owners, Error> {
             .map_or(2, |n| n.get())
             .clamp(1, MAX_THREADS)
     };
-    let chunk = pids.len().div_ceil(threads).max(1);
+    // Threads take the next few pids as they go, so one that meets the processes with
+    // thousands of fds does not finish long after the other.
+    let next = AtomicUsize::new(0);
     let parts: Vec<Part> = std::thread::scope(|scope| {
-        let workers: Vec<_> = pids
-            .chunks(chunk)
-            .map(|pids| scope.spawn(|| scan_pids(&root, pids, wanted)))
+        let workers: Vec<_> = (0..threads)
+            .map(|_| scope.spawn(|| scan_pids(&root, &pids, &next, wanted)))
             .collect();
         workers
             .into_iter()
@@ -125,12 +127,20 @@ fn list_pids(root: &OwnedFd) -> Result<Vec<u32>, Errno> {
     Ok(pids)
 }
 
-fn scan_pids(root: &OwnedFd, pids: &[u32], wanted: &HashSet<u64>) -> Part {
+/// How many pids a scanning thread takes at a time.
+const BATCH: usize = 16;
+
+fn scan_pids(root: &OwnedFd, pids: &[u32], next: &AtomicUsize, wanted: &HashSet<u64>) -> Part {
     let mut part = Part::default();
     // Reused for every directory so the walk allocates nothing per process or per fd.
     let mut dirbuf = vec![MaybeUninit::<u8>::uninit(); 32 * 1024];
     let mut path = String::with_capacity(24);
-    for &pid in pids {
+    let batches = std::iter::from_fn(|| {
+        let start = next.fetch_add(BATCH, Ordering::Relaxed);
+        pids.get(start..(start + BATCH).min(pids.len()))
+            .filter(|batch| !batch.is_empty())
+    });
+    for &pid in batches.flatten() {
         path.clear();
         // Writing into a reused String cannot fail and allocates nothing.
         let _ = write!(path, "{pid}/fd");
