@@ -258,7 +258,7 @@ sys.exit(0 if want in pids else f"portwho :{sys.argv[2]} misses holder pid {want
     row lsof "\`-t --listening\` vs \`lsof -nP -iTCP -sTCP:LISTEN\`" "$pw -t --listening" \
         "lsof -nP -iTCP -sTCP:LISTEN" "$ref_runs"
     row fuser "\`:$port/tcp\` vs \`fuser $port/tcp\`" "$pw :$port/tcp" "fuser $port/tcp" "$ref_runs"
-    row version "\`--version\` vs \`ss -V\` (startup)" "$pw --version" "ss -V" "$runs"
+    row version "\`--version\` vs \`ss -V\` (startup)" "$pw --version" "ss -V" "$((runs * 20))"
 
     printf '%s\tbusy\t%s\n' "$size" "$busy_rows" >>"$results"
     busy_rows=0
