@@ -10,6 +10,7 @@ pub mod error;
 pub mod exit;
 pub mod filter;
 pub mod generate;
+pub mod hash;
 pub mod join;
 pub mod label;
 pub mod model;
@@ -82,7 +83,7 @@ pub fn run(
     // scan. An audit or a diff judges the owners, quiet or not.
     let quiet = config.format == Format::Quiet;
     let bare = quiet && config.mode == Mode::List;
-    let owners = if !config.owners || (bare && !filters.needs_owners()) {
+    let mut owners = if !config.owners || (bare && !filters.needs_owners()) {
         Owners::default()
     } else {
         let wanted: HashSet<u64> = shown
@@ -136,44 +137,45 @@ pub fn run(
         findings: config.format == Format::Json || matches!(config.mode, Mode::Audit { .. }),
     };
     let vanished_details = details.vanished;
-    let details: HashMap<u32, std::sync::Arc<model::Process>> = details
+    let details: hash::IntMap<u32, std::sync::Arc<model::Process>> = details
         .processes
         .into_iter()
         .map(|(pid, p)| (pid, std::sync::Arc::new(p)))
         .collect();
     let someone_hidden = owners.stats.someone_hidden();
     // No holder is visible while some processes could not be read: the owner may be hidden.
-    let hidden = |s: &Socket| {
-        someone_hidden
-            && s.inode != 0
-            && join::holder_pids(s, &owners)
-                .iter()
-                .all(|pid| !details.contains_key(pid))
+    let hidden = |s: &Socket, pids: &[u32]| {
+        someone_hidden && s.inode != 0 && pids.iter().all(|pid| !details.contains_key(pid))
     };
-    let label = |s: &Socket| {
-        let processes = join::holders(s, &owners, &details);
-        labeller.entry(s.clone(), processes, hidden(s))
+    let label = |s: &Socket, pids: &[u32]| {
+        labeller.entry(s.clone(), join::holders(pids, &details), hidden(s, pids))
     };
     if !filters.commands.is_empty() || !filters.uids.is_empty() {
-        shown.retain(|s| filters.entry(&label(s)));
+        shown.retain(|s| filters.entry(&label(s, join::holder_pids(s, &owners))));
     }
     join::sort(&mut shown);
-    let related: Vec<Entry> = related.iter().map(label).collect();
-
+    let related: Vec<Entry> = related
+        .iter()
+        .map(|s| label(s, join::holder_pids(s, &owners)))
+        .collect();
+    let holders = join::HolderList::new(&shown, &owners);
+    // The rows read their holders from the list: the map of every socket on the host goes.
+    owners.by_inode = Default::default();
+    let row = |i: usize| label(&shown[i], holders.of(i));
     let code = match &config.mode {
         Mode::Audit { fail_on } => {
-            let entries: Vec<Entry> = shown.iter().map(label).collect();
+            let entries: Vec<Entry> = (0..shown.len()).map(row).collect();
             audit(config, &entries, *fail_on, out)
         }
         Mode::Diff { name, baseline } => {
-            let entries: Vec<Entry> = shown.iter().map(label).collect();
+            let entries: Vec<Entry> = (0..shown.len()).map(row).collect();
             changes(config, &entries, name, baseline, out)
         }
         // The actions returned above. A listing makes each row as it writes it.
         _ => {
             let rows = render::Lazy {
                 sockets: &shown,
-                make: &label,
+                make: &row,
             };
             list(config, &rows, &related, &host, out)
         }
@@ -182,7 +184,9 @@ pub fn run(
     out.flush().map_err(Error::Output)?;
 
     if !quiet {
-        let hidden = shown.iter().filter(|s| hidden(s)).count();
+        let hidden = (0..shown.len())
+            .filter(|&i| hidden(&shown[i], holders.of(i)))
+            .count();
         if hidden > 0 {
             note(
                 err,
@@ -220,7 +224,7 @@ fn list(
             .rows(rows, out)?;
             if !config.filters.targets.is_empty() {
                 // A few sockets on the asked ports: the cards want them all at once.
-                let entries: Vec<Entry> = rows.sockets.iter().map(rows.make).collect();
+                let entries: Vec<Entry> = (0..rows.sockets.len()).map(rows.make).collect();
                 explain_targets(config, &entries, related, host, out)?;
             }
         }

@@ -243,7 +243,7 @@ pub fn gather(filters: &Filters, cx: &mut Context) -> Result<Vec<Held>, Error> {
     Ok(sockets
         .into_iter()
         .map(|(socket, role)| {
-            let holders = join::holders(&socket, &owners, &details.processes);
+            let holders = join::holders(join::holder_pids(&socket, &owners), &details.processes);
             let hidden = someone_hidden && holders.is_empty() && socket.inode != 0;
             Held {
                 socket,

@@ -73,7 +73,7 @@ impl ScanStats {
 #[derive(Debug, Default, Clone)]
 pub struct Owners {
     /// Socket inode → pids holding it, ascending.
-    pub by_inode: HashMap<u64, Vec<u32>>,
+    pub by_inode: crate::hash::IntMap<u64, Vec<u32>>,
     pub stats: ScanStats,
 }
 

@@ -35,12 +35,13 @@ impl Rows for &[Entry] {
 /// most of portwho's memory on a host with tens of thousands of sockets.
 pub struct Lazy<'a> {
     pub sockets: &'a [Socket],
-    pub make: &'a dyn Fn(&Socket) -> Entry,
+    /// The row of the socket at an index.
+    pub make: &'a dyn Fn(usize) -> Entry,
 }
 
 impl Rows for Lazy<'_> {
     fn each(&self, visit: &mut dyn FnMut(&Entry) -> io::Result<()>) -> io::Result<()> {
-        self.sockets.iter().try_for_each(|s| visit(&(self.make)(s)))
+        (0..self.sockets.len()).try_for_each(|i| visit(&(self.make)(i)))
     }
 }
 

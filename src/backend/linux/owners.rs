@@ -52,6 +52,9 @@ pub fn scan(proc_root: &Path, wanted: &HashSet<u64>) -> Result<Owners, Error> {
     });
 
     let mut owners = Owners::default();
+    owners
+        .by_inode
+        .reserve(parts.iter().map(|p| p.found.len()).sum());
     for part in parts {
         owners.stats.processes += part.stats.processes;
         owners.stats.denied += part.stats.denied;
