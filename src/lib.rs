@@ -104,29 +104,11 @@ pub fn run(
         .collect();
     pids.sort_unstable();
     pids.dedup();
-    let details = if bare && filters.commands.is_empty() && filters.uids.is_empty() {
-        backend::ProcessDetails::default()
-    } else {
-        // The plain table shows names and users; everything else shows or judges more.
-        let full = explain || config.format == Format::Json || config.mode != Mode::List;
-        let detail = if full {
-            Detail::Full
-        } else if filters.commands.is_empty() {
-            Detail::Names
-        } else {
-            Detail::Brief
-        };
-        backend.processes(&pids, detail)
+    let details = match detail(config, explain) {
+        Some(detail) => backend.processes(&pids, detail),
+        None => backend::ProcessDetails::default(),
     };
-
-    let mut users = HashMap::new();
-    for s in shown.iter().chain(&related) {
-        if let std::collections::hash_map::Entry::Vacant(slot) = users.entry(s.uid)
-            && let Some(name) = backend.user_name(s.uid)
-        {
-            slot.insert(std::sync::Arc::<str>::from(name));
-        }
-    }
+    let users = user_names(backend, shown.iter().chain(&related));
     let host = backend.host();
     let interfaces = backend.interfaces();
     let labeller = Labeller {
@@ -201,6 +183,42 @@ pub fn run(
         }
     }
     Ok(code)
+}
+
+/// How much to read about the shown processes: nothing for a quiet listing that filters
+/// on neither name nor user; names and users for the plain table; the command line for
+/// `--command`; everything for cards, JSON, the audit and the diff.
+fn detail(config: &Config, explain: bool) -> Option<Detail> {
+    let filters = &config.filters;
+    let by_process = !filters.commands.is_empty() || !filters.uids.is_empty();
+    if config.format == Format::Quiet && config.mode == Mode::List && !by_process {
+        return None;
+    }
+    Some(
+        if explain || config.format == Format::Json || config.mode != Mode::List {
+            Detail::Full
+        } else if filters.commands.is_empty() {
+            Detail::Names
+        } else {
+            Detail::Brief
+        },
+    )
+}
+
+/// The names of the sockets' owners, one shared string per uid.
+fn user_names<'a>(
+    backend: &dyn Backend,
+    sockets: impl Iterator<Item = &'a Socket>,
+) -> HashMap<u32, std::sync::Arc<str>> {
+    let mut users = HashMap::new();
+    for s in sockets {
+        if let std::collections::hash_map::Entry::Vacant(slot) = users.entry(s.uid)
+            && let Some(name) = backend.user_name(s.uid)
+        {
+            slot.insert(std::sync::Arc::<str>::from(name));
+        }
+    }
+    users
 }
 
 /// The listing: a table or JSON, and for `portwho :PORT` on a terminal, the explanation.
