@@ -12,11 +12,6 @@ use std::time::{Duration, Instant};
 
 use crate::common::*;
 
-const LISTENER: &str = "import socket, time\n\
-    s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n\
-    print(s.getsockname()[1], flush=True)\n\
-    time.sleep(60)\n";
-
 const STUBBORN: &str = "import signal, socket, time\n\
     signal.signal(signal.SIGTERM, signal.SIG_IGN)\n\
     s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n\

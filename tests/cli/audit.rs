@@ -102,10 +102,7 @@ fn audit_finds_a_deleted_executable() {
     // its write fd: try again briefly.
     let helper = (0..50)
         .find_map(|_| {
-            let helper = Helper::try_spawn(ns.exec(copy.to_str().unwrap()).args([
-        "-c",
-        "import socket, time\ns = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\nprint(s.getsockname()[1], flush=True)\ntime.sleep(60)\n",
-    ]));
+            let helper = Helper::try_spawn(ns.exec(copy.to_str().unwrap()).args(["-c", LISTENER]));
             if helper.is_none() {
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }

@@ -178,6 +178,13 @@ pub fn is_root() -> bool {
     rustix::process::geteuid().is_root()
 }
 
+/// A python3 script that listens on 127.0.0.1, prints its port and sleeps: run it with
+/// `Helper::python(LISTENER)`, or under another user or namespace with `-c LISTENER`.
+pub const LISTENER: &str = "import socket, time\n\
+    s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n\
+    print(s.getsockname()[1], flush=True)\n\
+    time.sleep(60)\n";
+
 /// A python3 server on 127.0.0.1 that forks once after listening, so parent and child share
 /// one listener: (helper, port, child pid). Both are stopped when the helper is dropped.
 pub fn forked_server() -> (Helper, u32, u32) {

@@ -51,13 +51,7 @@ fn unprivileged_sees_sockets_but_not_foreign_owners() {
     let bin = binary_for_nobody();
     let root_listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let root_port = root_listener.local_addr().unwrap().port();
-    let nobody_helper = Helper::spawn(as_nobody(python3()).args([
-        "-c",
-        "import socket, time\n\
-         s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n\
-         print(s.getsockname()[1], flush=True)\n\
-         time.sleep(60)\n",
-    ]));
+    let nobody_helper = Helper::spawn(as_nobody(python3()).args(["-c", LISTENER]));
     let nobody_port = nobody_helper.numbers[0];
 
     let r = run(as_nobody(bin.to_str().unwrap()).args([
@@ -142,13 +136,7 @@ fn hidepid_proc_hides_owners_not_sockets() {
     let bin = bin.to_str().unwrap();
     let root_listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let root_target = format!("{}/tcp", root_listener.local_addr().unwrap());
-    let nobody_helper = Helper::spawn(as_nobody(python3()).args([
-        "-c",
-        "import socket, time\n\
-         s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n\
-         print(s.getsockname()[1], flush=True)\n\
-         time.sleep(60)\n",
-    ]));
+    let nobody_helper = Helper::spawn(as_nobody(python3()).args(["-c", LISTENER]));
     let nobody_target = format!("127.0.0.1:{}/tcp", nobody_helper.numbers[0]);
 
     let r = run(&mut hidepid(&[
