@@ -21,6 +21,9 @@ const NLMSG_ERROR: u16 = 2;
 const NLMSG_DONE: u16 = 3;
 const NLMSG_OVERRUN: u16 = 4;
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
+/// The request older than SOCK_DIAG_BY_FAMILY. Still served, and the only one that dumps
+/// TCP over IPv4 and IPv6 in a single walk of the kernel's hash tables.
+const TCPDIAG_GETSOCK: u16 = 18;
 const NLM_F_REQUEST: u16 = 0x1;
 const NLM_F_DUMP_INTR: u16 = 0x10;
 const NLM_F_DUMP: u16 = 0x300;
@@ -29,6 +32,8 @@ const AF_INET6: u8 = 10;
 const IPPROTO_TCP: u8 = 6;
 const IPPROTO_UDP: u8 = 17;
 const INET_DIAG_REQ_V2_LEN: usize = 56;
+/// The legacy `struct inet_diag_req` of TCPDIAG_GETSOCK.
+const INET_DIAG_REQ_LEN: usize = 60;
 const INET_DIAG_MSG_LEN: usize = 72;
 const INET_DIAG_REQ_BYTECODE: u16 = 1;
 /// Reply attribute the kernel adds to every AF_INET6 socket: IPV6_V6ONLY as one byte.
@@ -64,7 +69,7 @@ pub enum NetlinkError {
     )]
     Kernel {
         proto: Proto,
-        family: Family,
+        family: Option<Family>,
         errno: i32,
     },
     #[error("malformed sock_diag reply: {0}")]
@@ -79,11 +84,12 @@ pub enum NetlinkError {
     },
 }
 
-/// One socket table the kernel dumps separately: a protocol in one address family.
+/// One dump the kernel answers: a protocol in one address family, or (`family: None`)
+/// TCP in both at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Table {
     pub proto: Proto,
-    pub family: Family,
+    pub family: Option<Family>,
 }
 
 /// What one received datagram contributed to a dump.
@@ -108,43 +114,129 @@ pub fn dump(query: &SocketQuery) -> Result<Vec<Socket>, NetlinkError> {
 }
 
 /// Like [`dump`], and also say how many sockets had an unknown state.
+///
+/// Sockets come TCP before UDP and IPv4 before IPv6 within each, as four separate
+/// dumps would give them.
 pub fn dump_counted(query: &SocketQuery) -> Result<Dump, NetlinkError> {
     let tables = tables(query);
-    let mut dump = Dump::default();
     if tables.is_empty() {
-        return Ok(dump);
+        return Ok(Dump::default());
     }
-    let fd = open()?;
-    let ports = query.ports.as_deref();
-    let mut buf = vec![0; RECV_BUFFER];
-    for (seq, table) in (1..).zip(tables) {
-        send(&fd, &request(table, seq, query.listening_only, ports))?;
-        loop {
-            let Some(len) = recv(&fd, &mut buf)? else {
-                continue;
-            };
-            let reply = buf
-                .get(..len)
-                .ok_or(NetlinkError::Malformed("reply longer than read"))?;
-            let progress = decode(reply, table, seq, &mut dump.sockets)?;
-            dump.skipped += progress.skipped;
-            if progress.done {
-                break;
+    let mut link = Link {
+        fd: open()?,
+        buf: vec![0; RECV_BUFFER],
+        seq: 0,
+    };
+    dump_tables(&mut link, &tables, query)
+}
+
+/// Ask `kernel` for each of `tables` in turn.
+fn dump_tables(
+    kernel: &mut impl Dumper,
+    tables: &[Table],
+    query: &SocketQuery,
+) -> Result<Dump, NetlinkError> {
+    let mut dump = Dump::default();
+    for &table in tables {
+        let before = (dump.sockets.len(), dump.skipped);
+        match kernel.dump(table, query, &mut dump) {
+            Ok(()) if table.family.is_none() => {
+                // The kernel interleaves the families in hash order; put IPv4 first.
+                let both = dump.sockets.split_off(before.0);
+                let (v4, v6): (Vec<Socket>, Vec<Socket>) =
+                    both.into_iter().partition(|s| s.local.is_ipv4());
+                dump.sockets.extend(v4);
+                dump.sockets.extend(v6);
             }
+            Ok(()) => {}
+            // A kernel that refuses the legacy request still answers each family alone.
+            Err(NetlinkError::Kernel { .. }) if table.family.is_none() => {
+                dump.sockets.truncate(before.0);
+                dump.skipped = before.1;
+                for family in [Family::Ipv4, Family::Ipv6] {
+                    let table = Table {
+                        family: Some(family),
+                        ..table
+                    };
+                    kernel.dump(table, query, &mut dump)?;
+                }
+            }
+            Err(e) => return Err(e),
         }
     }
     Ok(dump)
 }
 
-/// The tables a query needs; the kernel keeps each family out of the other's dump.
+/// A netlink socket, its receive buffer and the last sequence number sent.
+struct Link {
+    fd: OwnedFd,
+    buf: Vec<u8>,
+    seq: u32,
+}
+
+/// What answers one dump request: the kernel through a [`Link`], or a test's stand-in.
+trait Dumper {
+    /// Ask for one dump and append its sockets to `dump`.
+    fn dump(
+        &mut self,
+        table: Table,
+        query: &SocketQuery,
+        dump: &mut Dump,
+    ) -> Result<(), NetlinkError>;
+}
+
+impl Dumper for Link {
+    fn dump(
+        &mut self,
+        table: Table,
+        query: &SocketQuery,
+        dump: &mut Dump,
+    ) -> Result<(), NetlinkError> {
+        self.seq += 1;
+        let ports = query.ports.as_deref();
+        send(
+            &self.fd,
+            &request(table, self.seq, query.listening_only, ports),
+        )?;
+        loop {
+            let Some(len) = recv(&self.fd, &mut self.buf)? else {
+                continue;
+            };
+            let reply = self
+                .buf
+                .get(..len)
+                .ok_or(NetlinkError::Malformed("reply longer than read"))?;
+            let progress = decode(reply, table, self.seq, &mut dump.sockets)?;
+            dump.skipped += progress.skipped;
+            if progress.done {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// The dumps a query needs. Each walks a whole kernel hash table, most of it cold in the
+/// cache, so TCP over both families is one dump; UDP has no request that spans
+/// families, so it takes one per family.
 fn tables(query: &SocketQuery) -> Vec<Table> {
-    let protos = [(query.tcp, Proto::Tcp), (query.udp, Proto::Udp)];
-    let families = [(query.ipv4, Family::Ipv4), (query.ipv6, Family::Ipv6)];
     let mut tables = Vec::new();
-    for (want_proto, proto) in protos {
-        for (want_family, family) in families {
-            if want_proto && want_family {
-                tables.push(Table { proto, family });
+    for (wanted, proto) in [(query.tcp, Proto::Tcp), (query.udp, Proto::Udp)] {
+        if !wanted {
+            continue;
+        }
+        if proto == Proto::Tcp && query.ipv4 && query.ipv6 {
+            tables.push(Table {
+                proto,
+                family: None,
+            });
+            continue;
+        }
+        for (wanted, family) in [(query.ipv4, Family::Ipv4), (query.ipv6, Family::Ipv6)] {
+            if wanted {
+                tables.push(Table {
+                    proto,
+                    family: Some(family),
+                });
             }
         }
     }
@@ -222,8 +314,9 @@ fn recv(fd: &OwnedFd, buf: &mut [u8]) -> Result<Option<usize>, NetlinkError> {
     }
 }
 
-/// Encode one SOCK_DIAG_BY_FAMILY dump request (`nlmsghdr` + `inet_diag_req_v2`
-/// + an optional bytecode filter keeping sockets whose local port is in `ports`).
+/// Encode one dump request: `nlmsghdr`, then `inet_diag_req_v2` (SOCK_DIAG_BY_FAMILY)
+/// or, for TCP over both families, the legacy `inet_diag_req` (TCPDIAG_GETSOCK), then an
+/// optional bytecode filter keeping sockets whose local port is in `ports`.
 ///
 /// An empty list, or one longer than [`MAX_RANGES`], sends no filter: every port.
 pub fn request(
@@ -247,34 +340,58 @@ pub fn request(
     } else {
         4 + filter.len()
     };
-    let len = NLMSG_HDRLEN + INET_DIAG_REQ_V2_LEN + attr_len;
+    let body = match table.family {
+        Some(_) => INET_DIAG_REQ_V2_LEN,
+        None => INET_DIAG_REQ_LEN,
+    };
+    let len = NLMSG_HDRLEN + body + attr_len;
 
     let mut msg = Vec::with_capacity(len);
     // nlmsghdr, host byte order.
     msg.extend_from_slice(&u32::try_from(len).unwrap_or(u32::MAX).to_ne_bytes());
-    msg.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+    msg.extend_from_slice(&message_kind(table).to_ne_bytes());
     msg.extend_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
     msg.extend_from_slice(&seq.to_ne_bytes());
     msg.extend_from_slice(&0u32.to_ne_bytes());
-    // inet_diag_req_v2: family, protocol, ext, pad, states, then an all-zero sockid
-    // because a dump matches on states and bytecode, not on one socket's identity.
-    msg.push(match table.family {
-        Family::Ipv4 => AF_INET,
-        Family::Ipv6 => AF_INET6,
-    });
-    msg.push(match table.proto {
-        Proto::Tcp => IPPROTO_TCP,
-        Proto::Udp => IPPROTO_UDP,
-    });
-    msg.extend_from_slice(&[0, 0]);
-    msg.extend_from_slice(&states.to_ne_bytes());
-    msg.resize(NLMSG_HDRLEN + INET_DIAG_REQ_V2_LEN, 0);
+    // The sockid stays all zero: a dump matches on states and bytecode, not on one
+    // socket's identity.
+    match table.family {
+        Some(family) => {
+            // inet_diag_req_v2: family, protocol, ext, pad, states, sockid.
+            msg.push(match family {
+                Family::Ipv4 => AF_INET,
+                Family::Ipv6 => AF_INET6,
+            });
+            msg.push(match table.proto {
+                Proto::Tcp => IPPROTO_TCP,
+                Proto::Udp => IPPROTO_UDP,
+            });
+            msg.extend_from_slice(&[0, 0]);
+            msg.extend_from_slice(&states.to_ne_bytes());
+            msg.resize(NLMSG_HDRLEN + body, 0);
+        }
+        None => {
+            // inet_diag_req: family (the kernel dumps both, whatever it says), src_len,
+            // dst_len, ext, sockid, states, dbs. The message type names the protocol.
+            msg.resize(NLMSG_HDRLEN + 4 + 48, 0);
+            msg.extend_from_slice(&states.to_ne_bytes());
+            msg.extend_from_slice(&0u32.to_ne_bytes());
+        }
+    }
     if !filter.is_empty() {
         msg.extend_from_slice(&u16::try_from(attr_len).unwrap_or(u16::MAX).to_ne_bytes());
         msg.extend_from_slice(&INET_DIAG_REQ_BYTECODE.to_ne_bytes());
         msg.extend_from_slice(&filter);
     }
     msg
+}
+
+/// The netlink message type of a request for `table`, and of the kernel's answers to it.
+fn message_kind(table: Table) -> u16 {
+    match table.family {
+        Some(_) => SOCK_DIAG_BY_FAMILY,
+        None => TCPDIAG_GETSOCK,
+    }
 }
 
 /// An inet_diag filter program accepting a socket whose local port is in any range.
@@ -374,7 +491,7 @@ pub fn decode(
                 return Err(kernel_error(table, code));
             }
             NLMSG_OVERRUN => return Err(NetlinkError::Malformed("overrun reported")),
-            SOCK_DIAG_BY_FAMILY => match socket(payload, table)? {
+            kind if kind == message_kind(table) => match socket(payload, table)? {
                 Some(socket) => out.push(socket),
                 None => progress.skipped += 1,
             },
@@ -402,8 +519,8 @@ fn socket(msg: &[u8], table: Table) -> Result<Option<Socket>, NetlinkError> {
         return Err(NetlinkError::Malformed("truncated inet_diag_msg"));
     }
     let family = match (msg[0], table.family) {
-        (AF_INET, Family::Ipv4) => Family::Ipv4,
-        (AF_INET6, Family::Ipv6) => Family::Ipv6,
+        (AF_INET, Some(Family::Ipv4) | None) => Family::Ipv4,
+        (AF_INET6, Some(Family::Ipv6) | None) => Family::Ipv6,
         _ => return Err(NetlinkError::Malformed("socket of another address family")),
     };
     let Some(state) = State::from_kernel(table.proto, msg[1]) else {
@@ -451,10 +568,11 @@ fn endpoint(family: Family, port: u16, addr: [u8; 16]) -> SocketAddr {
     SocketAddr::new(ip, port)
 }
 
-fn family_name(family: Family) -> &'static str {
+fn family_name(family: Option<Family>) -> &'static str {
     match family {
-        Family::Ipv4 => "IPv4",
-        Family::Ipv6 => "IPv6",
+        Some(Family::Ipv4) => "IPv4",
+        Some(Family::Ipv6) => "IPv6",
+        None => "IPv4 and IPv6",
     }
 }
 
@@ -490,15 +608,23 @@ mod tests {
 
     const TCP4: Table = Table {
         proto: Proto::Tcp,
-        family: Family::Ipv4,
+        family: Some(Family::Ipv4),
     };
     const TCP6: Table = Table {
         proto: Proto::Tcp,
-        family: Family::Ipv6,
+        family: Some(Family::Ipv6),
+    };
+    const TCP: Table = Table {
+        proto: Proto::Tcp,
+        family: None,
     };
     const UDP4: Table = Table {
         proto: Proto::Udp,
-        family: Family::Ipv4,
+        family: Some(Family::Ipv4),
+    };
+    const UDP6: Table = Table {
+        proto: Proto::Udp,
+        family: Some(Family::Ipv6),
     };
 
     struct Diag {
@@ -755,7 +881,7 @@ mod tests {
             err,
             NetlinkError::Kernel {
                 proto: Proto::Tcp,
-                family: Family::Ipv6,
+                family: Some(Family::Ipv6),
                 errno: 13
             }
         ));
@@ -852,6 +978,103 @@ mod tests {
         assert_eq!(request(TCP4, 1, false, Some(&[])).len(), 72);
         assert_eq!(request(TCP4, 1, false, Some(&many)).len(), 72);
         assert!(request(TCP4, 1, false, Some(&many[1..])).len() > 72);
+    }
+
+    #[test]
+    fn tcp_over_both_families_is_one_legacy_request() {
+        let msg = request(TCP, 7, false, Some(&[8080..=8080]));
+        assert_eq!(msg.len(), NLMSG_HDRLEN + INET_DIAG_REQ_LEN + 4 + 16);
+        assert_eq!(ne_u32(&msg, 0).unwrap() as usize, msg.len());
+        assert_eq!(ne_u16(&msg, 4).unwrap(), TCPDIAG_GETSOCK);
+        assert_eq!(ne_u16(&msg, 6).unwrap(), NLM_F_REQUEST | NLM_F_DUMP);
+        assert_eq!(ne_u32(&msg, 8).unwrap(), 7);
+        // inet_diag_req: family..ext and the sockid all zero, then states and dbs.
+        assert!(msg[16..68].iter().all(|&b| b == 0));
+        assert_eq!(ne_u32(&msg, 68).unwrap(), ALL_STATES);
+        assert_eq!(ne_u32(&msg, 72).unwrap(), 0);
+        assert_eq!(ne_u16(&msg, 76).unwrap(), 20);
+        assert_eq!(ne_u16(&msg, 78).unwrap(), INET_DIAG_REQ_BYTECODE);
+        assert_eq!(msg[80..84], op(INET_DIAG_BC_S_GE, 8, 20));
+        assert_eq!(
+            ne_u32(&request(TCP, 1, true, None), 68).unwrap(),
+            1 << TCP_LISTEN
+        );
+
+        let both = SocketQuery::default();
+        assert_eq!(tables(&both), [TCP, UDP4, UDP6]);
+        let v6 = SocketQuery {
+            ipv4: false,
+            ..both.clone()
+        };
+        assert_eq!(tables(&v6), [TCP6, UDP6]);
+        let tcp4 = SocketQuery {
+            udp: false,
+            ipv6: false,
+            ..both
+        };
+        assert_eq!(tables(&tcp4), [TCP4]);
+    }
+
+    #[test]
+    fn legacy_answers_hold_both_families_under_their_own_type() {
+        let answer = |payload: &[u8]| nlmsg(TCPDIAG_GETSOCK, 2, 3, payload);
+        let buf = [answer(&established6()), answer(&listen4())].concat();
+        let (sockets, progress) = decode_all(&buf, TCP, 3).unwrap();
+        assert!(!progress.done);
+        assert_eq!(sockets.len(), 2);
+        assert_eq!(sockets[0].family(), Family::Ipv6);
+        assert_eq!(sockets[1].family(), Family::Ipv4);
+        // Each type belongs to its own request.
+        assert!(decode_all(&data(&listen4(), 3), TCP, 3).is_err());
+        assert!(decode_all(&answer(&listen4()), TCP4, 3).is_err());
+    }
+
+    /// Answers from canned sockets, refusing the legacy request part way like a kernel
+    /// without it would.
+    struct OldKernel {
+        asked: Vec<Table>,
+    }
+
+    impl Dumper for OldKernel {
+        fn dump(
+            &mut self,
+            table: Table,
+            _: &SocketQuery,
+            dump: &mut Dump,
+        ) -> Result<(), NetlinkError> {
+            self.asked.push(table);
+            let mut one = |payload: Vec<u8>| {
+                let (sockets, _) = decode_all(&data(&payload, 1), TCP4, 1)
+                    .or_else(|_| decode_all(&data(&payload, 1), TCP6, 1))
+                    .unwrap();
+                dump.sockets.extend(sockets);
+            };
+            match table.family {
+                Some(Family::Ipv4) => one(listen4()),
+                Some(Family::Ipv6) => one(established6()),
+                None => {
+                    one(listen4());
+                    dump.skipped += 1;
+                    return Err(kernel_error(table, -22));
+                }
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_refused_legacy_dump_is_redone_per_family_without_its_partial_answer() {
+        let mut kernel = OldKernel { asked: Vec::new() };
+        let query = SocketQuery::default();
+        let dump = dump_tables(&mut kernel, &[TCP, UDP4], &query).unwrap();
+        assert_eq!(kernel.asked, [TCP, TCP4, TCP6, UDP4]);
+        let families: Vec<Family> = dump.sockets.iter().map(Socket::family).collect();
+        assert_eq!(
+            families,
+            [Family::Ipv4, Family::Ipv6, Family::Ipv4],
+            "{dump:?}"
+        );
+        assert_eq!(dump.skipped, 0);
     }
 
     #[test]
@@ -1167,6 +1390,48 @@ mod tests {
             ..SocketQuery::default()
         };
         assert_eq!(dump(&nothing).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn live_legacy_dump_equals_the_two_family_dumps() {
+        let pair = pair();
+        let tcp6 = listen6();
+        let mut ours = vec![
+            inode_of(&pair.listener),
+            inode_of(&pair.client),
+            inode_of(&pair.server),
+        ];
+        ours.extend(tcp6.as_ref().map(inode_of));
+        let query = SocketQuery {
+            udp: false,
+            ..SocketQuery::default()
+        };
+        let mut link = Link {
+            fd: open().unwrap(),
+            buf: vec![0; RECV_BUFFER],
+            seq: 0,
+        };
+        let mut dump_of = |tables: &[Table]| {
+            let mut dump = Dump::default();
+            for &table in tables {
+                link.dump(table, &query, &mut dump).unwrap();
+            }
+            dump.sockets
+        };
+        let legacy = dump_of(&[TCP]);
+        let separate = dump_of(&[TCP4, TCP6]);
+        // Other tests open and close sockets meanwhile: compare this test's own.
+        for inode in ours {
+            let (Some(a), Some(b)) = (find(&legacy, inode), find(&separate, inode)) else {
+                panic!("socket {inode} missing: {legacy:?}");
+            };
+            assert_eq!(a, b);
+        }
+        let mut inodes: Vec<u64> = legacy.iter().map(|s| s.inode).filter(|&i| i != 0).collect();
+        let listed = inodes.len();
+        inodes.sort_unstable();
+        inodes.dedup();
+        assert_eq!(inodes.len(), listed, "a socket listed twice");
     }
 
     /// Socket inodes listed in `/proc/net/<name>`.
