@@ -38,8 +38,10 @@ pub fn scan(proc_root: &Path, wanted: &HashSet<u64>) -> Result<Owners, Error> {
             .map_or(2, |n| n.get())
             .clamp(1, MAX_THREADS)
     };
-    // Threads take the next few pids as they go, so one that meets the processes with
-    // thousands of fds does not finish long after the other.
+    // Threads take the next pid as they go, so one that meets the processes with
+    // thousands of fds does not finish long after the other. One at a time: with 16, the
+    // threads finished up to 1.5 ms apart at 500 x 20 (about 50 us a process); with one,
+    // within 20 us, and the shared counter costs nothing next to a process's syscalls.
     let next = AtomicUsize::new(0);
     let parts: Vec<Part> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
@@ -130,20 +132,13 @@ fn list_pids(root: &OwnedFd) -> Result<Vec<u32>, Errno> {
     Ok(pids)
 }
 
-/// How many pids a scanning thread takes at a time.
-const BATCH: usize = 16;
-
 fn scan_pids(root: &OwnedFd, pids: &[u32], next: &AtomicUsize, wanted: &HashSet<u64>) -> Part {
     let mut part = Part::default();
     // Reused for every directory so the walk allocates nothing per process or per fd.
     let mut dirbuf = vec![MaybeUninit::<u8>::uninit(); 32 * 1024];
     let mut path = String::with_capacity(24);
-    let batches = std::iter::from_fn(|| {
-        let start = next.fetch_add(BATCH, Ordering::Relaxed);
-        pids.get(start..(start + BATCH).min(pids.len()))
-            .filter(|batch| !batch.is_empty())
-    });
-    for &pid in batches.flatten() {
+    let mine = std::iter::from_fn(|| pids.get(next.fetch_add(1, Ordering::Relaxed)));
+    for &pid in mine {
         path.clear();
         // Writing into a reused String cannot fail and allocates nothing.
         let _ = write!(path, "{pid}/fd");
