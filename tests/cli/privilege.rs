@@ -184,3 +184,31 @@ fn hidepid_proc_hides_owners_not_sockets() {
     assert!(!r.stdout.contains("\"owner-unknown\""), "{}", r.stdout);
     let _ = std::fs::remove_dir_all(std::path::Path::new(bin).parent().unwrap());
 }
+
+/// A server that made itself non-dumpable (as sshd, or anything setuid, does) has its
+/// `/proc/PID` files given to root, all but the directory itself: its user must still be
+/// the uid it runs as, not root.
+#[test]
+fn a_non_dumpable_process_keeps_its_user() {
+    if !can_switch_user() {
+        eprintln!("skipped: needs root and setpriv");
+        return;
+    }
+    let script = format!(
+        "import ctypes\nctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE, 0\n{LISTENER}"
+    );
+    let helper = Helper::spawn(as_nobody(python3()).args(["-c", &script]));
+    let (pid, port) = (helper.pid(), helper.numbers[0]);
+    // The prctl took: the process's files now belong to root.
+    let fd_dir = std::fs::metadata(format!("/proc/{pid}/fd")).unwrap();
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&fd_dir), 0);
+
+    let r = portwho_run(&["--json", &format!(":{port}")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let records: Vec<serde_json::Value> = serde_json::from_str(&r.stdout).unwrap();
+    let holder = &records[0]["processes"][0];
+    assert_eq!(holder["pid"], u64::from(pid), "{records:?}");
+    assert_eq!(holder["uid"], 65534, "{holder}");
+    let table = portwho_run(&["--listening", "-p", &pid.to_string()]);
+    assert!(table.stdout.contains("nobody"), "{}", table.stdout);
+}

@@ -157,11 +157,15 @@ impl Backend for LinuxBackend {
 
     fn processes(&self, pids: &[u32], detail: Detail) -> ProcessDetails {
         let clock = process::Clock::read(&self.proc_root);
+        let uids = process::Uids::of(&self.proc_root);
         let root = &self.proc_root;
         let read = |pids: &[u32]| -> Vec<(u32, Option<Process>)> {
             let mut names = HashMap::new();
             pids.iter()
-                .map(|&pid| (pid, process::read(root, pid, detail, &clock, &mut names)))
+                .map(|&pid| {
+                    let process = process::read(root, pid, detail, (&clock, uids), &mut names);
+                    (pid, process)
+                })
                 .collect()
         };
         // A listing of a busy host shows hundreds of processes, a few reads each: split
