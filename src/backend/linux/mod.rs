@@ -169,9 +169,9 @@ impl Backend for LinuxBackend {
                 .collect()
         };
         // A listing of a busy host shows hundreds of processes, a few reads each: split
-        // them over two threads, as the owner scan does. Full details (cards, JSON) share
-        // a cache of parent names and are read in one.
-        let read = if detail != Detail::Full && pids.len() >= PARALLEL_DETAILS {
+        // them over two threads, as the owner scan does. Each half keeps its own cache of
+        // parent names, so a parent shared by both halves is read twice.
+        let read = if pids.len() >= PARALLEL_DETAILS {
             let (first, second) = pids.split_at(pids.len() / 2);
             std::thread::scope(|scope| {
                 let other = scope.spawn(|| read(second));
