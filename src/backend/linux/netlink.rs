@@ -140,14 +140,6 @@ fn dump_tables(
     for &table in tables {
         let before = (dump.sockets.len(), dump.skipped);
         match kernel.dump(table, query, &mut dump) {
-            Ok(()) if table.family.is_none() => {
-                // The kernel interleaves the families in hash order; put IPv4 first.
-                let both = dump.sockets.split_off(before.0);
-                let (v4, v6): (Vec<Socket>, Vec<Socket>) =
-                    both.into_iter().partition(|s| s.local.is_ipv4());
-                dump.sockets.extend(v4);
-                dump.sockets.extend(v6);
-            }
             Ok(()) => {}
             // A kernel that refuses the legacy request still answers each family alone.
             Err(NetlinkError::Kernel { .. }) if table.family.is_none() => {
@@ -198,6 +190,9 @@ impl Dumper for Link {
             &self.fd,
             &request(table, self.seq, query.listening_only, ports),
         )?;
+        // A dump of both families interleaves them in hash order; IPv6 waits here so that
+        // IPv4 comes first, as from two dumps, without a second copy of the whole table.
+        let (mut datagram, mut v6) = (Vec::new(), Vec::new());
         loop {
             let Some(len) = recv(&self.fd, &mut self.buf)? else {
                 continue;
@@ -206,9 +201,21 @@ impl Dumper for Link {
                 .buf
                 .get(..len)
                 .ok_or(NetlinkError::Malformed("reply longer than read"))?;
-            let progress = decode(reply, table, self.seq, &mut dump.sockets)?;
+            let progress = if table.family.is_none() {
+                let progress = decode(reply, table, self.seq, &mut datagram)?;
+                for socket in datagram.drain(..) {
+                    match socket.family() {
+                        Family::Ipv4 => dump.sockets.push(socket),
+                        Family::Ipv6 => v6.push(socket),
+                    }
+                }
+                progress
+            } else {
+                decode(reply, table, self.seq, &mut dump.sockets)?
+            };
             dump.skipped += progress.skipped;
             if progress.done {
+                dump.sockets.append(&mut v6);
                 return Ok(());
             }
         }
@@ -1420,6 +1427,8 @@ mod tests {
         };
         let legacy = dump_of(&[TCP]);
         let separate = dump_of(&[TCP4, TCP6]);
+        // IPv4 first, as from the two dumps.
+        assert!(legacy.iter().map(Socket::family).is_sorted(), "{legacy:?}");
         // Other tests open and close sockets meanwhile: compare this test's own.
         for inode in ours {
             let (Some(a), Some(b)) = (find(&legacy, inode), find(&separate, inode)) else {
