@@ -163,7 +163,7 @@ impl Backend for LinuxBackend {
             let mut names = HashMap::new();
             pids.iter()
                 .map(|&pid| {
-                    let process = process::read(root, pid, detail, (&clock, uids), &mut names);
+                    let process = process::read(root, pid, detail, &clock, uids, &mut names);
                     (pid, process)
                 })
                 .collect()

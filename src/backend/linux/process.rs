@@ -73,7 +73,8 @@ pub fn read(
     proc_root: &Path,
     pid: u32,
     detail: Detail,
-    (clock, uids): (&Clock, Uids),
+    clock: &Clock,
+    uids: Uids,
     names: &mut HashMap<u32, (String, Option<u32>)>,
 ) -> Option<Process> {
     let dir = proc_root.join(pid.to_string());
@@ -454,7 +455,8 @@ mod tests {
             &fixtures,
             20371,
             Detail::Names,
-            (&clock, Uids::Status),
+            &clock,
+            Uids::Status,
             &mut HashMap::new(),
         );
         assert_eq!(copied.unwrap().uid, Some(65534));
@@ -465,7 +467,8 @@ mod tests {
                     Path::new("/proc"),
                     pid,
                     Detail::Names,
-                    (&clock, uids),
+                    &clock,
+                    uids,
                     &mut HashMap::new(),
                 )
                 .and_then(|p| p.uid)
@@ -496,7 +499,8 @@ mod tests {
             Path::new("/proc"),
             std::process::id(),
             Detail::Full,
-            (&clock, Uids::of(Path::new("/proc"))),
+            &clock,
+            Uids::of(Path::new("/proc")),
             &mut HashMap::new(),
         )
         .unwrap();
