@@ -49,6 +49,13 @@ pub fn run(
         }
     }
     let filters = &config.filters;
+    // A quiet listing without owner filters answers from the socket table alone: no /proc
+    // scan. An audit or a diff judges the owners, quiet or not.
+    let bare = config.format == Format::Quiet && config.mode == Mode::List;
+    let find_owners = config.owners && (!bare || filters.needs_owners());
+    if find_owners {
+        backend.prepare_owners();
+    }
     let table = backend.sockets(&filters.query())?;
     for warning in &table.warnings {
         note(err, warning);
@@ -79,11 +86,7 @@ pub fn run(
         .filter(|s| filters.socket(s))
         .collect();
 
-    // A quiet listing without owner filters answers from the socket table alone: no /proc
-    // scan. An audit or a diff judges the owners, quiet or not.
-    let quiet = config.format == Format::Quiet;
-    let bare = quiet && config.mode == Mode::List;
-    let mut owners = if !config.owners || (bare && !filters.needs_owners()) {
+    let mut owners = if !find_owners {
         Owners::default()
     } else {
         let wanted: HashSet<u64> = shown
@@ -165,7 +168,7 @@ pub fn run(
     .map_err(Error::Output)?;
     out.flush().map_err(Error::Output)?;
 
-    if !quiet {
+    if config.format != Format::Quiet {
         let hidden = (0..shown.len())
             .filter(|&i| hidden(&shown[i], holders.of(i)))
             .count();
@@ -176,7 +179,7 @@ pub fn run(
             );
         }
         if config.verbose {
-            note(err, &scan_note(&owners.stats, vanished_details));
+            note(err, &scan_note(&owners, vanished_details));
         }
         if code == ExitCode::NoMatch && !explain && config.format == Format::Table {
             note(err, "no socket matches");
@@ -375,9 +378,17 @@ fn hidden_note(sockets: usize, stats: &ScanStats, privileged: bool) -> String {
     )
 }
 
-fn scan_note(stats: &ScanStats, vanished_details: usize) -> String {
+fn scan_note(owners: &Owners, vanished_details: usize) -> String {
+    let stats = &owners.stats;
+    if stats.kernel_iterator {
+        return format!(
+            "scanned the fds of every process with the kernel's task_file iterator (BPF): \
+             {} hold sockets; {} exited before their details were read",
+            stats.processes, vanished_details
+        );
+    }
     format!(
-        "scanned the fds of {} processes; {} denied, {} exited during the scan{}",
+        "scanned the fds of {} processes; {} denied, {} exited during the scan{}{}",
         stats.processes,
         stats.denied,
         stats.vanished + vanished_details,
@@ -385,6 +396,11 @@ fn scan_note(stats: &ScanStats, vanished_details: usize) -> String {
             "; other users' processes are not listed (hidepid=invisible)"
         } else {
             ""
+        },
+        match &owners.fallback {
+            Some(why) =>
+                format!("; through /proc, as the kernel's iterator was unavailable: {why}"),
+            None => String::new(),
         }
     )
 }

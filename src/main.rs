@@ -41,6 +41,10 @@ fn run(cli: Cli) -> Result<exit::ExitCode, Error> {
     }
     let backend = match &cli.proc_root {
         Some(root) => portwho::backend::linux::LinuxBackend::with_proc_root(root),
+        // The kernel's fd iterator, turned off: owners through /proc only.
+        None if std::env::var_os("PORTWHO_NO_BPF").is_some_and(|v| !v.is_empty()) => {
+            portwho::backend::linux::LinuxBackend::without_kernel_iterator()
+        }
         None => portwho::backend::native(),
     };
     let mut services = ServiceTable::builtin();

@@ -60,6 +60,9 @@ pub struct ScanStats {
     pub vanished: usize,
     /// The proc mount does not even list other users' processes (`hidepid=invisible`).
     pub others_invisible: bool,
+    /// The fds were read by the kernel's `task_file` iterator, not through `/proc`: every
+    /// process was seen, and `processes` counts those that hold a socket.
+    pub kernel_iterator: bool,
 }
 
 impl ScanStats {
@@ -75,6 +78,8 @@ pub struct Owners {
     /// Socket inode → pids holding it, ascending.
     pub by_inode: crate::hash::IntMap<u64, Vec<u32>>,
     pub stats: ScanStats,
+    /// Why the kernel iterator was not used, when it was tried and `/proc` was scanned.
+    pub fallback: Option<String>,
 }
 
 /// Details of the processes that will be shown.
@@ -142,6 +147,9 @@ pub enum Detail {
 pub trait Backend {
     /// Read the socket tables once.
     fn sockets(&self, query: &SocketQuery) -> Result<SocketTable, Error>;
+    /// A hint, before `sockets`, that `owners` will be asked for: start what does not
+    /// depend on which sockets are wanted, so it overlaps the socket dump.
+    fn prepare_owners(&self) {}
     /// Map the wanted socket inodes to every process that holds them.
     fn owners(&self, wanted: &HashSet<u64>) -> Result<Owners, Error>;
     /// Read the details of these pids only, as many as `detail` asks for.

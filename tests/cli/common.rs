@@ -17,6 +17,7 @@ pub fn portwho() -> Command {
         "CLICOLOR",
         "CLICOLOR_FORCE",
         "TERM",
+        "PORTWHO_NO_BPF",
     ] {
         cmd.env_remove(var);
     }
@@ -45,6 +46,39 @@ pub fn run(cmd: &mut Command) -> Run {
 
 pub fn portwho_run(args: &[&str]) -> Run {
     run(portwho().args(args))
+}
+
+/// `--json -v` with owners found through `/proc` only (`PORTWHO_NO_BPF`) or, where
+/// portwho can load it, with the kernel's iterator (the default), parsed, and the `-v` note.
+pub fn json_through(proc_only: bool, args: &[&str]) -> (Vec<Value>, String) {
+    let mut cmd = portwho();
+    cmd.arg("--json").arg("-v").args(args);
+    if proc_only {
+        cmd.env("PORTWHO_NO_BPF", "1");
+    }
+    let r = run(&mut cmd);
+    let value: Value = serde_json::from_str(&r.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", r.stdout, r.stderr));
+    (value.as_array().expect("an array").clone(), r.stderr)
+}
+
+/// Whether a `-v` note says the kernel's iterator found the owners. Where it could not be
+/// loaded for a reason of the machine (not root, a kernel before 6.16), says so and
+/// returns false; any other reason fails the test.
+pub fn used_kernel_iterator(note: &str) -> bool {
+    if note.contains("with the kernel's task_file iterator") {
+        return true;
+    }
+    let why = note
+        .split("the kernel's iterator was unavailable: ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no reason given: {note}"));
+    assert!(
+        why.starts_with("not root") || why.starts_with("cannot map the kernel's BTF"),
+        "{note}"
+    );
+    eprintln!("the kernel's iterator is not available here: {why}");
+    false
 }
 
 /// `--json` output, parsed; panics with stderr when it is not JSON.
@@ -287,7 +321,9 @@ impl Netns {
 
     pub fn portwho(&self, args: &[&str]) -> Run {
         let mut cmd = self.exec(env!("CARGO_BIN_EXE_portwho"));
-        cmd.args(args).env_remove("NO_COLOR");
+        cmd.args(args)
+            .env_remove("NO_COLOR")
+            .env_remove("PORTWHO_NO_BPF");
         run(&mut cmd)
     }
 

@@ -1,5 +1,6 @@
 //! The Linux backend: netlink sock_diag or `/proc/net/*` for sockets, `/proc` for owners.
 
+pub mod bpf;
 pub mod cgroup;
 pub mod hidepid;
 pub mod netlink;
@@ -15,6 +16,7 @@ use std::collections::{HashMap, HashSet};
 use std::io;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::thread::JoinHandle;
 
 use crate::backend::{
     Backend, Detail, Holding, Owners, PinError, PinnedProcess, ProcessDetails, SignalError,
@@ -38,6 +40,11 @@ pub struct LinuxBackend {
     /// Netlink answers for the caller's own network namespace, so it is only used when the
     /// proc root is the real `/proc`; a captured tree (tests, fixtures) is parsed as text.
     netlink: bool,
+    /// Whether to try the kernel's fd iterator before scanning `/proc` (`bpf`): the live
+    /// system only, and not when the user turned it off.
+    kernel_iterator: Result<(), bpf::Unavailable>,
+    /// The iterator being loaded beside the socket dump (`prepare_owners`).
+    preparing: RefCell<Option<JoinHandle<Result<bpf::Prepared, bpf::Unavailable>>>>,
     users: RefCell<HashMap<u32, Option<String>>>,
 }
 
@@ -52,7 +59,17 @@ impl LinuxBackend {
         LinuxBackend {
             proc_root: PathBuf::from("/proc"),
             netlink: true,
+            kernel_iterator: Ok(()),
+            preparing: RefCell::default(),
             users: RefCell::default(),
+        }
+    }
+
+    /// The live system, with owners found through `/proc` only (`PORTWHO_NO_BPF`).
+    pub fn without_kernel_iterator() -> Self {
+        LinuxBackend {
+            kernel_iterator: Err(bpf::Unavailable::Disabled),
+            ..Self::new()
         }
     }
 
@@ -61,6 +78,8 @@ impl LinuxBackend {
         LinuxBackend {
             proc_root: root.into(),
             netlink: false,
+            kernel_iterator: Err(bpf::Unavailable::NotLive),
+            preparing: RefCell::default(),
             users: RefCell::default(),
         }
     }
@@ -149,9 +168,36 @@ impl Backend for LinuxBackend {
         }
     }
 
+    fn prepare_owners(&self) {
+        if self.kernel_iterator.is_ok() {
+            *self.preparing.borrow_mut() = Some(std::thread::spawn(bpf::prepare));
+        }
+    }
+
     fn owners(&self, wanted: &HashSet<u64>) -> Result<Owners, Error> {
+        let preparing = self.preparing.borrow_mut().take();
+        let fallback = match &self.kernel_iterator {
+            // A captured tree: the kernel's processes are not the ones asked about.
+            Err(bpf::Unavailable::NotLive) => None,
+            Err(why) => Some(why.to_string()),
+            // Nothing to look for: the /proc path answers without reading anything.
+            Ok(()) if wanted.is_empty() => None,
+            Ok(()) => {
+                let prepared = match preparing {
+                    Some(thread) => thread
+                        .join()
+                        .unwrap_or_else(|_| Err(bpf::Unavailable::Panicked)),
+                    None => bpf::prepare(),
+                };
+                match prepared.and_then(|prepared| bpf::scan(&prepared, wanted)) {
+                    Ok(owners) => return Ok(owners),
+                    Err(why) => Some(why.to_string()),
+                }
+            }
+        };
         let mut owners = owners::scan(&self.proc_root, wanted)?;
         owners.stats.others_invisible = hidepid::hides_others(&self.proc_root);
+        owners.fallback = fallback;
         Ok(owners)
     }
 

@@ -1,0 +1,194 @@
+//! The owner scan inside the kernel: a BPF `task_file` iterator walks every process's fd
+//! table and writes out the sockets, one (inode, pid) record each, in one pass that costs
+//! a fraction of a `readlink` per fd through `/proc` (see benches/README.md).
+//!
+//! Root only (loading a tracing program needs CAP_BPF and CAP_PERFMON), on Linux 6.16 and
+//! later (whose BTF can be mapped), little-endian and 64-bit; anywhere else, or when any
+//! step is refused, the caller scans `/proc` as before. The program reads and writes
+//! nothing but its output, and is unloaded when portwho exits.
+
+pub mod btf;
+pub mod program;
+mod sys;
+
+use std::collections::HashSet;
+use std::io::{self, Read};
+use std::os::fd::OwnedFd;
+
+use thiserror::Error;
+
+use crate::backend::{Owners, ScanStats};
+
+/// Why the kernel-side scan could not be used (`-v` says it).
+#[derive(Debug, Error)]
+pub enum Unavailable {
+    #[error("turned off by PORTWHO_NO_BPF")]
+    Disabled,
+    #[error("not reading the live system")]
+    NotLive,
+    #[error("not root")]
+    NotRoot,
+    #[error("not built for this kind of machine")]
+    Unsupported,
+    #[error("cannot map the kernel's BTF: {0}")]
+    Btf(io::Error),
+    #[error("the kernel's BTF: {0}")]
+    BadBtf(#[from] btf::BtfError),
+    #[error("a field offset too large for the program")]
+    Layout,
+    #[error("cannot {what}: {source}")]
+    Kernel {
+        what: &'static str,
+        source: io::Error,
+    },
+    /// The iterator did not list the socket portwho held while it ran: its pids are not
+    /// those of this `/proc` (a child pid namespace), or the layout was misread.
+    #[error("the iterator did not report portwho's own socket")]
+    SelfCheck,
+    #[error("loading it panicked")]
+    Panicked,
+}
+
+/// The license the kernel asks of programs that call `bpf_seq_write`.
+const LICENSE: &std::ffi::CStr = c"Dual MIT/GPL";
+
+/// A loaded and attached iterator, ready to run.
+pub struct Prepared {
+    link: OwnedFd,
+    /// Kept open while the link exists.
+    _program: OwnedFd,
+}
+
+/// Load and attach the iterator. Independent of which sockets are wanted, so it can run
+/// beside the socket dump.
+pub fn prepare() -> Result<Prepared, Unavailable> {
+    if !cfg!(all(target_endian = "little", target_pointer_width = "64")) {
+        return Err(Unavailable::Unsupported);
+    }
+    if !rustix::process::geteuid().is_root() {
+        return Err(Unavailable::NotRoot);
+    }
+    let btf = sys::MappedBtf::open().map_err(Unavailable::Btf)?;
+    let layout = btf::layout(btf.bytes())?;
+    drop(btf);
+    let program = program::task_file(&layout).ok_or(Unavailable::Layout)?;
+    let kernel = |what| move |source| Unavailable::Kernel { what, source };
+    let loaded = sys::load_iterator(&program, layout.iter_func, LICENSE, None)
+        .map_err(kernel("load the iterator program"))?;
+    let link = sys::attach_iterator(&loaded).map_err(kernel("attach the iterator"))?;
+    Ok(Prepared {
+        link,
+        _program: loaded,
+    })
+}
+
+/// Run the iterator once and keep the holders of the `wanted` inodes.
+pub fn scan(prepared: &Prepared, wanted: &HashSet<u64>) -> Result<Owners, Unavailable> {
+    let kernel = |what| move |source| Unavailable::Kernel { what, source };
+    // A socket of portwho's own, open while the iterator runs: it must come back with
+    // portwho's pid, or the records cannot be trusted.
+    let own = rustix::net::socket(
+        rustix::net::AddressFamily::UNIX,
+        rustix::net::SocketType::DGRAM,
+        None,
+    )
+    .map_err(|e| kernel("open a socket")(e.into()))?;
+    let own_inode = rustix::fs::fstat(&own)
+        .map_err(|e| kernel("stat a socket")(e.into()))?
+        .st_ino;
+    let me = std::process::id();
+    let mut iterator = std::fs::File::from(
+        sys::open_iterator(&prepared.link).map_err(kernel("start the iterator"))?,
+    );
+
+    let mut found = Vec::new();
+    let mut pids = crate::hash::IntMap::<u32, ()>::default();
+    let mut seen_own = false;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut filled = 0;
+    loop {
+        let n = match iterator.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => n,
+            // EAGAIN: a read that met a million files without a socket; the next goes on.
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => continue,
+            Err(e) => return Err(kernel("read the iterator")(e)),
+        };
+        filled += n;
+        let whole = filled - filled % program::RECORD_LEN;
+        for (inode, pid) in program::records(&buf[..whole]) {
+            pids.insert(pid, ());
+            if inode == own_inode && pid == me {
+                seen_own = true;
+            }
+            if wanted.contains(&inode) {
+                found.push((inode, pid));
+            }
+        }
+        buf.copy_within(whole..filled, 0);
+        filled -= whole;
+    }
+    drop(own);
+    if !seen_own {
+        return Err(Unavailable::SelfCheck);
+    }
+
+    let mut owners = Owners {
+        stats: ScanStats {
+            processes: pids.len(),
+            kernel_iterator: true,
+            ..ScanStats::default()
+        },
+        ..Owners::default()
+    };
+    owners.by_inode.reserve(found.len());
+    for (inode, pid) in found {
+        owners.by_inode.entry(inode).or_default().push(pid);
+    }
+    for pids in owners.by_inode.values_mut() {
+        // Several fds, or threads with fd tables of their own, may hold the same socket.
+        pids.sort_unstable();
+        pids.dedup();
+    }
+    Ok(owners)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsFd;
+
+    fn inode_of(fd: impl AsFd) -> u64 {
+        rustix::fs::fstat(fd).unwrap().st_ino
+    }
+
+    /// As root on a kernel whose BTF can be mapped, the iterator finds this process's own
+    /// sockets, and the holders it finds for them are those the /proc scan finds.
+    #[test]
+    fn finds_what_the_proc_scan_finds() {
+        let prepared = match prepare() {
+            Ok(prepared) => prepared,
+            Err(why @ (Unavailable::NotRoot | Unavailable::Btf(_) | Unavailable::Unsupported)) => {
+                eprintln!("skipped: {why}");
+                return;
+            }
+            Err(why) => panic!("{why}"),
+        };
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let tcp = std::net::TcpListener::bind("[::1]:0")
+            .or_else(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let wanted: HashSet<u64> = [inode_of(&udp), inode_of(&tcp)].into_iter().collect();
+        let owners = scan(&prepared, &wanted).unwrap();
+        let me = std::process::id();
+        for inode in &wanted {
+            assert_eq!(owners.by_inode.get(inode), Some(&vec![me]), "{inode}");
+        }
+        assert!(owners.stats.kernel_iterator && owners.stats.processes >= 1);
+        let through_proc = crate::backend::linux::owners::scan("/proc".as_ref(), &wanted).unwrap();
+        assert_eq!(owners.by_inode, through_proc.by_inode);
+        // A second run of the same loaded program answers the same.
+        assert_eq!(scan(&prepared, &wanted).unwrap().by_inode, owners.by_inode);
+    }
+}
