@@ -243,12 +243,21 @@ sys.exit(0 if want in pids else f"portwho :{sys.argv[2]} misses holder pid {want
     # find fails on processes that exit while it walks; the count is still good.
     fds=$({ find /proc/[0-9]*/fd -mindepth 1 -maxdepth 1 2>/dev/null || true; } | wc -l)
     sockets=$(ss -Htuan | wc -l)
-    printf '%s\tinfo\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$size" "$procs" "$socks" "$extra" \
-        "$port" "$fds" "$sockets" "$pw_count" "$ss_count" >>"$results"
+    # How portwho found the owners: the kernel's iterator (root, Linux 6.16+) or /proc.
+    local method
+    method=$("$pw" -v --listening 2>&1 >/dev/null | grep -m1 'scanned the fds' | sed 's/^portwho: //')
+    printf '%s\tinfo\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$size" "$procs" "$socks" "$extra" \
+        "$port" "$fds" "$sockets" "$pw_count" "$ss_count" "$method" >>"$results"
 
     row listening "\`--listening\` vs \`ss -tulnp\`" "$pw --listening" "ss -tulnp" "$runs"
     row all "\`--all\` vs \`ss -tuanp\`" "$pw --all" "ss -tuanp" "$runs"
     row port "\`:$port\` vs \`ss -tlnp sport = :$port\`" "$pw :$port" "ss -tlnp 'sport = :$port'" "$runs"
+    # The same two queries with owners found by walking /proc, as for a user who is not
+    # root or a kernel before 6.16 (\`env\` adds its own start, about 0.5 ms).
+    row proclistening "\`--listening\` through /proc (\`env PORTWHO_NO_BPF=1\`) vs \`ss -tulnp\`" \
+        "env PORTWHO_NO_BPF=1 $pw --listening" "ss -tulnp" "$runs"
+    row procport "\`:$port\` through /proc (\`env PORTWHO_NO_BPF=1\`) vs \`ss -tlnp sport = :$port\`" \
+        "env PORTWHO_NO_BPF=1 $pw :$port" "ss -tlnp 'sport = :$port'" "$runs"
     row noowners "\`-n --no-owners --listening\` vs \`ss -tuln\`" "$pw -n --no-owners --listening" \
         "ss -tuln" "$runs"
     as_nobody=1
@@ -315,13 +324,13 @@ print(f"hyperfine: {runs} runs ({ref_runs} for netstat, lsof, fuser), half in ea
 TARGETS = {"listening": 0.5, "all": 0.5, "port": 0.3, "noowners": 1.2, "unpriv": 1.2}
 for size in dict.fromkeys(r[0] for r in rows):
     info = next(r for r in rows if r[0] == size and r[1] == "info")
-    _, _, procs, socks, extra, port, fds, sockets, pw_n, ss_n = info
+    _, _, procs, socks, extra, port, fds, sockets, pw_n, ss_n, method = info
     busy = int(next(r[2] for r in rows if r[0] == size and r[1] == "busy"))
     print(f"\n### {procs} processes × {socks} sockets (+{extra} other fds)\n")
     print(f"{int(sockets):,} TCP/UDP sockets and {int(fds):,} fds on the host; P = {port}; "
           f"listening sockets listed: portwho {pw_n}, ss {ss_n}"
           + (f"; **{busy} of the rows below started on a busy host** (under 90% idle)" if busy else "")
-          + ".\n")
+          + f".\nOwners (`portwho -v`): {method}.\n")
     print("| query | portwho median | reference median | ratio | portwho peak RSS | ref peak RSS "
           "| portwho syscalls | ref syscalls |")
     print("|---|--:|--:|--:|--:|--:|--:|--:|")
@@ -349,4 +358,8 @@ for size in dict.fromkeys(r[0] for r in rows):
           f"{mark(max(rss.values()) <= 1.5)}")
     v = float(got["version"][5]) * 1000
     print(f"- `--version` < 2 ms: {v:.2f} ms — {mark(v < 2)}")
+    slow = {k: ratio(got[k][5], got[k][6]) for k in ("proclistening", "procport") if k in got}
+    if slow:
+        print(f"- through /proc (not root, or Linux before 6.16): `--listening` "
+              f"{slow['proclistening']:.3f}× (target 0.5×), `:P` {slow['procport']:.3f}× (target 0.3×)")
 EOF

@@ -23,7 +23,7 @@ complete -c portwho -l no-owners -d 'Do not look for the processes that hold the
 complete -c portwho -l json -d 'Print a JSON array of sockets on stdout, and nothing else there'
 complete -c portwho -s q -l quiet -d 'Print nothing; the exit status answers (0 matched, 1 nothing matched)'
 complete -c portwho -l audit -d 'Audit what this host exposes; exit 3 on a finding at or above --fail-on'
-complete -c portwho -s v -l verbose -d 'Also say on stderr what the scan read and skipped'
+complete -c portwho -s v -l verbose -d 'Also say on stderr how the owners were found and what the scan read and skipped'
 complete -c portwho -l kill -d 'Signal the processes listening on the selected ports, then wait until they are free'
 complete -c portwho -s y -l yes -d 'Signal without asking; required when stdin is not a terminal'
 complete -c portwho -l wait-listen -d 'Wait until something listens on TARGET, then print it (exit 1 after --timeout)'

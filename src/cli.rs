@@ -170,7 +170,7 @@ pub struct Cli {
     )]
     pub diff: Option<PathBuf>,
 
-    /// Also say on stderr what the scan read and skipped.
+    /// Also say on stderr how the owners were found and what the scan read and skipped.
     #[arg(short, long)]
     pub verbose: bool,
 

@@ -207,6 +207,24 @@ const TARGETS: &[(&str, &str)] = &[
     ("TARGET/tcp, TARGET/udp", "one protocol only"),
 ];
 
+const ENVIRONMENT: &[(&str, &str)] = &[
+    (
+        "NO_COLOR",
+        "When set and not empty, no colour unless --color always asks for it.",
+    ),
+    (
+        "PORTWHO_NO_BPF",
+        "When set and not empty, find the holders of sockets by walking /proc only. By \
+         default, run as root on Linux 6.16 or later, portwho reads every process's open \
+         files with a BPF task_file iterator that it loads for the run and that is unloaded \
+         when it exits; the program only reads, and its output goes to portwho alone. It \
+         is several times faster than the walk of /proc/*/fd, and it also sees sockets held \
+         by a thread with an fd table of its own. Where it cannot be loaded (not root, an \
+         older kernel, a kernel that refuses it), portwho walks /proc; -v says which was \
+         used and why.",
+    ),
+];
+
 const EXIT_STATUS: &[(&str, &str)] = &[
     (
         "0",
@@ -388,6 +406,7 @@ fn man(out: &mut dyn Write) -> io::Result<()> {
             .text([bold(*command)])
             .text([roman(*text)]);
     }
+    tagged(&mut roff, "ENVIRONMENT", ENVIRONMENT);
     roff.control("SH", ["SEE ALSO"]).text([
         italic("ss"),
         roman("(8), "),
