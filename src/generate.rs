@@ -215,7 +215,8 @@ const ENVIRONMENT: &[(&str, &str)] = &[
     (
         "PORTWHO_NO_BPF",
         "When set and not empty, find the holders of sockets by walking /proc only. By \
-         default, run as root on Linux 6.16 or later, portwho reads every process's open \
+         default, run as root on a kernel with BTF (Linux 5.8 or later built with \
+         CONFIG_DEBUG_INFO_BTF), portwho reads every process's open \
          files with a BPF task_file iterator that it loads for the run and that is unloaded \
          when it exits; the program only reads, and its output goes to portwho alone. It \
          is several times faster than the walk of /proc/*/fd, and it also sees sockets held \

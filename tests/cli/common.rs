@@ -63,7 +63,7 @@ pub fn json_through(proc_only: bool, args: &[&str]) -> (Vec<Value>, String) {
 }
 
 /// Whether a `-v` note says the kernel's iterator found the owners. Where it could not be
-/// loaded for a reason of the machine (not root, a kernel before 6.16), says so and
+/// loaded for a reason of the machine (not root, a kernel without BTF), says so and
 /// returns false; any other reason fails the test.
 pub fn used_kernel_iterator(note: &str) -> bool {
     if note.contains("with the kernel's task_file iterator") {
@@ -74,7 +74,7 @@ pub fn used_kernel_iterator(note: &str) -> bool {
         .nth(1)
         .unwrap_or_else(|| panic!("no reason given: {note}"));
     assert!(
-        why.starts_with("not root") || why.starts_with("cannot map the kernel's BTF"),
+        why.starts_with("not root") || why.starts_with("cannot read the kernel's BTF"),
         "{note}"
     );
     eprintln!("the kernel's iterator is not available here: {why}");

@@ -4,6 +4,12 @@
 //! Struct layouts differ between kernel builds (configuration, randomized `task_struct`),
 //! so the offsets are looked up in the running kernel's BTF rather than compiled in. The
 //! verifier checks every load against the same BTF; a wrong offset is refused, not read.
+//!
+//! The BTF is read in pieces into one reused buffer, and only as far as needed: sysfs
+//! hands out `/sys/kernel/btf/vmlinux` (5 MB) 4 KiB per read, and reading it whole into a
+//! fresh buffer cost 3.4 ms here, nearly all of it page faults on the buffer.
+
+use std::io;
 
 use thiserror::Error;
 
@@ -22,7 +28,7 @@ pub struct Layout {
     pub task_tgid: u32,
 }
 
-#[derive(Debug, Error, PartialEq, Eq)]
+#[derive(Debug, Error)]
 pub enum BtfError {
     #[error("not BTF data")]
     NotBtf,
@@ -32,6 +38,31 @@ pub enum BtfError {
     UnknownKind(u32),
     #[error("no {0} in the kernel's BTF")]
     Missing(&'static str),
+    #[error("{0}")]
+    Read(#[from] io::Error),
+}
+
+/// Where BTF is read from: the sysfs file, or bytes in memory (tests).
+pub trait Source {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize>;
+}
+
+impl Source for std::fs::File {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        std::os::unix::fs::FileExt::read_at(self, buf, offset)
+    }
+}
+
+impl Source for [u8] {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        let rest = usize::try_from(offset)
+            .ok()
+            .and_then(|at| self.get(at..))
+            .unwrap_or_default();
+        let n = rest.len().min(buf.len());
+        buf[..n].copy_from_slice(&rest[..n]);
+        Ok(n)
+    }
 }
 
 const MAGIC: u16 = 0xeb9f;
@@ -61,63 +92,118 @@ const KIND_ENUM64: u32 = 19;
 const TYPE_LEN: usize = 12;
 const MEMBER_LEN: usize = 12;
 
+/// How much is read at a time.
+const CHUNK: usize = 64 * 1024;
+
 const ITER_FUNC: &str = "bpf_iter_task_file";
-const STRUCTS: [&str; 3] = ["file", "inode", "task_struct"];
+
+/// The fields wanted: (struct, member, what to call it when missing).
+const FIELDS: [(&str, &str, &str); 4] = [
+    ("file", "f_inode", "struct file's f_inode"),
+    ("inode", "i_mode", "struct inode's i_mode"),
+    ("inode", "i_ino", "struct inode's i_ino"),
+    ("task_struct", "tgid", "struct task_struct's tgid"),
+];
 
 /// Find the layout in raw BTF (`/sys/kernel/btf/vmlinux`).
-pub fn layout(data: &[u8]) -> Result<Layout, BtfError> {
-    let btf = Btf::new(data)?;
+pub fn layout<S: Source + ?Sized>(source: &S) -> Result<Layout, BtfError> {
+    layout_in_chunks(source, CHUNK)
+}
+
+fn layout_in_chunks<S: Source + ?Sized>(source: &S, chunk: usize) -> Result<Layout, BtfError> {
+    let mut btf = Btf::new(source, chunk)?;
     // Names are compared as offsets into the string section: vmlinux BTF is deduplicated,
     // so each name is there once, and one search of the strings is far cheaper than
-    // reading the name of each of the ~100 000 types (a cache miss each).
-    let func_name = btf.string_offset(ITER_FUNC);
-    let struct_names = STRUCTS.map(|name| btf.string_offset(name));
+    // reading the name of each of the ~100 000 types.
+    let mut names = vec![ITER_FUNC];
+    for (strukt, member, _) in FIELDS {
+        names.extend([strukt, member]);
+    }
+    let offsets = btf.string_offsets(&names)?;
+    let offset_of = |name: &str| {
+        names
+            .iter()
+            .position(|n| *n == name)
+            .and_then(|i| offsets[i])
+    };
 
+    // One pass over the types, until the function and each field are found.
+    let func_name = offset_of(ITER_FUNC);
     let mut func = None;
-    let mut structs: [Option<usize>; 3] = [None; 3];
-    let mut types = btf.types();
-    while func.is_none() || structs.iter().any(Option::is_none) {
-        let Some(t) = types.next().transpose()? else {
-            break;
-        };
-        match t.kind() {
-            KIND_FUNC if Some(t.name) == func_name => func = Some(t.id),
-            KIND_STRUCT => {
-                for (slot, name) in structs.iter_mut().zip(&struct_names) {
-                    if slot.is_none() && Some(t.name) == *name {
-                        *slot = Some(t.at);
+    // Per field: None until its struct is seen, then whether the member was found in it.
+    let mut fields: [Option<Option<u32>>; 4] = [None; 4];
+    // Anonymous struct and union members of the wanted structs, for a field not found
+    // directly: (field, member type, bit offset).
+    let mut anonymous: Vec<(usize, u32, u32)> = Vec::new();
+    let mut at = 0;
+    let mut id = 0u32;
+    while at < btf.types_len && (func.is_none() || fields.iter().any(Option::is_none)) {
+        id += 1;
+        let t = btf.type_at(at)?;
+        if t.kind() == KIND_FUNC && Some(t.name) == func_name {
+            func = func.or(Some(id));
+        }
+        if t.kind() == KIND_STRUCT {
+            for (field, (strukt, member, _)) in FIELDS.iter().enumerate() {
+                if fields[field].is_some() || Some(t.name) != offset_of(strukt) {
+                    continue;
+                }
+                let member_name = offset_of(member);
+                for (name, ty, bits) in btf.members(&t)? {
+                    if name == 0 {
+                        anonymous.push((field, ty, bits));
+                    } else if Some(name) == member_name {
+                        // A bitfield cannot be loaded on its own.
+                        fields[field] = Some((bits % 8 == 0).then_some(bits / 8));
                     }
                 }
+                fields[field].get_or_insert(None);
             }
-            _ => {}
+        }
+        at = t.next;
+    }
+    // Rare (none of the fields used are in one on current kernels): look into anonymous
+    // members, finding each one's type by walking the types again.
+    for (field, ty, bits) in anonymous {
+        if fields[field] != Some(None) {
+            continue;
+        }
+        if let Some(inner) = btf.member_in(ty, offset_of(FIELDS[field].1), 0)? {
+            fields[field] = Some(Some(bits / 8 + inner));
         }
     }
     let iter_func = func.ok_or(BtfError::Missing("function bpf_iter_task_file"))?;
-    let [file, inode, task] = structs;
-    let member = |at: Option<usize>, strukt: &'static str, name: &'static str| {
-        at.and_then(|at| btf.member_offset(at, name, 0))
-            .ok_or(BtfError::Missing(strukt))
-    };
+    let field = |i: usize| fields[i].flatten().ok_or(BtfError::Missing(FIELDS[i].2));
     Ok(Layout {
         iter_func,
-        file_inode: member(file, "struct file's f_inode", "f_inode")?,
-        inode_mode: member(inode, "struct inode's i_mode", "i_mode")?,
-        inode_ino: member(inode, "struct inode's i_ino", "i_ino")?,
-        task_tgid: member(task, "struct task_struct's tgid", "tgid")?,
+        file_inode: field(0)?,
+        inode_mode: field(1)?,
+        inode_ino: field(2)?,
+        task_tgid: field(3)?,
     })
 }
 
-struct Btf<'a> {
-    types: &'a [u8],
-    strings: &'a [u8],
+/// BTF read through a window that moves forward a chunk at a time.
+struct Btf<'a, S: Source + ?Sized> {
+    source: &'a S,
+    chunk: usize,
+    window: Vec<u8>,
+    /// Where the window starts in the source, and how much of it holds data.
+    window_at: u64,
+    window_len: usize,
+    types_at: u64,
+    types_len: usize,
+    strings_at: u64,
+    strings_len: usize,
 }
 
-/// One type record: its id, where it starts in the type section, name offset and info.
+/// One type record: name offset, info, and where the next record starts.
 struct Type {
-    id: u32,
     at: usize,
     name: u32,
     info: u32,
+    size_or_type: u32,
+    next: usize,
 }
 
 impl Type {
@@ -133,84 +219,121 @@ impl Type {
     }
 }
 
-fn u16_at(data: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(data.get(at..at + 2)?.try_into().ok()?))
+fn u32_at(data: &[u8], at: usize) -> u32 {
+    let mut word = [0; 4];
+    word.copy_from_slice(&data[at..at + 4]);
+    u32::from_le_bytes(word)
 }
 
-fn u32_at(data: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(data.get(at..at + 4)?.try_into().ok()?))
-}
-
-impl<'a> Btf<'a> {
-    fn new(data: &'a [u8]) -> Result<Self, BtfError> {
+impl<'a, S: Source + ?Sized> Btf<'a, S> {
+    fn new(source: &'a S, chunk: usize) -> Result<Self, BtfError> {
+        let mut btf = Btf {
+            source,
+            chunk,
+            window: Vec::new(),
+            window_at: 0,
+            window_len: 0,
+            types_at: 0,
+            types_len: 0,
+            strings_at: 0,
+            strings_len: 0,
+        };
+        let header = match btf.bytes(0, HEADER_LEN) {
+            Ok(header) => header,
+            Err(BtfError::Truncated) => return Err(BtfError::NotBtf),
+            Err(e) => return Err(e),
+        };
         // The kernel writes BTF in its own byte order; portwho only loads programs on
-        // little-endian machines (see `program`), where that is little-endian.
-        if u16_at(data, 0) != Some(MAGIC) {
+        // little-endian machines (see `prepare`), where that is little-endian.
+        if header[..2] != MAGIC.to_le_bytes() {
             return Err(BtfError::NotBtf);
         }
-        let word = |at| {
-            u32_at(data, at)
-                .map(|v| v as usize)
-                .ok_or(BtfError::Truncated)
-        };
-        let header_len = word(4)?;
+        let word = |at| u32_at(header, at) as usize;
+        let (header_len, types_off, types_len, strings_off, strings_len) =
+            (word(4), word(8), word(12), word(16), word(20));
         if header_len < HEADER_LEN {
             return Err(BtfError::NotBtf);
         }
-        let section = |off: usize, len: usize| {
-            let start = header_len.checked_add(off).ok_or(BtfError::Truncated)?;
-            let end = start.checked_add(len).ok_or(BtfError::Truncated)?;
-            data.get(start..end).ok_or(BtfError::Truncated)
-        };
-        Ok(Btf {
-            types: section(word(8)?, word(12)?)?,
-            strings: section(word(16)?, word(20)?)?,
-        })
+        btf.types_at = (header_len + types_off) as u64;
+        btf.types_len = types_len;
+        btf.strings_at = (header_len + strings_off) as u64;
+        btf.strings_len = strings_len;
+        Ok(btf)
     }
 
-    /// The offset of `name` as a whole string in the string section.
-    fn string_offset(&self, name: &str) -> Option<u32> {
-        let mut needle = Vec::with_capacity(name.len() + 2);
-        needle.push(0);
-        needle.extend_from_slice(name.as_bytes());
-        needle.push(0);
-        let at = memchr::memmem::find(self.strings, &needle)?;
-        u32::try_from(at + 1).ok()
-    }
-
-    fn name(&self, offset: u32) -> &[u8] {
-        let rest = self.strings.get(offset as usize..).unwrap_or_default();
-        let end = memchr::memchr(0, rest).unwrap_or(rest.len());
-        &rest[..end]
-    }
-
-    /// Every type in id order (ids start at 1; 0 is void).
-    fn types(&self) -> impl Iterator<Item = Result<Type, BtfError>> + '_ {
-        let mut at = 0;
-        let mut id = 0u32;
-        std::iter::from_fn(move || {
-            if at >= self.types.len() {
-                return None;
+    /// `len` bytes at `at` in the source.
+    fn bytes(&mut self, at: u64, len: usize) -> Result<&[u8], BtfError> {
+        let end = at + len as u64;
+        if at < self.window_at || end > self.window_at + self.window_len as u64 {
+            let want = len.max(self.chunk);
+            if self.window.len() < want {
+                self.window.resize(want, 0);
             }
-            id += 1;
-            let parsed = self.type_at(id, at);
-            at = match &parsed {
-                Ok((_, next)) => *next,
-                // Stop after reporting the error once.
-                Err(_) => self.types.len(),
-            };
-            Some(parsed.map(|(t, _)| t))
-        })
+            let mut filled = 0;
+            while filled < want {
+                match self
+                    .source
+                    .read_at(&mut self.window[filled..want], at + filled as u64)
+                {
+                    Ok(0) => break,
+                    Ok(n) => filled += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            self.window_at = at;
+            self.window_len = filled;
+            if filled < len {
+                return Err(BtfError::Truncated);
+            }
+        }
+        let start = (at - self.window_at) as usize;
+        Ok(&self.window[start..start + len])
     }
 
-    /// The type record at `at`, and where the next one starts.
-    fn type_at(&self, id: u32, at: usize) -> Result<(Type, usize), BtfError> {
-        let word = |off| u32_at(self.types, at + off).ok_or(BtfError::Truncated);
-        let t = Type {
-            id,
+    /// The offset of each name as a whole string in the string section, searching a
+    /// window at a time and stopping once all are found.
+    fn string_offsets(&mut self, names: &[&str]) -> Result<Vec<Option<u32>>, BtfError> {
+        let needles: Vec<Vec<u8>> = names
+            .iter()
+            .map(|name| [&[0], name.as_bytes(), &[0]].concat())
+            .collect();
+        let finders: Vec<memchr::memmem::Finder> =
+            needles.iter().map(memchr::memmem::Finder::new).collect();
+        // Consecutive windows overlap by this much, so a name across the edge is whole in
+        // the second.
+        let overlap = needles.iter().map(Vec::len).max().unwrap_or(0);
+        let step = self.chunk.max(2 * overlap);
+        let mut found = vec![None; names.len()];
+        let mut at = 0;
+        while at < self.strings_len && found.iter().any(Option::is_none) {
+            let len = step.min(self.strings_len - at);
+            let window = self.bytes(self.strings_at + at as u64, len)?;
+            for (slot, finder) in found.iter_mut().zip(&finders) {
+                if slot.is_none()
+                    && let Some(i) = finder.find(window)
+                {
+                    *slot = u32::try_from(at + i + 1).ok();
+                }
+            }
+            if at + len >= self.strings_len {
+                break;
+            }
+            at += len - overlap + 1;
+        }
+        Ok(found)
+    }
+
+    /// The type record at `at` in the type section.
+    fn type_at(&mut self, at: usize) -> Result<Type, BtfError> {
+        let header = self.bytes(self.types_at + at as u64, TYPE_LEN)?;
+        let (name, info, size_or_type) = (u32_at(header, 0), u32_at(header, 4), u32_at(header, 8));
+        let mut t = Type {
             at,
-            name: word(0)?,
-            info: word(4)?,
+            name,
+            info,
+            size_or_type,
+            next: 0,
         };
         let extra = match t.kind() {
             KIND_INT | KIND_VAR | KIND_DECL_TAG => 4,
@@ -221,60 +344,87 @@ impl<'a> Btf<'a> {
             KIND_ENUM | KIND_FUNC_PROTO => 8 * t.vlen(),
             other => return Err(BtfError::UnknownKind(other)),
         };
-        let next = at + TYPE_LEN + extra;
-        if next > self.types.len() {
+        t.next = at + TYPE_LEN + extra;
+        if t.next > self.types_len {
             return Err(BtfError::Truncated);
         }
-        Ok((t, next))
+        Ok(t)
     }
 
-    /// The byte offset of `member` in the struct or union at `at`, looking into anonymous
-    /// struct and union members as C does.
-    fn member_offset(&self, at: usize, member: &str, depth: u32) -> Option<u32> {
-        let (t, _) = self.type_at(0, at).ok()?;
-        if !matches!(t.kind(), KIND_STRUCT | KIND_UNION) || depth > 8 {
-            return None;
-        }
-        let mut anonymous = Vec::new();
-        for i in 0..t.vlen() {
-            let m = at + TYPE_LEN + i * MEMBER_LEN;
-            let (name, ty, offset) = (
-                u32_at(self.types, m)?,
-                u32_at(self.types, m + 4)?,
-                u32_at(self.types, m + 8)?,
-            );
-            let bits = if t.kind_flag() {
-                offset & 0x00ff_ffff
-            } else {
-                offset
-            };
-            if name == 0 {
-                anonymous.push((ty, bits));
-            } else if self.name(name) == member.as_bytes() {
-                // A bitfield cannot be loaded on its own.
-                return (bits % 8 == 0).then_some(bits / 8);
-            }
-        }
-        // Rare (none of the fields used are in one on current kernels): find each
-        // anonymous member's type by walking the types again.
-        anonymous.into_iter().find_map(|(ty, bits)| {
-            let at = self.resolve(ty)?;
-            Some(bits / 8 + self.member_offset(at, member, depth + 1)?)
-        })
+    /// A struct's or union's members: (name offset, type id, offset in bits).
+    fn members(&mut self, t: &Type) -> Result<Vec<(u32, u32, u32)>, BtfError> {
+        let kind_flag = t.kind_flag();
+        let data = self.bytes(
+            self.types_at + (t.at + TYPE_LEN) as u64,
+            t.vlen() * MEMBER_LEN,
+        )?;
+        Ok(data
+            .chunks_exact(MEMBER_LEN)
+            .map(|m| {
+                let offset = u32_at(m, 8);
+                let bits = if kind_flag {
+                    offset & 0x00ff_ffff
+                } else {
+                    offset
+                };
+                (u32_at(m, 0), u32_at(m, 4), bits)
+            })
+            .collect())
     }
 
-    /// Where type `id` starts, through typedefs and qualifiers.
-    fn resolve(&self, mut id: u32) -> Option<usize> {
+    /// The type record with this id, through typedefs and qualifiers.
+    fn resolve(&mut self, mut id: u32) -> Result<Option<Type>, BtfError> {
         for _ in 0..16 {
-            let t = self.types().nth(id.checked_sub(1)? as usize)?.ok()?;
+            let Some(index) = id.checked_sub(1) else {
+                return Ok(None);
+            };
+            let mut at = 0;
+            for _ in 0..index {
+                if at >= self.types_len {
+                    return Ok(None);
+                }
+                at = self.type_at(at)?.next;
+            }
+            if at >= self.types_len {
+                return Ok(None);
+            }
+            let t = self.type_at(at)?;
             match t.kind() {
                 KIND_TYPEDEF | KIND_VOLATILE | KIND_CONST | KIND_RESTRICT | KIND_TYPE_TAG => {
-                    id = u32_at(self.types, t.at + 8)?;
+                    id = t.size_or_type;
                 }
-                _ => return Some(t.at),
+                _ => return Ok(Some(t)),
             }
         }
-        None
+        Ok(None)
+    }
+
+    /// The byte offset of the member named `name` in struct or union `id`, looking into
+    /// anonymous members as C does.
+    fn member_in(
+        &mut self,
+        id: u32,
+        name: Option<u32>,
+        depth: u32,
+    ) -> Result<Option<u32>, BtfError> {
+        let Some(name) = name else { return Ok(None) };
+        let Some(t) = self.resolve(id)? else {
+            return Ok(None);
+        };
+        if !matches!(t.kind(), KIND_STRUCT | KIND_UNION) || depth > 8 {
+            return Ok(None);
+        }
+        for (member, ty, bits) in self.members(&t)? {
+            if member == name {
+                return Ok((bits % 8 == 0).then_some(bits / 8));
+            }
+            if member == 0
+                && let Some(inner) = self.member_in(ty, Some(name), depth + 1)?
+            {
+                return Ok(Some(bits / 8 + inner));
+            }
+        }
+        Ok(None)
     }
 }
 
@@ -421,66 +571,93 @@ mod tests {
     #[test]
     fn finds_the_function_and_the_offsets() {
         let (bytes, func) = kernel();
-        assert_eq!(
-            layout(&bytes),
-            Ok(Layout {
-                iter_func: func,
-                file_inode: 16,
-                inode_mode: 0,
-                inode_ino: 64,
-                task_tgid: 300,
-            })
-        );
+        let want = Layout {
+            iter_func: func,
+            file_inode: 16,
+            inode_mode: 0,
+            inode_ino: 64,
+            task_tgid: 300,
+        };
+        assert_eq!(layout(bytes.as_slice()).unwrap(), want);
+        // Read a few bytes at a time, names and records fall across the window's edge.
+        for chunk in [1, 12, 13, 20, 31, 64, 100, 1000] {
+            assert_eq!(
+                layout_in_chunks(bytes.as_slice(), chunk).unwrap(),
+                want,
+                "{chunk}"
+            );
+        }
     }
 
     #[test]
     fn refuses_what_it_cannot_read() {
         let (bytes, _) = kernel();
-        assert_eq!(layout(&bytes[..bytes.len() - 40]), Err(BtfError::Truncated));
-        assert_eq!(layout(&bytes[..10]), Err(BtfError::Truncated));
-        assert_eq!(layout(b""), Err(BtfError::NotBtf));
+        let short = &bytes[..bytes.len() - 40];
+        assert!(matches!(layout(short), Err(BtfError::Truncated)));
+        assert!(matches!(layout(&bytes[..30]), Err(BtfError::Truncated)));
+        assert!(matches!(layout(&bytes[..10]), Err(BtfError::NotBtf)));
+        assert!(matches!(layout(&[][..]), Err(BtfError::NotBtf)));
         let mut wrong = bytes.clone();
         wrong[0] = 0;
-        assert_eq!(layout(&wrong), Err(BtfError::NotBtf));
+        assert!(matches!(layout(wrong.as_slice()), Err(BtfError::NotBtf)));
 
         let mut w = Writer::new();
         w.ty("", 31, 0, 0, &[]);
-        assert_eq!(layout(&w.bytes()), Err(BtfError::UnknownKind(31)));
+        assert!(matches!(
+            layout(w.bytes().as_slice()),
+            Err(BtfError::UnknownKind(31))
+        ));
 
         let mut w = Writer::new();
         let int = w.ty("int", KIND_INT, 0, 4, &[32]);
         w.aggregate(KIND_STRUCT, "file", false, &[("f_inode", int, 0)]);
-        assert_eq!(
-            layout(&w.bytes()),
+        assert!(matches!(
+            layout(w.bytes().as_slice()),
             Err(BtfError::Missing("function bpf_iter_task_file"))
-        );
+        ));
     }
 
+    /// A field that is a bitfield, or absent, is missing: the program cannot load it.
     #[test]
-    fn a_bitfield_member_has_no_byte_offset() {
-        let (bytes, _) = kernel();
-        let btf = Btf::new(&bytes).unwrap();
-        let task = btf
-            .types()
-            .map(Result::unwrap)
-            .find(|t| t.kind() == KIND_STRUCT && btf.name(t.name) == b"task_struct")
-            .unwrap();
-        assert_eq!(btf.member_offset(task.at, "flags", 0), None);
-        assert_eq!(btf.member_offset(task.at, "tgid", 0), Some(300));
-        assert_eq!(btf.member_offset(task.at, "nothing", 0), None);
+    fn a_bitfield_is_not_a_field_to_load() {
+        let mut w = Writer::new();
+        let int = w.ty("int", KIND_INT, 0, 4, &[32]);
+        let ptr = w.ty("", KIND_PTR, 0, int, &[]);
+        w.aggregate(KIND_STRUCT, "file", false, &[("f_inode", ptr, 64)]);
+        w.aggregate(
+            KIND_STRUCT,
+            "inode",
+            false,
+            &[("i_mode", int, 0), ("i_ino", int, 64)],
+        );
+        w.aggregate(
+            KIND_STRUCT,
+            "task_struct",
+            true,
+            &[("tgid", int, 4 << 24 | 3)],
+        );
+        let proto = w.ty("", KIND_FUNC_PROTO, 0, int, &[]);
+        w.ty("bpf_iter_task_file", KIND_FUNC, 1, proto, &[]);
+        assert!(matches!(
+            layout(w.bytes().as_slice()),
+            Err(BtfError::Missing("struct task_struct's tgid"))
+        ));
     }
 
     /// The running kernel's BTF, where there is one to read.
     #[test]
     fn reads_the_running_kernel() {
-        let Ok(bytes) = std::fs::read("/sys/kernel/btf/vmlinux") else {
+        let Ok(file) = std::fs::File::open("/sys/kernel/btf/vmlinux") else {
             eprintln!("skipped: no /sys/kernel/btf/vmlinux");
             return;
         };
-        let found = layout(&bytes).unwrap();
+        let found = layout(&file).unwrap();
         assert!(found.iter_func > 0);
         // i_mode is the first field of struct inode on every kernel since 2.6.
         assert_eq!(found.inode_mode, 0);
         assert!(found.inode_ino > 0 && found.file_inode > 0 && found.task_tgid > 0);
+        // The same as reading it whole.
+        let whole = std::fs::read("/sys/kernel/btf/vmlinux").unwrap();
+        assert_eq!(layout(whole.as_slice()).unwrap(), found);
     }
 }

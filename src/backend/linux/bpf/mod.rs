@@ -2,9 +2,10 @@
 //! table and writes out the sockets, one (inode, pid) record each, in one pass that costs
 //! a fraction of a `readlink` per fd through `/proc` (see benches/README.md).
 //!
-//! Root only (loading a tracing program needs CAP_BPF and CAP_PERFMON), on Linux 6.16 and
-//! later (whose BTF can be mapped), little-endian and 64-bit; anywhere else, or when any
-//! step is refused, the caller scans `/proc` as before. The program reads and writes
+//! Root only (loading a tracing program needs CAP_BPF and CAP_PERFMON), on a kernel with
+//! BPF iterators (5.8 and later) and BTF (`/sys/kernel/btf/vmlinux`, which Debian, Ubuntu,
+//! Fedora and RHEL kernels have), little-endian and 64-bit; anywhere else, or when any step
+//! is refused, the caller scans `/proc` as before. The program reads and writes
 //! nothing but its output, and is unloaded when portwho exits.
 
 pub mod btf;
@@ -30,7 +31,7 @@ pub enum Unavailable {
     NotRoot,
     #[error("not built for this kind of machine")]
     Unsupported,
-    #[error("cannot map the kernel's BTF: {0}")]
+    #[error("cannot read the kernel's BTF: {0}")]
     Btf(io::Error),
     #[error("the kernel's BTF: {0}")]
     BadBtf(#[from] btf::BtfError),
@@ -68,9 +69,8 @@ pub fn prepare() -> Result<Prepared, Unavailable> {
     if !rustix::process::geteuid().is_root() {
         return Err(Unavailable::NotRoot);
     }
-    let btf = sys::MappedBtf::open().map_err(Unavailable::Btf)?;
-    let layout = btf::layout(btf.bytes())?;
-    drop(btf);
+    let btf = std::fs::File::open("/sys/kernel/btf/vmlinux").map_err(Unavailable::Btf)?;
+    let layout = btf::layout(&btf)?;
     let program = program::task_file(&layout).ok_or(Unavailable::Layout)?;
     let kernel = |what| move |source| Unavailable::Kernel { what, source };
     let loaded = sys::load_iterator(&program, layout.iter_func, LICENSE, None)

@@ -1,14 +1,12 @@
-//! The system calls behind the kernel-side owner scan: map the kernel's BTF, load the
-//! iterator program, attach it and open an iterator. The only `unsafe` code in portwho:
-//! neither rustix nor nix wraps `bpf(2)`, and a read-only mapping is the one cheap way to
-//! read 5 MB of BTF (a copy costs a page fault per 4 KiB).
+//! The system call behind the kernel-side owner scan: load the iterator program, attach
+//! it and open an iterator. The only `unsafe` code in portwho: neither rustix nor nix
+//! wraps `bpf(2)`.
 
 #![allow(unsafe_code)]
 
 use std::ffi::CStr;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
-use std::ptr::NonNull;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use super::program::Insn;
 
@@ -17,51 +15,6 @@ const BPF_LINK_CREATE: libc::c_long = 28;
 const BPF_ITER_CREATE: libc::c_long = 33;
 const BPF_PROG_TYPE_TRACING: u32 = 26;
 const BPF_TRACE_ITER: u32 = 28;
-
-/// The kernel's own BTF, mapped read-only (Linux 6.16 and later allow this).
-pub struct MappedBtf {
-    start: NonNull<std::ffi::c_void>,
-    len: usize,
-}
-
-impl MappedBtf {
-    pub fn open() -> io::Result<MappedBtf> {
-        let file = std::fs::File::open("/sys/kernel/btf/vmlinux")?;
-        let len = usize::try_from(file.metadata()?.len()).map_err(io::Error::other)?;
-        if len == 0 {
-            return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
-        }
-        // SAFETY: a new private read-only mapping of a file we opened, at an address the
-        // kernel picks; nothing else refers to that memory. The kernel refuses shared or
-        // writable mappings of this file.
-        let start = unsafe {
-            rustix::mm::mmap(
-                std::ptr::null_mut(),
-                len,
-                rustix::mm::ProtFlags::READ,
-                rustix::mm::MapFlags::PRIVATE,
-                file.as_fd(),
-                0,
-            )
-        }?;
-        let start = NonNull::new(start).ok_or_else(|| io::Error::other("mmap returned NULL"))?;
-        Ok(MappedBtf { start, len })
-    }
-
-    pub fn bytes(&self) -> &[u8] {
-        // SAFETY: `start..start + len` is mapped readable until `drop`, and the mapping is
-        // private and read-only: nothing writes to it while the slice is borrowed.
-        unsafe { std::slice::from_raw_parts(self.start.as_ptr().cast::<u8>(), self.len) }
-    }
-}
-
-impl Drop for MappedBtf {
-    fn drop(&mut self) {
-        // SAFETY: unmaps exactly the mapping made in `open`; no slice from `bytes` can
-        // outlive `self`.
-        let _ = unsafe { rustix::mm::munmap(self.start.as_ptr(), self.len) };
-    }
-}
 
 /// `union bpf_attr` for BPF_PROG_LOAD, up to `fd_array` (Linux 5.14 and later; older
 /// kernels accept the longer attribute when the fields they do not know are zero).
