@@ -235,6 +235,36 @@ pub fn forked_server() -> (Helper, u32, u32) {
     (helper, port, child)
 }
 
+/// A python process with a dual-stack listener on [::]:PORT (IPV6_V6ONLY off), which
+/// takes the port on 0.0.0.0 too; `numbers[0]` is the port.
+pub fn dual_stack_server() -> Helper {
+    Helper::python(
+        "import socket, time\n\
+         s = socket.socket(socket.AF_INET6); s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)\n\
+         s.bind(('::', 0)); s.listen()\n\
+         print(s.getsockname()[1], flush=True)\n\
+         time.sleep(60)\n",
+    )
+}
+
+/// Two SO_REUSEPORT listeners on 127.0.0.1:PORT: the parent's, which its forked child
+/// inherits, and the child's own. Returns the helper, the port and the child's pid.
+pub fn reuseport_pair() -> (Helper, u32, u32) {
+    let mut helper = Helper::python(
+        "import os, socket, time\n\
+         def sock(port):\n    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)\n    s.bind(('127.0.0.1', port)); s.listen(); return s\n\
+         a = sock(0); port = a.getsockname()[1]\n\
+         pid = os.fork()\n\
+         if pid == 0:\n    b = sock(port); time.sleep(60); os._exit(0)\n\
+         time.sleep(0.3)\n\
+         print(port, pid, flush=True)\n\
+         time.sleep(60)\n",
+    );
+    let (port, child) = (helper.numbers[0], helper.numbers[1]);
+    helper.extra_pids.push(child);
+    (helper, port, child)
+}
+
 /// A listener on 127.0.0.1 with a TIME_WAIT socket on its port: the side that closes first
 /// keeps TIME_WAIT, here the accepted (server) side.
 pub fn listener_with_time_wait() -> (std::net::TcpListener, u16) {

@@ -73,13 +73,7 @@ fn only_time_wait_remains() {
 
 #[test]
 fn dual_stack_listener_blocks_ipv4() {
-    let helper = Helper::python(
-        "import socket, time\n\
-         s = socket.socket(socket.AF_INET6); s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)\n\
-         s.bind(('::', 0)); s.listen()\n\
-         print(s.getsockname()[1], flush=True)\n\
-         time.sleep(60)\n",
-    );
+    let helper = dual_stack_server();
     let port = helper.numbers[0] as u16;
     // The diagnosis is true: an IPv4 bind to the port fails.
     let err = TcpListener::bind(("127.0.0.1", port)).unwrap_err();

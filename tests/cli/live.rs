@@ -130,17 +130,7 @@ fn forked_server_shares_one_listener() {
 
 #[test]
 fn reuseport_gives_each_process_its_own_socket() {
-    let script = "import os, socket, sys, time\n\
-         def sock(port):\n    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)\n    s.bind(('127.0.0.1', port)); s.listen(); return s\n\
-         a = sock(0); port = a.getsockname()[1]\n\
-         pid = os.fork()\n\
-         if pid == 0:\n    b = sock(port); time.sleep(60); os._exit(0)\n\
-         time.sleep(0.3)\n\
-         print(port, pid, flush=True)\n\
-         time.sleep(60)\n";
-    let mut helper = Helper::python(script);
-    let (port, child) = (helper.numbers[0], helper.numbers[1]);
-    helper.extra_pids.push(child);
+    let (helper, port, child) = reuseport_pair();
     let (_, records) = json(&[&format!(":{port}")]);
     assert_eq!(records.len(), 2, "{records:?}");
     let mut holders: Vec<Vec<u64>> = records.iter().map(pids_of).collect();
@@ -156,13 +146,7 @@ fn reuseport_gives_each_process_its_own_socket() {
 
 #[test]
 fn dual_stack_listener() {
-    let helper = Helper::python(
-        "import socket, time\n\
-         s = socket.socket(socket.AF_INET6); s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)\n\
-         s.bind(('::', 0)); s.listen()\n\
-         print(s.getsockname()[1], flush=True)\n\
-         time.sleep(60)\n",
-    );
+    let helper = dual_stack_server();
     let port = helper.numbers[0];
     let (_, records) = json(&[&format!(":{port}")]);
     assert_eq!(records.len(), 1);
@@ -329,25 +313,8 @@ fn agrees_with_ss() {
 #[test]
 fn kernel_iterator_and_proc_scan_agree() {
     let (forked, forked_port, child) = forked_server();
-    let mut reuse = Helper::python(
-        "import os, socket, time\n\
-         def sock(port):\n    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)\n    s.bind(('127.0.0.1', port)); s.listen(); return s\n\
-         a = sock(0); port = a.getsockname()[1]\n\
-         pid = os.fork()\n\
-         if pid == 0:\n    b = sock(port); time.sleep(60); os._exit(0)\n\
-         time.sleep(0.3)\n\
-         print(port, pid, flush=True)\n\
-         time.sleep(60)\n",
-    );
-    let reuse_port = reuse.numbers[0];
-    reuse.extra_pids.push(reuse.numbers[1]);
-    let dual = Helper::python(
-        "import socket, time\n\
-         s = socket.socket(socket.AF_INET6); s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)\n\
-         s.bind(('::', 0)); s.listen()\n\
-         print(s.getsockname()[1], flush=True)\n\
-         time.sleep(60)\n",
-    );
+    let (_reuse, reuse_port, _) = reuseport_pair();
+    let dual = dual_stack_server();
     let u6 = UdpSocket::bind("[::1]:0").unwrap();
     let l4 = TcpListener::bind("127.0.0.1:0").unwrap();
     let _c = TcpStream::connect(l4.local_addr().unwrap()).unwrap();
