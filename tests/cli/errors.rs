@@ -102,7 +102,7 @@ fn netlink_refused_falls_back_to_proc_net() {
     ];
     let without_netlink = |args: &[&str]| {
         let mut cmd = std::process::Command::new(python3());
-        cmd.args(["-c", include_str!("helpers/no_netlink.py")])
+        cmd.args(["-c", include_str!("helpers/refuse.py"), "netlink"])
             .arg(env!("CARGO_BIN_EXE_portwho"))
             .args(args)
             .args(&targets);
@@ -139,6 +139,53 @@ fn netlink_refused_falls_back_to_proc_net() {
     // Without -v the fallback is silent: the answer is the same.
     let r = without_netlink(&[]);
     assert_eq!((r.code, r.stderr.as_str()), (0, ""));
+}
+
+/// Where bpf(2) is refused (here by a seccomp filter failing it with EPERM, as container
+/// runtimes do), root's owners come from the /proc walk instead: the same holders, and -v
+/// says why.
+#[test]
+fn kernel_iterator_refused_falls_back_to_proc() {
+    use std::net::TcpListener;
+    use std::os::fd::AsRawFd;
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: only root loads the kernel's iterator");
+        return;
+    }
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = format!("{}/tcp", l.local_addr().unwrap());
+    let without_bpf = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(python3());
+        cmd.args(["-c", include_str!("helpers/refuse.py"), "bpf"])
+            .arg(env!("CARGO_BIN_EXE_portwho"))
+            .args(args)
+            .arg(&target)
+            .env_remove("PORTWHO_NO_BPF");
+        run(&mut cmd)
+    };
+    let r = without_bpf(&["--json", "-v"]);
+    if r.code == 77 {
+        eprintln!("skipped: no seccomp filter for this architecture");
+        return;
+    }
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.ends_with(
+            "; through /proc, as the kernel's iterator was unavailable: cannot load the \
+             iterator program: Operation not permitted (os error 1)\n"
+        ),
+        "{}",
+        r.stderr
+    );
+    let records: Vec<serde_json::Value> = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0]["inode"], inode_of(l.as_raw_fd()));
+    assert_eq!(pids_of(&records[0]), vec![u64::from(std::process::id())]);
+    // Without -v the fallback is silent: the answer is the same.
+    let r = without_bpf(&["--json"]);
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""));
+    let again: Vec<serde_json::Value> = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(again, records);
 }
 
 #[test]
