@@ -212,3 +212,55 @@ fn a_non_dumpable_process_keeps_its_user() {
     let table = portwho_run(&["--listening", "-p", &pid.to_string()]);
     assert!(table.stdout.contains("nobody"), "{}", table.stdout);
 }
+
+/// Root in a child pid namespace (a container's view): the kernel's iterator reports pids
+/// as the host numbers them, not as this namespace's /proc does. portwho sees that its own
+/// socket comes back under another pid, drops the iterator's answer and walks /proc: the
+/// holder is named by the pid this namespace knows.
+#[test]
+fn a_child_pid_namespace_walks_proc() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let script = "import os, socket, subprocess, sys\n\
+         s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n\
+         r = subprocess.run([sys.argv[1], '-v', '--json', '127.0.0.1:%d/tcp' % s.getsockname()[1]],\n\
+         \x20   capture_output=True, text=True, env={})\n\
+         print(os.getpid()); print(r.stdout); sys.stderr.write(r.stderr)\n";
+    let out = Command::new("unshare")
+        .args([
+            "--pid",
+            "--fork",
+            "--mount-proc",
+            "--",
+            python3(),
+            "-c",
+            script,
+        ])
+        .arg(env!("CARGO_BIN_EXE_portwho"))
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    if !out.status.success() && stderr.contains("unshare failed") {
+        eprintln!("skipped: cannot make a pid namespace: {stderr}");
+        return;
+    }
+    assert!(out.status.success(), "{stderr}");
+    let (pid, json) = stdout.split_once('\n').unwrap();
+    let records: Vec<serde_json::Value> = serde_json::from_str(json.trim()).unwrap();
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(pids_of(&records[0]), vec![pid.parse::<u64>().unwrap()]);
+    assert!(
+        !stderr.contains("with the kernel's task_file iterator"),
+        "the iterator's pids were taken in a child pid namespace: {stderr}"
+    );
+    assert!(
+        stderr.contains("the iterator did not report portwho's own socket")
+            || stderr.contains("cannot read the kernel's BTF"),
+        "{stderr}"
+    );
+}
