@@ -95,6 +95,9 @@ const MEMBER_LEN: usize = 12;
 /// How much is read at a time.
 const CHUNK: usize = 64 * 1024;
 
+/// How many times the types may be walked again to find anonymous members' types.
+const MAX_WALKS: u32 = 64;
+
 const ITER_FUNC: &str = "bpf_iter_task_file";
 
 /// The fields wanted: (struct, member, what to call it when missing).
@@ -163,12 +166,14 @@ fn layout_in_chunks<S: Source + ?Sized>(source: &S, chunk: usize) -> Result<Layo
         at = t.next;
     }
     // Rare (none of the fields used are in one on current kernels): look into anonymous
-    // members, finding each one's type by walking the types again.
+    // members, finding each one's type by walking the types again, a bounded number of
+    // times (each walk may read all of the types).
+    let mut walks = MAX_WALKS;
     for (field, ty, bits) in anonymous {
         if fields[field] != Some(None) {
             continue;
         }
-        if let Some(inner) = btf.member_in(ty, offset_of(FIELDS[field].1), 0)? {
+        if let Some(inner) = btf.member_in(ty, offset_of(FIELDS[field].1), 0, &mut walks)? {
             fields[field] = Some(Some(bits / 8 + inner));
         }
     }
@@ -372,12 +377,17 @@ impl<'a, S: Source + ?Sized> Btf<'a, S> {
             .collect())
     }
 
-    /// The type record with this id, through typedefs and qualifiers.
-    fn resolve(&mut self, mut id: u32) -> Result<Option<Type>, BtfError> {
+    /// The type record with this id, through typedefs and qualifiers; each step is a walk
+    /// from the first type, paid from `walks`.
+    fn resolve(&mut self, mut id: u32, walks: &mut u32) -> Result<Option<Type>, BtfError> {
         for _ in 0..16 {
             let Some(index) = id.checked_sub(1) else {
                 return Ok(None);
             };
+            let Some(left) = walks.checked_sub(1) else {
+                return Ok(None);
+            };
+            *walks = left;
             let mut at = 0;
             for _ in 0..index {
                 if at >= self.types_len {
@@ -406,9 +416,10 @@ impl<'a, S: Source + ?Sized> Btf<'a, S> {
         id: u32,
         name: Option<u32>,
         depth: u32,
+        walks: &mut u32,
     ) -> Result<Option<u32>, BtfError> {
         let Some(name) = name else { return Ok(None) };
-        let Some(t) = self.resolve(id)? else {
+        let Some(t) = self.resolve(id, walks)? else {
             return Ok(None);
         };
         if !matches!(t.kind(), KIND_STRUCT | KIND_UNION) || depth > 8 {
@@ -419,7 +430,7 @@ impl<'a, S: Source + ?Sized> Btf<'a, S> {
                 return Ok((bits % 8 == 0).then_some(bits / 8));
             }
             if member == 0
-                && let Some(inner) = self.member_in(ty, Some(name), depth + 1)?
+                && let Some(inner) = self.member_in(ty, Some(name), depth + 1, walks)?
             {
                 return Ok(Some(bits / 8 + inner));
             }
@@ -642,6 +653,27 @@ mod tests {
             layout(w.bytes().as_slice()),
             Err(BtfError::Missing("struct task_struct's tgid"))
         ));
+    }
+
+    proptest::proptest! {
+        /// Damaged BTF is refused or read, never a panic or a hang, and reading it in
+        /// small pieces gives the same answer as reading it whole.
+        #[test]
+        fn damaged_btf_never_panics(
+            flips in proptest::collection::vec((0usize..4096, proptest::prelude::any::<u8>()), 1..8),
+            cut in 0usize..4096,
+            chunk in 1usize..64,
+        ) {
+            let (mut bytes, _) = kernel();
+            for (at, value) in flips {
+                let len = bytes.len();
+                bytes[at % len] = value;
+            }
+            bytes.truncate(cut.max(1).min(bytes.len()));
+            let whole = layout(bytes.as_slice()).map_err(|e| e.to_string());
+            let pieces = layout_in_chunks(bytes.as_slice(), chunk).map_err(|e| e.to_string());
+            proptest::prop_assert_eq!(whole, pieces);
+        }
     }
 
     /// The running kernel's BTF, where there is one to read.
