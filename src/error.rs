@@ -24,6 +24,12 @@ pub enum Error {
     Output(#[source] io::Error),
     #[error("{0}")]
     Unsupported(String),
+    #[error("{name}='{value}': expected {expected}")]
+    Setting {
+        name: &'static str,
+        value: String,
+        expected: &'static str,
+    },
     #[error("{0}")]
     Signal(#[from] crate::signal::UnknownSignal),
     #[error(

@@ -398,8 +398,7 @@ fn scan_note(owners: &Owners, vanished_details: usize) -> String {
             ""
         },
         match &owners.fallback {
-            Some(why) =>
-                format!("; through /proc, as the kernel's iterator was unavailable: {why}"),
+            Some(why) => format!("; through /proc, not the kernel's iterator: {why}"),
             None => String::new(),
         }
     )

@@ -41,11 +41,21 @@ fn run(cli: Cli) -> Result<exit::ExitCode, Error> {
     }
     let backend = match &cli.proc_root {
         Some(root) => portwho::backend::linux::LinuxBackend::with_proc_root(root),
-        // The kernel's fd iterator, turned off: owners through /proc only.
-        None if std::env::var_os("PORTWHO_NO_BPF").is_some_and(|v| !v.is_empty()) => {
-            portwho::backend::linux::LinuxBackend::without_kernel_iterator()
-        }
-        None => portwho::backend::native(),
+        None => match std::env::var_os("PORTWHO_BPF") {
+            // When to find owners with the kernel's fd iterator instead of walking /proc.
+            Some(value) if !value.is_empty() => {
+                let choice = value
+                    .to_str()
+                    .and_then(portwho::backend::linux::bpf::Choice::parse)
+                    .ok_or_else(|| Error::Setting {
+                        name: "PORTWHO_BPF",
+                        value: value.to_string_lossy().into_owned(),
+                        expected: "never, auto or always",
+                    })?;
+                portwho::backend::linux::LinuxBackend::with_kernel_iterator(choice)
+            }
+            _ => portwho::backend::native(),
+        },
     };
     let mut services = ServiceTable::builtin();
     if let Ok(text) = std::fs::read_to_string("/etc/services") {

@@ -17,7 +17,7 @@ pub fn portwho() -> Command {
         "CLICOLOR",
         "CLICOLOR_FORCE",
         "TERM",
-        "PORTWHO_NO_BPF",
+        "PORTWHO_BPF",
     ] {
         cmd.env_remove(var);
     }
@@ -48,14 +48,13 @@ pub fn portwho_run(args: &[&str]) -> Run {
     run(portwho().args(args))
 }
 
-/// `--json -v` with owners found through `/proc` only (`PORTWHO_NO_BPF`) or, where
-/// portwho can load it, with the kernel's iterator (the default), parsed, and the `-v` note.
+/// `--json -v` with owners found through `/proc` only (`PORTWHO_BPF=never`) or, where
+/// portwho can load it, with the kernel's iterator (`PORTWHO_BPF=always`: on a host with
+/// few open files the default walks /proc), parsed, and the `-v` note.
 pub fn json_through(proc_only: bool, args: &[&str]) -> (Vec<Value>, String) {
     let mut cmd = portwho();
     cmd.arg("--json").arg("-v").args(args);
-    if proc_only {
-        cmd.env("PORTWHO_NO_BPF", "1");
-    }
+    cmd.env("PORTWHO_BPF", if proc_only { "never" } else { "always" });
     let r = run(&mut cmd);
     let value: Value = serde_json::from_str(&r.stdout)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", r.stdout, r.stderr));
@@ -70,7 +69,7 @@ pub fn used_kernel_iterator(note: &str) -> bool {
         return true;
     }
     let why = note
-        .split("the kernel's iterator was unavailable: ")
+        .split("not the kernel's iterator: ")
         .nth(1)
         .unwrap_or_else(|| panic!("no reason given: {note}"));
     assert!(
@@ -353,7 +352,7 @@ impl Netns {
         let mut cmd = self.exec(env!("CARGO_BIN_EXE_portwho"));
         cmd.args(args)
             .env_remove("NO_COLOR")
-            .env_remove("PORTWHO_NO_BPF");
+            .env_remove("PORTWHO_BPF");
         run(&mut cmd)
     }
 

@@ -160,7 +160,7 @@ fn kernel_iterator_refused_falls_back_to_proc() {
             .arg(env!("CARGO_BIN_EXE_portwho"))
             .args(args)
             .arg(&target)
-            .env_remove("PORTWHO_NO_BPF");
+            .env("PORTWHO_BPF", "always");
         run(&mut cmd)
     };
     let r = without_bpf(&["--json", "-v"]);
@@ -171,8 +171,8 @@ fn kernel_iterator_refused_falls_back_to_proc() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
         r.stderr.ends_with(
-            "; through /proc, as the kernel's iterator was unavailable: cannot load the \
-             iterator program: Operation not permitted (os error 1)\n"
+            "; through /proc, not the kernel's iterator: cannot load the iterator program: \
+             Operation not permitted (os error 1)\n"
         ),
         "{}",
         r.stderr
@@ -186,6 +186,29 @@ fn kernel_iterator_refused_falls_back_to_proc() {
     assert_eq!((r.code, r.stderr.as_str()), (0, ""));
     let again: Vec<serde_json::Value> = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(again, records);
+}
+
+/// PORTWHO_BPF takes never, auto or always; anything else is refused before any work, in
+/// one line, escaped.
+#[test]
+fn a_bad_portwho_bpf_is_refused() {
+    for (value, code) in [("never", 0), ("auto", 0), ("always", 0), ("", 0), ("1", 2)] {
+        let r = run(portwho()
+            .args(["-q", "--no-owners"])
+            .env("PORTWHO_BPF", value));
+        assert!(
+            r.code == code || (code == 0 && r.code == 1),
+            "{value}: {}",
+            r.stderr
+        );
+    }
+    let r = run(portwho().arg("-q").env("PORTWHO_BPF", "yes\x1b[31m"));
+    assert_eq!(r.code, 2);
+    assert_eq!(
+        r.stderr,
+        "portwho: PORTWHO_BPF='yes\\x1b[31m': expected never, auto or always\n"
+    );
+    assert_eq!(r.stdout, "");
 }
 
 #[test]

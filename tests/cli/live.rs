@@ -341,7 +341,7 @@ fn kernel_iterator_and_proc_scan_agree() {
     let (kernel, note) = json_through(false, &args);
     let (proc, proc_note) = json_through(true, &args);
     assert!(
-        proc_note.contains("turned off by PORTWHO_NO_BPF"),
+        proc_note.contains("not the kernel's iterator: PORTWHO_BPF=never"),
         "{proc_note}"
     );
     let kernel = holders(&kernel);

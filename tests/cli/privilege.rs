@@ -226,7 +226,7 @@ fn a_child_pid_namespace_walks_proc() {
     let script = "import os, socket, subprocess, sys\n\
          s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n\
          r = subprocess.run([sys.argv[1], '-v', '--json', '127.0.0.1:%d/tcp' % s.getsockname()[1]],\n\
-         \x20   capture_output=True, text=True, env={})\n\
+         \x20   capture_output=True, text=True, env={'PORTWHO_BPF': 'always'})\n\
          print(os.getpid()); print(r.stdout); sys.stderr.write(r.stderr)\n";
     let out = Command::new("unshare")
         .args([

@@ -38,11 +38,7 @@ fn churn_never_misattributes() {
         let through_proc = runs % 2 == 0;
         let mut cmd = ns.exec(env!("CARGO_BIN_EXE_portwho"));
         cmd.args(["--all", "--json", "-v"]).env_remove("NO_COLOR");
-        if through_proc {
-            cmd.env("PORTWHO_NO_BPF", "1");
-        } else {
-            cmd.env_remove("PORTWHO_NO_BPF");
-        }
+        cmd.env("PORTWHO_BPF", if through_proc { "never" } else { "always" });
         let r = run(&mut cmd);
         assert!(r.code == 0 || r.code == 1, "exit {}: {}", r.code, r.stderr);
         let records: Vec<serde_json::Value> = serde_json::from_str(&r.stdout)

@@ -40,11 +40,11 @@ pub struct LinuxBackend {
     /// Netlink answers for the caller's own network namespace, so it is only used when the
     /// proc root is the real `/proc`; a captured tree (tests, fixtures) is parsed as text.
     netlink: bool,
-    /// Whether to try the kernel's fd iterator before scanning `/proc` (`bpf`): the live
-    /// system only, and not when the user turned it off.
-    kernel_iterator: Result<(), bpf::Unavailable>,
-    /// The iterator being loaded beside the socket dump (`prepare_owners`).
-    preparing: RefCell<Option<JoinHandle<Result<bpf::Prepared, bpf::Unavailable>>>>,
+    /// When to try the kernel's fd iterator before walking `/proc` (`bpf`); `None` for a
+    /// captured tree, whose processes are not the kernel's.
+    kernel_iterator: Option<bpf::Choice>,
+    /// How `owners` will find them, decided by `prepare_owners`.
+    plan: RefCell<Option<Plan>>,
     users: RefCell<HashMap<u32, Option<String>>>,
 }
 
@@ -59,16 +59,16 @@ impl LinuxBackend {
         LinuxBackend {
             proc_root: PathBuf::from("/proc"),
             netlink: true,
-            kernel_iterator: Ok(()),
-            preparing: RefCell::default(),
+            kernel_iterator: Some(bpf::Choice::Auto),
+            plan: RefCell::default(),
             users: RefCell::default(),
         }
     }
 
-    /// The live system, with owners found through `/proc` only (`PORTWHO_NO_BPF`).
-    pub fn without_kernel_iterator() -> Self {
+    /// The live system, with the kernel's iterator used as `choice` says (`PORTWHO_BPF`).
+    pub fn with_kernel_iterator(choice: bpf::Choice) -> Self {
         LinuxBackend {
-            kernel_iterator: Err(bpf::Unavailable::Disabled),
+            kernel_iterator: Some(choice),
             ..Self::new()
         }
     }
@@ -78,9 +78,18 @@ impl LinuxBackend {
         LinuxBackend {
             proc_root: root.into(),
             netlink: false,
-            kernel_iterator: Err(bpf::Unavailable::NotLive),
-            preparing: RefCell::default(),
+            kernel_iterator: None,
+            plan: RefCell::default(),
             users: RefCell::default(),
+        }
+    }
+
+    /// Whether to use the kernel's iterator: as the user chose, and by default only on a
+    /// host with enough open files for it to be the quicker.
+    fn choose(&self) -> Plan {
+        match bpf::decide(self.kernel_iterator, || open_files(&self.proc_root)) {
+            Ok(()) => Plan::Iterate(None),
+            Err(why) => Plan::Walk(why),
         }
     }
 
@@ -169,20 +178,22 @@ impl Backend for LinuxBackend {
     }
 
     fn prepare_owners(&self) {
-        if self.kernel_iterator.is_ok() {
-            *self.preparing.borrow_mut() = Some(std::thread::spawn(bpf::prepare));
-        }
+        let plan = match self.choose() {
+            Plan::Iterate(_) => Plan::Iterate(Some(std::thread::spawn(bpf::prepare))),
+            walk => walk,
+        };
+        *self.plan.borrow_mut() = Some(plan);
     }
 
     fn owners(&self, wanted: &HashSet<u64>) -> Result<Owners, Error> {
-        let preparing = self.preparing.borrow_mut().take();
-        let fallback = match &self.kernel_iterator {
+        let plan = self.plan.borrow_mut().take();
+        let fallback = match plan.unwrap_or_else(|| self.choose()) {
             // A captured tree: the kernel's processes are not the ones asked about.
-            Err(bpf::Unavailable::NotLive) => None,
-            Err(why) => Some(why.to_string()),
+            Plan::Walk(bpf::Unavailable::NotLive) => None,
+            Plan::Walk(why) => Some(why.to_string()),
             // Nothing to look for: the /proc path answers without reading anything.
-            Ok(()) if wanted.is_empty() => None,
-            Ok(()) => {
+            Plan::Iterate(_) if wanted.is_empty() => None,
+            Plan::Iterate(preparing) => {
                 let prepared = match preparing {
                     Some(thread) => thread
                         .join()
@@ -327,6 +338,21 @@ impl Backend for LinuxBackend {
     fn signal_pid(&self, pid: u32, signal: crate::signal::Signal) -> Result<(), SignalError> {
         signal::kill(pid, signal)
     }
+}
+
+/// How `owners` finds the holders.
+#[derive(Debug)]
+enum Plan {
+    /// Walk `/proc`, for this reason.
+    Walk(bpf::Unavailable),
+    /// Run the kernel's iterator, being loaded on this thread if it was started early.
+    Iterate(Option<JoinHandle<Result<bpf::Prepared, bpf::Unavailable>>>),
+}
+
+/// The number of open files on the host (`fs/file-nr`'s first field), when readable.
+fn open_files(proc_root: &Path) -> Option<u64> {
+    let text = std::fs::read_to_string(proc_root.join("sys/fs/file-nr")).ok()?;
+    text.split_ascii_whitespace().next()?.parse().ok()
 }
 
 /// Whether stdout is what Rust's runtime puts in place of a closed fd 1 before `main`:

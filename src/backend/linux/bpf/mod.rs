@@ -20,13 +20,47 @@ use thiserror::Error;
 
 use crate::backend::{Owners, ScanStats};
 
-/// Why the kernel-side scan could not be used (`-v` says it).
+/// When to find owners with the kernel's iterator: `PORTWHO_BPF`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Choice {
+    /// Never: always walk `/proc`.
+    Never,
+    /// When the host has enough open files for the iterator to be quicker (the default).
+    #[default]
+    Auto,
+    /// Whenever it can be loaded.
+    Always,
+}
+
+impl Choice {
+    /// `never`, `auto` or `always` (`PORTWHO_BPF`'s values); `None` for anything else.
+    pub fn parse(value: &str) -> Option<Choice> {
+        match value {
+            "never" => Some(Choice::Never),
+            "auto" => Some(Choice::Auto),
+            "always" => Some(Choice::Always),
+            _ => None,
+        }
+    }
+}
+
+/// Below this many open files on the host, walking `/proc` is quicker than starting the
+/// iterator (about 2.5 ms: reading BTF, loading the program); measured in
+/// benches/README.md.
+pub const MIN_FILES: u64 = 3000;
+
+/// Why the kernel-side scan is not used (`-v` says it).
 #[derive(Debug, Error)]
 pub enum Unavailable {
-    #[error("turned off by PORTWHO_NO_BPF")]
+    #[error("PORTWHO_BPF=never")]
     Disabled,
     #[error("not reading the live system")]
     NotLive,
+    #[error(
+        "{0} open files on the host, fewer than {MIN_FILES}, where walking /proc is quicker \
+         (PORTWHO_BPF=always uses the iterator)"
+    )]
+    FewFiles(u64),
     #[error("not root")]
     NotRoot,
     #[error("not built for this kind of machine")]
@@ -48,6 +82,24 @@ pub enum Unavailable {
     SelfCheck,
     #[error("loading it panicked")]
     Panicked,
+}
+
+/// Whether to use the iterator: as `choice` says (`None`: not the live system), and for
+/// `Auto` only when the host has at least `MIN_FILES` open files (read only then).
+pub fn decide(
+    choice: Option<Choice>,
+    open_files: impl FnOnce() -> Option<u64>,
+) -> Result<(), Unavailable> {
+    match choice {
+        None => Err(Unavailable::NotLive),
+        Some(Choice::Never) => Err(Unavailable::Disabled),
+        Some(Choice::Always) => Ok(()),
+        Some(Choice::Auto) => match open_files() {
+            Some(files) if files < MIN_FILES => Err(Unavailable::FewFiles(files)),
+            // Unreadable: try it; a refusal still falls back.
+            _ => Ok(()),
+        },
+    }
 }
 
 /// The license the kernel asks of programs that call `bpf_seq_write`.
@@ -165,7 +217,38 @@ mod tests {
         rustix::fs::fstat(fd).unwrap().st_ino
     }
 
-    /// As root on a kernel whose BTF can be mapped, the iterator finds this process's own
+    #[test]
+    fn auto_uses_the_iterator_from_min_files_on() {
+        let never_read = || -> Option<u64> { panic!("read the file count") };
+        assert!(matches!(
+            decide(None, never_read),
+            Err(Unavailable::NotLive)
+        ));
+        assert!(matches!(
+            decide(Some(Choice::Never), never_read),
+            Err(Unavailable::Disabled)
+        ));
+        assert!(decide(Some(Choice::Always), never_read).is_ok());
+        let auto = |files| decide(Some(Choice::Auto), || files);
+        assert!(
+            matches!(auto(Some(MIN_FILES - 1)), Err(Unavailable::FewFiles(n)) if n == MIN_FILES - 1)
+        );
+        assert!(auto(Some(MIN_FILES)).is_ok());
+        assert!(auto(None).is_ok());
+        assert_eq!(
+            ["never", "auto", "always", "", "Always", "1"].map(Choice::parse),
+            [
+                Some(Choice::Never),
+                Some(Choice::Auto),
+                Some(Choice::Always),
+                None,
+                None,
+                None
+            ]
+        );
+    }
+
+    /// As root on a kernel with BTF, the iterator finds this process's own
     /// sockets, and the holders it finds for them are those the /proc scan finds.
     #[test]
     fn finds_what_the_proc_scan_finds() {
