@@ -76,6 +76,9 @@ pub enum Unavailable {
         what: &'static str,
         source: io::Error,
     },
+    /// The verifier refused the program; its log ends with why.
+    #[error("the kernel's verifier refused the program ({source}): {reason}")]
+    Refused { source: io::Error, reason: String },
     /// The iterator did not list the socket portwho held while it ran: its pids are not
     /// those of this `/proc` (a child pid namespace), or the layout was misread.
     #[error("the iterator did not report portwho's own socket")]
@@ -124,13 +127,56 @@ pub fn prepare() -> Result<Prepared, Unavailable> {
     let btf = std::fs::File::open("/sys/kernel/btf/vmlinux").map_err(Unavailable::Btf)?;
     let layout = btf::layout(&btf)?;
     let program = program::task_file(&layout).ok_or(Unavailable::Layout)?;
+    let loaded = load(&program, layout.iter_func)?;
     let kernel = |what| move |source| Unavailable::Kernel { what, source };
-    let loaded = sys::load_iterator(&program, layout.iter_func, LICENSE, None)
-        .map_err(kernel("load the iterator program"))?;
     let link = sys::attach_iterator(&loaded).map_err(kernel("attach the iterator"))?;
     Ok(Prepared {
         link,
         _program: loaded,
+    })
+}
+
+/// Load the program. When the kernel refuses it for another reason than privilege, load it
+/// again with the verifier's log on, so `-v` can say why (only then: the log costs time).
+fn load(program: &[program::Insn], attach_to: u32) -> Result<OwnedFd, Unavailable> {
+    let refused = match sys::load_iterator(program, attach_to, LICENSE, None) {
+        Ok(fd) => return Ok(fd),
+        Err(e)
+            if e.raw_os_error() == Some(libc::EINVAL) || e.raw_os_error() == Some(libc::EACCES) =>
+        {
+            e
+        }
+        Err(source) => {
+            return Err(Unavailable::Kernel {
+                what: "load the iterator program",
+                source,
+            });
+        }
+    };
+    let mut log = vec![0u8; 64 * 1024];
+    if let Ok(fd) = sys::load_iterator(program, attach_to, LICENSE, Some(&mut log)) {
+        return Ok(fd);
+    }
+    let text =
+        String::from_utf8_lossy(&log[..memchr::memchr(0, &log).unwrap_or(log.len())]).into_owned();
+    // The last lines say what failed; the verifier's statistics line comes after them.
+    let reason = text
+        .lines()
+        .rev()
+        .filter(|line| !line.is_empty() && !line.starts_with("processed "))
+        .take(2)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect::<Vec<_>>()
+        .join("; ");
+    Err(Unavailable::Refused {
+        source: refused,
+        reason: if reason.is_empty() {
+            "no log".to_string()
+        } else {
+            reason
+        },
     })
 }
 
@@ -215,6 +261,31 @@ mod tests {
 
     fn inode_of(fd: impl AsFd) -> u64 {
         rustix::fs::fstat(fd).unwrap().st_ino
+    }
+
+    /// A program the verifier refuses (it reads r2 before writing it) is refused with the
+    /// verifier's own words.
+    #[test]
+    fn a_refused_program_says_why() {
+        if !rustix::process::geteuid().is_root() {
+            eprintln!("skipped: needs root");
+            return;
+        }
+        let Ok(btf) = std::fs::File::open("/sys/kernel/btf/vmlinux") else {
+            eprintln!("skipped: no BTF");
+            return;
+        };
+        let layout = btf::layout(&btf).unwrap();
+        let good = program::task_file(&layout).unwrap();
+        drop(load(&good, layout.iter_func).unwrap());
+        // r0 = r2; exit
+        let bad = [0x20bf, 0x95];
+        match load(&bad, layout.iter_func) {
+            Err(Unavailable::Refused { reason, .. }) => {
+                assert!(reason.contains("R2 !read_ok"), "{reason}");
+            }
+            other => panic!("{:?}", other.map(|_| ())),
+        }
     }
 
     #[test]
