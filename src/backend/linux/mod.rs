@@ -87,7 +87,8 @@ impl LinuxBackend {
     /// Whether to use the kernel's iterator: as the user chose, and by default only on a
     /// host with enough open files for it to be the quicker.
     fn choose(&self) -> Plan {
-        match bpf::decide(self.kernel_iterator, || open_files(&self.proc_root)) {
+        let root = rustix::process::geteuid().is_root();
+        match bpf::decide(self.kernel_iterator, root, || open_files(&self.proc_root)) {
             Ok(()) => Plan::Iterate(None),
             Err(why) => Plan::Walk(why),
         }

@@ -87,15 +87,18 @@ pub enum Unavailable {
     Panicked,
 }
 
-/// Whether to use the iterator: as `choice` says (`None`: not the live system), and for
-/// `Auto` only when the host has at least `MIN_FILES` open files (read only then).
+/// Whether to use the iterator: as `choice` says (`None`: not the live system), as root
+/// only, and for `Auto` only when the host has at least `MIN_FILES` open files (read only
+/// then).
 pub fn decide(
     choice: Option<Choice>,
+    root: bool,
     open_files: impl FnOnce() -> Option<u64>,
 ) -> Result<(), Unavailable> {
     match choice {
         None => Err(Unavailable::NotLive),
         Some(Choice::Never) => Err(Unavailable::Disabled),
+        Some(_) if !root => Err(Unavailable::NotRoot),
         Some(Choice::Always) => Ok(()),
         Some(Choice::Auto) => match open_files() {
             Some(files) if files < MIN_FILES => Err(Unavailable::FewFiles(files)),
@@ -292,15 +295,21 @@ mod tests {
     fn auto_uses_the_iterator_from_min_files_on() {
         let never_read = || -> Option<u64> { panic!("read the file count") };
         assert!(matches!(
-            decide(None, never_read),
+            decide(None, true, never_read),
             Err(Unavailable::NotLive)
         ));
         assert!(matches!(
-            decide(Some(Choice::Never), never_read),
+            decide(Some(Choice::Never), true, never_read),
             Err(Unavailable::Disabled)
         ));
-        assert!(decide(Some(Choice::Always), never_read).is_ok());
-        let auto = |files| decide(Some(Choice::Auto), || files);
+        assert!(decide(Some(Choice::Always), true, never_read).is_ok());
+        for choice in [Choice::Always, Choice::Auto] {
+            assert!(matches!(
+                decide(Some(choice), false, never_read),
+                Err(Unavailable::NotRoot)
+            ));
+        }
+        let auto = |files| decide(Some(Choice::Auto), true, || files);
         assert!(
             matches!(auto(Some(MIN_FILES - 1)), Err(Unavailable::FewFiles(n)) if n == MIN_FILES - 1)
         );
