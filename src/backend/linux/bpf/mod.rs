@@ -131,12 +131,16 @@ pub fn prepare() -> Result<Prepared, Unavailable> {
     let layout = btf::layout(&btf)?;
     let program = program::task_file(&layout).ok_or(Unavailable::Layout)?;
     let loaded = load(&program, layout.iter_func)?;
-    let kernel = |what| move |source| Unavailable::Kernel { what, source };
     let link = sys::attach_iterator(&loaded).map_err(kernel("attach the iterator"))?;
     Ok(Prepared {
         link,
         _program: loaded,
     })
+}
+
+/// A failed step, with what it was doing.
+fn kernel(what: &'static str) -> impl Fn(io::Error) -> Unavailable {
+    move |source| Unavailable::Kernel { what, source }
 }
 
 /// Load the program. When the kernel refuses it for another reason than privilege, load it
@@ -149,12 +153,7 @@ fn load(program: &[program::Insn], attach_to: u32) -> Result<OwnedFd, Unavailabl
         {
             e
         }
-        Err(source) => {
-            return Err(Unavailable::Kernel {
-                what: "load the iterator program",
-                source,
-            });
-        }
+        Err(source) => return Err(kernel("load the iterator program")(source)),
     };
     let mut log = vec![0u8; 64 * 1024];
     if let Ok(fd) = sys::load_iterator(program, attach_to, LICENSE, Some(&mut log)) {
@@ -162,17 +161,12 @@ fn load(program: &[program::Insn], attach_to: u32) -> Result<OwnedFd, Unavailabl
     }
     let text =
         String::from_utf8_lossy(&log[..memchr::memchr(0, &log).unwrap_or(log.len())]).into_owned();
-    // The last lines say what failed; the verifier's statistics line comes after them.
-    let reason = text
+    // The last two lines say what failed; the verifier's statistics line comes after them.
+    let lines: Vec<&str> = text
         .lines()
-        .rev()
         .filter(|line| !line.is_empty() && !line.starts_with("processed "))
-        .take(2)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect::<Vec<_>>()
-        .join("; ");
+        .collect();
+    let reason = lines[lines.len().saturating_sub(2)..].join("; ");
     Err(Unavailable::Refused {
         source: refused,
         reason: if reason.is_empty() {
@@ -185,7 +179,6 @@ fn load(program: &[program::Insn], attach_to: u32) -> Result<OwnedFd, Unavailabl
 
 /// Run the iterator once and keep the holders of the `wanted` inodes.
 pub fn scan(prepared: &Prepared, wanted: &HashSet<u64>) -> Result<Owners, Unavailable> {
-    let kernel = |what| move |source| Unavailable::Kernel { what, source };
     // A socket of portwho's own, open while the iterator runs: it must come back with
     // portwho's pid, or the records cannot be trusted.
     let own = rustix::net::socket(
