@@ -100,14 +100,7 @@ fn netlink_refused_falls_back_to_proc_net() {
         format!("{}/tcp", l4.local_addr().unwrap()),
         format!("{}/tcp", l6.local_addr().unwrap()),
     ];
-    let without_netlink = |args: &[&str]| {
-        let mut cmd = std::process::Command::new(python3());
-        cmd.args(["-c", include_str!("helpers/refuse.py"), "netlink"])
-            .arg(env!("CARGO_BIN_EXE_portwho"))
-            .args(args)
-            .args(&targets);
-        run(&mut cmd)
-    };
+    let without_netlink = |args: &[&str]| run(refusing("netlink").args(args).args(&targets));
     let r = without_netlink(&["--json", "-v"]);
     if r.code == 77 {
         eprintln!("skipped: no seccomp filter for this architecture");
@@ -155,13 +148,10 @@ fn kernel_iterator_refused_falls_back_to_proc() {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let target = format!("{}/tcp", l.local_addr().unwrap());
     let without_bpf = |args: &[&str]| {
-        let mut cmd = std::process::Command::new(python3());
-        cmd.args(["-c", include_str!("helpers/refuse.py"), "bpf"])
-            .arg(env!("CARGO_BIN_EXE_portwho"))
+        run(refusing("bpf")
             .args(args)
             .arg(&target)
-            .env("PORTWHO_BPF", "always");
-        run(&mut cmd)
+            .env("PORTWHO_BPF", "always"))
     };
     let r = without_bpf(&["--json", "-v"]);
     if r.code == 77 {
@@ -209,6 +199,17 @@ fn a_bad_portwho_bpf_is_refused() {
         "portwho: PORTWHO_BPF='yes\\x1b[31m': expected never, auto or always\n"
     );
     assert_eq!(r.stdout, "");
+}
+
+/// portwho under a seccomp filter that refuses `what` (`helpers/refuse.py`: netlink or
+/// bpf); arguments follow. The run exits 77 where the filter knows no such architecture.
+fn refusing(what: &str) -> std::process::Command {
+    let mut cmd = std::process::Command::new(python3());
+    cmd.args(["-c", include_str!("helpers/refuse.py"), what])
+        .arg(env!("CARGO_BIN_EXE_portwho"))
+        .env_remove("NO_COLOR")
+        .env_remove("PORTWHO_BPF");
+    cmd
 }
 
 #[test]
