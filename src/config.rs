@@ -1,14 +1,17 @@
 //! The parsed command line turned into what a run needs; clap's types stop here.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::backend::Backend;
-use crate::cli::{Cli, ColorChoice, FailOn};
-use crate::diff::{self, Listener};
+pub use crate::action::kill::KillOptions;
+use crate::cli::{Cli, ColorChoice, FailOn, Generate};
 use crate::error::Error;
 use crate::filter::Filters;
 use crate::label::findings::Severity;
 use crate::label::services::ServiceTable;
+use crate::model::Detail;
+pub use crate::render::Format;
+use crate::render::Style;
 use crate::signal::Signal;
 use crate::target;
 
@@ -25,11 +28,8 @@ pub enum Mode {
     List,
     /// `--audit`: show those with findings; fail at or above this severity.
     Audit { fail_on: Severity },
-    /// `--diff FILE`: compare the listeners with a saved baseline.
-    Diff {
-        name: String,
-        baseline: Vec<Listener>,
-    },
+    /// `--diff FILE`: compare the listeners with a baseline saved in this file.
+    Diff { path: PathBuf },
     /// `--kill`: signal their holders, then wait for the port to be freed.
     Kill(KillOptions),
     /// `--free PORT`: find unused ports; no selection involved.
@@ -38,29 +38,11 @@ pub enum Mode {
     WaitListen { timeout: Duration },
     /// `--wait-free`: wait until nothing but TIME_WAIT uses the targets.
     WaitFree { timeout: Duration },
+    /// `--generate`: write a man page or a completion script, from the CLI's definition.
+    Generate(Generate),
 }
 
-/// `--kill`'s options.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KillOptions {
-    pub signal: Signal,
-    /// Ask per process (`false` with `--yes`).
-    pub ask: bool,
-    pub timeout: Duration,
-    /// `--all`: also processes that hold only connections on (or to) the port.
-    pub clients_too: bool,
-}
-
-/// Output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    Table,
-    Json,
-    /// `--quiet`: nothing on stdout.
-    Quiet,
-}
-
-/// What portwho knows about where it writes, read once by `main`.
+/// What portwho knows about where it writes, read once by `main` from the environment.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Terminal {
     pub stdout_is_tty: bool,
@@ -90,11 +72,12 @@ pub struct Config {
 }
 
 impl Config {
-    /// Resolve targets through the service table and user names through the backend.
+    /// Resolve targets through the service table and user names through `user_id` (the
+    /// system's user database).
     pub fn from_cli(
         cli: Cli,
         services: &ServiceTable,
-        backend: &dyn Backend,
+        user_id: &dyn Fn(&str) -> Option<u32>,
         terminal: Terminal,
     ) -> Result<Config, Error> {
         let lookup = |name: &str| services.lookup(name);
@@ -106,9 +89,7 @@ impl Config {
         for user in &cli.users {
             let uid = match user.parse::<u32>() {
                 Ok(uid) => uid,
-                Err(_) => backend
-                    .user_id(user)
-                    .ok_or_else(|| Error::UnknownUser(user.clone()))?,
+                Err(_) => user_id(user).ok_or_else(|| Error::UnknownUser(user.clone()))?,
             };
             uids.push(uid);
         }
@@ -163,8 +144,45 @@ impl Config {
     }
 }
 
+impl Config {
+    /// How much to read about the shown processes: nothing for a quiet listing that
+    /// filters on neither name nor user; names and users for the plain table; the command
+    /// line for `--command`; everything for cards, JSON, the audit and the diff.
+    pub fn detail(&self, explain: bool) -> Option<Detail> {
+        let filters = &self.filters;
+        let by_process = !filters.commands.is_empty() || !filters.uids.is_empty();
+        if self.format == Format::Quiet && self.mode == Mode::List && !by_process {
+            return None;
+        }
+        Some(
+            if explain || self.format == Format::Json || self.mode != Mode::List {
+                Detail::Full
+            } else if filters.commands.is_empty() {
+                Detail::Names
+            } else {
+                Detail::Brief
+            },
+        )
+    }
+
+    /// How text for people looks, at `now` (seconds since the Unix epoch).
+    pub fn style(&self, now: u64) -> Style {
+        Style {
+            color: self.color,
+            width: self.width,
+            numeric: self.numeric,
+            owners: self.owners,
+            targets: self.target_args.clone(),
+            now,
+        }
+    }
+}
+
 /// The mode the flags ask for, refusing the combinations that would do harm or nothing.
 fn mode(cli: &Cli, targets: &[target::Target], terminal: Terminal) -> Result<Mode, Error> {
+    if let Some(what) = cli.generate {
+        return Ok(Mode::Generate(what));
+    }
     if cli.kill {
         // Like pkill, never "everything": a selection must name what to stop.
         if targets.is_empty() && cli.pids.is_empty() && cli.commands.is_empty() {
@@ -194,15 +212,7 @@ fn mode(cli: &Cli, targets: &[target::Target], terminal: Terminal) -> Result<Mod
         });
     }
     if let Some(path) = &cli.diff {
-        let baseline_error = |reason: String| Error::Baseline {
-            path: path.clone(),
-            reason,
-        };
-        let text = std::fs::read_to_string(path).map_err(|e| baseline_error(e.to_string()))?;
-        return Ok(Mode::Diff {
-            name: path.display().to_string(),
-            baseline: diff::parse_baseline(&text).map_err(baseline_error)?,
-        });
+        return Ok(Mode::Diff { path: path.clone() });
     }
     if let Some(start) = cli.free {
         return Ok(Mode::Free {
@@ -237,12 +247,11 @@ mod tests {
     fn parse(args: &[&str], stdin_is_tty: bool) -> Result<Mode, Error> {
         let cli = Cli::try_parse_from(std::iter::once("portwho").chain(args.iter().copied()))
             .map_err(|e| Error::Unsupported(e.to_string()))?;
-        let backend = crate::backend::native();
         let terminal = Terminal {
             stdin_is_tty,
             ..Terminal::default()
         };
-        Config::from_cli(cli, &ServiceTable::builtin(), &backend, terminal).map(|c| c.mode)
+        Config::from_cli(cli, &ServiceTable::builtin(), &|_| None, terminal).map(|c| c.mode)
     }
 
     #[test]

@@ -6,6 +6,9 @@ use std::path::PathBuf;
 /// Everything that can stop portwho. `main` prints it as `portwho: {error}` and exits 2.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The command line, as clap found it wrong.
+    #[error("{0}")]
+    Usage(String),
     #[error("{0}")]
     Target(#[from] crate::target::TargetError),
     #[error("unknown user '{0}': expected a user name or a numeric uid")]
@@ -51,4 +54,23 @@ impl Error {
     pub fn is_broken_pipe(&self) -> bool {
         matches!(self, Error::Output(e) if e.kind() == io::ErrorKind::BrokenPipe)
     }
+}
+
+/// clap's first line, without its "error: " prefix: one line, as for every other error.
+/// A first line ending in ':' is completed by the indented lines that follow it ("the
+/// following required arguments were not provided: --kill").
+pub fn usage_line(e: &clap::Error) -> String {
+    let rendered = e.render().to_string();
+    let mut lines = rendered.lines();
+    let first = lines.next().unwrap_or("invalid arguments");
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    let mut line = first.to_string();
+    if first.ends_with(':') {
+        let listed: Vec<&str> = lines
+            .take_while(|l| l.starts_with(' '))
+            .map(str::trim)
+            .collect();
+        line = format!("{line} {}", listed.join(", "));
+    }
+    format!("{line} (see 'portwho --help')")
 }

@@ -1,6 +1,6 @@
 //! Which sockets and rows the user asked for: targets and options as predicates.
 
-use crate::backend::SocketQuery;
+use crate::model::SocketQuery;
 use crate::model::{Entry, Family, Process, Proto, Socket};
 use crate::target::Target;
 

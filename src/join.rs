@@ -4,7 +4,7 @@ use std::cmp::Ordering;
 
 use std::collections::HashMap;
 
-use crate::backend::Owners;
+use crate::model::Owners;
 use crate::model::Socket;
 
 /// The details of every process in `pids` (a socket's holders). A holder whose details
@@ -96,7 +96,7 @@ fn order(a: &Socket, b: &Socket) -> Ordering {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::ProcessDetails;
+    use crate::model::ProcessDetails;
     use crate::model::{Process, Proto, State, testing};
     use proptest::prelude::*;
 

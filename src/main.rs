@@ -1,109 +1,55 @@
-//! The `portwho` binary: parse arguments, run, turn the outcome into an exit status.
+//! The `portwho` binary: parse arguments, read the environment, run, exit with a status.
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
-use clap::Parser;
-use clap::error::ErrorKind;
-
-use portwho::cli::Cli;
 use portwho::config::{Config, Terminal};
 use portwho::error::Error;
-use portwho::exit;
-use portwho::label::services::ServiceTable;
-use portwho::render::escape::escape;
+use portwho::{backend, exit, messages};
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
-            let _ = e.print();
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => return fail(&usage_line(&e)),
-    };
-    match run(cli) {
+    match run() {
         Ok(code) => code.into(),
+        // `portwho | head -1` ends this way; it is not a failure.
         Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
-        Err(e) => fail(&e.to_string()),
+        Err(e) => {
+            messages::error(&e.to_string());
+            exit::ExitCode::Error.into()
+        }
     }
 }
 
-fn run(cli: Cli) -> Result<exit::ExitCode, Error> {
+fn run() -> Result<exit::ExitCode, Error> {
+    let Some(cli) = portwho::cli_args()? else {
+        // --help or --version, printed.
+        return Ok(exit::ExitCode::Matched);
+    };
     // Everything but -q answers on stdout; refuse before doing anything (--kill!) rather
     // than answer into nothing.
-    if !cli.quiet && portwho::backend::stdout_was_closed() {
+    if !cli.quiet && backend::stdout_was_closed() {
         return Err(Error::Output(std::io::Error::other("stdout is closed")));
     }
-    if let Some(what) = cli.generate {
-        portwho::generate::write(what, &mut std::io::stdout().lock()).map_err(Error::Output)?;
-        return Ok(exit::ExitCode::Matched);
-    }
-    let backend = match &cli.proc_root {
-        Some(root) => portwho::backend::linux::LinuxBackend::with_proc_root(root),
-        None => match std::env::var_os("PORTWHO_BPF") {
-            // When to find owners with the kernel's fd iterator instead of walking /proc.
-            Some(value) if !value.is_empty() => {
-                let choice = value
-                    .to_str()
-                    .and_then(portwho::backend::linux::bpf::Choice::parse)
-                    .ok_or_else(|| Error::Setting {
-                        name: "PORTWHO_BPF",
-                        value: value.to_string_lossy().into_owned(),
-                        expected: "never, auto or always",
-                    })?;
-                portwho::backend::linux::LinuxBackend::with_kernel_iterator(choice)
-            }
-            _ => portwho::backend::native(),
-        },
-    };
-    let mut services = ServiceTable::builtin();
-    if let Ok(text) = std::fs::read_to_string("/etc/services") {
-        services = services.with_etc_services(&text);
-    }
-    let stdout = std::io::stdout();
+    let bpf = std::env::var_os("PORTWHO_BPF");
+    let backend = backend::from_env(cli.proc_root.as_deref(), bpf.as_deref())?;
+    let services = portwho::services(&*backend);
     let terminal = Terminal {
-        stdout_is_tty: stdout.is_terminal(),
+        stdout_is_tty: std::io::stdout().is_terminal(),
         stdin_is_tty: std::io::stdin().is_terminal(),
         no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
         width: terminal_size::terminal_size().map(|(w, _)| usize::from(w.0)),
     };
-    let config = Config::from_cli(cli, &services, &backend, terminal)?;
+    let config = Config::from_cli(cli, &services, &|name| backend.user_id(name), terminal)?;
     // Rust's stdout flushes at every newline: a write(2) per line of a 100 000-socket
-    // listing. Buffered, the answer is written in large blocks; `run` and the actions flush
-    // where order matters, and the last flush here reports a failed write.
-    let mut out = std::io::BufWriter::with_capacity(64 * 1024, stdout.lock());
+    // listing. Buffered, the answer is written in large blocks; the run flushes where
+    // order matters, and the last flush here reports a failed write.
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
     let code = portwho::run(
         &config,
-        &backend,
+        &*backend,
         &services,
         &mut out,
-        &mut std::io::stderr().lock(),
+        &mut std::io::stderr(),
     )?;
     out.flush().map_err(Error::Output)?;
     Ok(code)
-}
-
-/// clap's first line, without its "error: " prefix: one line, as for every other error.
-/// A first line ending in ':' is completed by the indented lines that follow it ("the
-/// following required arguments were not provided: --kill").
-fn usage_line(e: &clap::Error) -> String {
-    let rendered = e.render().to_string();
-    let mut lines = rendered.lines();
-    let first = lines.next().unwrap_or("invalid arguments");
-    let first = first.strip_prefix("error: ").unwrap_or(first);
-    let mut line = first.to_string();
-    if first.ends_with(':') {
-        let listed: Vec<&str> = lines
-            .take_while(|l| l.starts_with(' '))
-            .map(str::trim)
-            .collect();
-        line = format!("{line} {}", listed.join(", "));
-    }
-    format!("{line} (see 'portwho --help')")
-}
-
-fn fail(message: &str) -> ExitCode {
-    let _ = writeln!(std::io::stderr(), "portwho: {}", escape(message));
-    exit::ExitCode::Error.into()
 }

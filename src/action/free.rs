@@ -4,10 +4,10 @@ use std::collections::HashSet;
 use std::ops::RangeInclusive;
 
 use super::Context;
-use crate::backend::SocketQuery;
-use crate::config::Format;
 use crate::error::Error;
 use crate::exit::ExitCode;
+use crate::model::SocketQuery;
+use crate::render::Render;
 
 /// The first `count` ports at or after `start` that no socket uses, that the kernel will not
 /// hand out as a client's source port (the ephemeral range: a server there can collide with
@@ -27,7 +27,13 @@ pub fn pick(
         .collect()
 }
 
-pub fn run(start: u16, count: u16, format: Format, cx: &mut Context) -> Result<ExitCode, Error> {
+/// Find the ports and print them as `printer` writes them.
+pub fn run(
+    start: u16,
+    count: u16,
+    printer: &dyn Render,
+    cx: &mut Context,
+) -> Result<ExitCode, Error> {
     // One dump of every TCP socket from `start` up, in any state and on any address: a
     // port in TIME_WAIT or bound on another address can still refuse a bind.
     let query = SocketQuery {
@@ -38,26 +44,14 @@ pub fn run(start: u16, count: u16, format: Format, cx: &mut Context) -> Result<E
         listening_only: false,
         ports: Some(vec![start..=u16::MAX]),
     };
-    let table = cx.backend.sockets(&query)?;
-    for warning in &table.warnings {
-        cx.note(warning);
-    }
-    let used: HashSet<u16> = table.sockets.iter().map(|s| s.local.port()).collect();
+    let used: HashSet<u16> = cx.sockets(query)?.iter().map(|s| s.local.port()).collect();
     let host = cx.backend.host();
     let ports = pick(start, count, &used, &host.ephemeral, &host.reserved);
-    match format {
-        Format::Quiet => {}
-        Format::Json => {
-            let json = serde_json::to_string(&ports)
-                .map_err(|e| Error::Output(std::io::Error::other(e)))?;
-            cx.say(&json)?;
-        }
-        Format::Table => {
-            for port in &ports {
-                cx.say(&port.to_string())?;
-            }
-        }
-    }
+    // Flushed before any note: stdout is buffered, stderr is not.
+    printer
+        .free_ports(&ports, cx.out)
+        .and_then(|()| cx.out.flush())
+        .map_err(Error::Output)?;
     if ports.len() < usize::from(count) {
         cx.note(&match ports.len() {
             0 => format!("no free port at or after {start}"),
@@ -73,8 +67,10 @@ pub fn run(start: u16, count: u16, format: Format, cx: &mut Context) -> Result<E
 mod tests {
     use super::*;
     use crate::action::Guard;
-    use crate::action::fake::{FakeBackend, run_with_fakes};
+    use crate::action::testing::run_with_fakes;
+    use crate::backend::fake::FakeBackend;
     use crate::model::{Proto, Socket, State};
+    use crate::render::{Format, Style, printer};
 
     #[test]
     fn skips_used_ephemeral_and_reserved() {
@@ -94,7 +90,16 @@ mod tests {
 
     fn run_free(fake: &FakeBackend, start: u16, count: u16, format: Format) -> (ExitCode, String) {
         let guard = Guard { own: 1, parent: 1 };
-        let ran = run_with_fakes(fake, &[], guard, |cx| run(start, count, format, cx));
+        let style = Style {
+            color: false,
+            width: None,
+            numeric: false,
+            owners: true,
+            targets: Vec::new(),
+            now: 0,
+        };
+        let printer = printer(format, style);
+        let ran = run_with_fakes(fake, &[], guard, |cx| run(start, count, &*printer, cx));
         (ran.result.unwrap(), ran.out)
     }
 

@@ -2,17 +2,30 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
+use std::ops::ControlFlow;
 use std::time::Duration;
 
-use super::{Context, Guard, POLL, describe, seconds, socket_text, visible_holders};
-use crate::backend::{Backend, Detail, Holding, PinError, SignalError, SocketQuery};
-use crate::config::KillOptions;
+use super::{Context, Guard, describe, seconds, socket_text, visible_holders};
+use crate::backend::{Backend, Holding, PinError, SignalError};
 use crate::error::Error;
 use crate::exit::ExitCode;
 use crate::filter::Filters;
-use crate::join;
-use crate::model::{Process, Proto, Socket};
+use crate::gather::{Request, Snapshot};
+use crate::messages::{hidden_from_kill, plural};
+use crate::model::{Detail, Process, Proto, Socket, SocketQuery};
+use crate::render::escape::escape;
 use crate::signal::Signal;
+
+/// `--kill`'s options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KillOptions {
+    pub signal: Signal,
+    /// Ask per process (`false` with `--yes`).
+    pub ask: bool,
+    pub timeout: Duration,
+    /// `--all`: also processes that hold only connections on (or to) the port.
+    pub clients_too: bool,
+}
 
 /// Why a selected socket is in the plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,7 +202,6 @@ pub fn signal_verified(
 
 /// Read the selected sockets, the clients of the targets, and who holds them.
 pub fn gather(filters: &Filters, cx: &mut Context) -> Result<Vec<Held>, Error> {
-    let backend = cx.backend;
     // Clients connect *to* the port from an arbitrary local port, so finding them takes
     // the whole table rather than the kernel's port filter.
     let clients_wanted = !filters.targets.is_empty() && !filters.listening_only;
@@ -197,60 +209,43 @@ pub fn gather(filters: &Filters, cx: &mut Context) -> Result<Vec<Held>, Error> {
     if clients_wanted {
         query.ports = None;
     }
-    let table = backend.sockets(&query)?;
-    for warning in &table.warnings {
-        cx.note(warning);
-    }
-    let sockets: Vec<(Socket, Role)> = table
-        .sockets
-        .into_iter()
-        .filter_map(|s| {
-            let role = if filters.socket(&s) {
-                if s.state.is_listening() {
-                    Role::Listener
-                } else {
-                    Role::Connection
-                }
-            } else if clients_wanted && filters.client(&s) {
-                Role::Client
+    let role = |s: &Socket| {
+        if filters.socket(s) {
+            Some(if s.state.is_listening() {
+                Role::Listener
             } else {
-                return None;
-            };
-            Some((s, role))
-        })
-        .collect();
-
-    let wanted: HashSet<u64> = sockets
-        .iter()
-        .map(|(s, _)| s.inode)
-        .filter(|&i| i != 0)
-        .collect();
-    let owners = backend.owners(&wanted)?;
-    let mut pids: Vec<u32> = sockets
-        .iter()
-        .flat_map(|(s, _)| join::holder_pids(s, &owners).iter().copied())
-        .filter(|&p| filters.pids(&[p]))
-        .collect();
-    pids.sort_unstable();
-    pids.dedup();
-    let mut details = backend.processes(&pids, Detail::Brief);
-    for p in details.processes.values_mut() {
-        if p.user.is_none() {
-            p.user = p.uid.and_then(|uid| backend.user_name(uid));
+                Role::Connection
+            })
+        } else if clients_wanted && filters.client(s) {
+            Some(Role::Client)
+        } else {
+            None
         }
-    }
-    let someone_hidden = owners.stats.someone_hidden();
-    Ok(sockets
-        .into_iter()
-        .map(|(socket, role)| {
-            let holders = join::holders(join::holder_pids(&socket, &owners), &details.processes);
-            let hidden = someone_hidden && holders.is_empty() && socket.inode != 0;
-            Held {
-                socket,
-                role,
-                holders,
-                hidden,
-            }
+    };
+    let request = Request {
+        query,
+        keep: &|s| role(s).is_some(),
+        owners: true,
+        detail: Some(Detail::Brief),
+        ..Request::sockets(SocketQuery::default())
+    };
+    let snapshot = Snapshot::read(cx.backend, &request)?;
+    cx.messages.warnings(&snapshot.warnings);
+    Ok(snapshot
+        .sockets
+        .iter()
+        .filter_map(|socket| {
+            let pids = snapshot.holders(socket);
+            Some(Held {
+                role: role(socket)?,
+                holders: snapshot
+                    .processes_of(pids)
+                    .iter()
+                    .map(|p| Process::clone(p))
+                    .collect(),
+                hidden: snapshot.hidden(socket, pids),
+                socket: socket.clone(),
+            })
         })
         .collect())
 }
@@ -262,7 +257,8 @@ pub fn question(p: &Process, signal: Signal) -> String {
     } else {
         format!("-{} ", signal.name())
     };
-    format!("kill {flag}{}?", describe(p))
+    // Asked on the terminal: escaped like every line portwho writes there.
+    escape(&format!("kill {flag}{}?", describe(p))).into_owned()
 }
 
 /// The whole of `--kill`.
@@ -288,7 +284,7 @@ pub fn run(
     }
     if plan.candidates.is_empty() && plan.protected.is_empty() {
         if plan.hidden > 0 {
-            cx.note(&hidden_note(plan.hidden, cx.backend.privileged()));
+            cx.note(&hidden_from_kill(plan.hidden, cx.backend.privileged()));
             return Ok(ExitCode::Error);
         }
         cx.note(if held.is_empty() {
@@ -299,7 +295,7 @@ pub fn run(
         return Ok(ExitCode::NoMatch);
     }
     if plan.hidden > 0 {
-        cx.note(&hidden_note(plan.hidden, cx.backend.privileged()));
+        cx.note(&hidden_from_kill(plan.hidden, cx.backend.privileged()));
     }
 
     let mut signalled: Vec<Candidate> = Vec::new();
@@ -341,13 +337,18 @@ pub fn run(
     if signalled.is_empty() && denied > 0 {
         return Ok(ExitCode::Error);
     }
-    // Nothing sent: nothing to wait for, but the port may have been freed meanwhile.
-    let timeout = if signalled.is_empty() {
-        Duration::ZERO
-    } else {
-        opts.timeout
-    };
-    wait_released(filters, &plan, &signalled, opts.signal, timeout, quiet, cx)
+    wait_released(filters, &plan, &signalled, opts, quiet, cx)
+}
+
+/// What `--kill` saw when it stopped watching.
+struct Watched {
+    /// Signalled processes that still hold their sockets.
+    holding: Vec<Process>,
+    /// Listeners still on the watched ports.
+    listeners: Vec<Socket>,
+    /// Their visible holders that were not signalled.
+    others: Vec<Process>,
+    late: bool,
 }
 
 /// Wait until no signalled process holds its sockets and nothing listens on the watched
@@ -356,98 +357,131 @@ fn wait_released(
     filters: &Filters,
     plan: &Plan,
     signalled: &[Candidate],
-    signal: Signal,
-    timeout: Duration,
+    opts: &KillOptions,
     quiet: bool,
     cx: &mut Context,
 ) -> Result<ExitCode, Error> {
-    let deadline = cx.clock.now() + timeout;
-    let query = watch_query(filters, &plan.ports);
-    let listens = |s: &Socket| {
-        s.state.is_listening()
-            && plan.ports.contains(&(s.proto, s.local.port()))
-            && filters.socket(s)
+    // Nothing sent: nothing to wait for, but the port may have been freed meanwhile.
+    let timeout = if signalled.is_empty() {
+        Duration::ZERO
+    } else {
+        opts.timeout
     };
-    loop {
-        let holding: Vec<&Candidate> = signalled
-            .iter()
-            .filter(|c| {
-                let inodes: HashSet<u64> = c.inodes.iter().copied().collect();
-                // Unreadable counts as holding: freedom is claimed only when seen.
-                matches!(
-                    cx.backend.holding(c.process.pid, &inodes),
-                    Holding::Holds | Holding::Denied
-                )
-            })
-            .collect();
-        let listeners: Vec<Socket> = match &query {
-            Some(query) => cx
-                .backend
-                .sockets(query)?
-                .sockets
-                .into_iter()
-                .filter(|s| listens(s))
-                .collect(),
-            None => Vec::new(),
-        };
-        if holding.is_empty() && listeners.is_empty() {
-            if !quiet {
-                let ports: BTreeSet<u16> = plan.ports.iter().map(|&(_, p)| p).collect();
-                for port in ports {
-                    cx.say(&format!("port {port} is free"))?;
-                }
-            }
-            return Ok(ExitCode::Matched);
-        }
-        let late = cx.clock.now() >= deadline;
+    let outcome = cx.poll(timeout, |cx, late| {
+        let watched = look(filters, plan, signalled, late, cx)?;
+        let free = watched.holding.is_empty() && watched.listeners.is_empty();
         // Everyone signalled let go, yet something listens: a process that was not
         // signalled (declined, spared, or restarted by a supervisor). Waiting longer changes
         // nothing once its holder is visible; an invisible one may be a socket still closing.
-        let others = if holding.is_empty() {
-            visible_holders(&listeners, cx.backend)?
+        Ok(if free || !watched.others.is_empty() {
+            ControlFlow::Break(watched)
         } else {
-            Vec::new()
-        };
-        if late || !others.is_empty() {
-            let mut holders: Vec<String> = holding.iter().map(|c| describe(&c.process)).collect();
-            let signalled_pids: HashSet<u32> = signalled.iter().map(|c| c.process.pid).collect();
-            let others = if others.is_empty() && !holding.is_empty() {
-                visible_holders(&listeners, cx.backend)?
-            } else {
-                others
-            };
-            for p in others.iter().filter(|p| !signalled_pids.contains(&p.pid)) {
-                holders.push(format!("{} (not signalled)", describe(p)));
-            }
-            if holders.is_empty() {
-                holders.extend(listeners.iter().map(socket_text));
-            }
+            ControlFlow::Continue(watched)
+        })
+    })?;
+    if outcome.holding.is_empty() && outcome.listeners.is_empty() {
+        if !quiet {
             let ports: BTreeSet<u16> = plan.ports.iter().map(|&(_, p)| p).collect();
-            let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
-            let after = if late && !timeout.is_zero() {
-                format!(" after {}", seconds(timeout))
-            } else {
-                String::new()
-            };
-            let hint = if !holding.is_empty() && signal != Signal::Kill {
-                "; try --signal KILL"
-            } else {
-                ""
-            };
-            let what = match ports.as_slice() {
-                [] => "the socket".to_string(),
-                [one] => format!("port {one}"),
-                many => format!("ports {}", many.join(", ")),
-            };
-            cx.note(&format!(
-                "{what} is still held{after} by {}{hint}",
-                holders.join(", ")
-            ));
-            return Ok(ExitCode::NoMatch);
+            for port in ports {
+                cx.say(&format!("port {port} is free"))?;
+            }
         }
-        let left = deadline.saturating_duration_since(cx.clock.now());
-        cx.clock.sleep(left.min(POLL));
+        return Ok(ExitCode::Matched);
     }
+    let others = if outcome.others.is_empty() && !outcome.holding.is_empty() {
+        visible_holders(&outcome.listeners, cx.backend)?
+    } else {
+        outcome.others.clone()
+    };
+    let note = still_held(plan, signalled, &outcome, &others, opts.signal, timeout);
+    cx.note(&note);
+    Ok(ExitCode::NoMatch)
+}
+
+/// One round: who of the signalled still holds, and what listens on the watched ports.
+fn look(
+    filters: &Filters,
+    plan: &Plan,
+    signalled: &[Candidate],
+    late: bool,
+    cx: &mut Context,
+) -> Result<Watched, Error> {
+    let holding: Vec<Process> = signalled
+        .iter()
+        .filter(|c| {
+            let inodes: HashSet<u64> = c.inodes.iter().copied().collect();
+            // Unreadable counts as holding: freedom is claimed only when seen.
+            matches!(
+                cx.backend.holding(c.process.pid, &inodes),
+                Holding::Holds | Holding::Denied
+            )
+        })
+        .map(|c| c.process.clone())
+        .collect();
+    let listeners: Vec<Socket> = match watch_query(filters, &plan.ports) {
+        Some(query) => {
+            let mut found = cx.sockets(query)?;
+            found.retain(|s| {
+                s.state.is_listening()
+                    && plan.ports.contains(&(s.proto, s.local.port()))
+                    && filters.socket(s)
+            });
+            found
+        }
+        None => Vec::new(),
+    };
+    // Who else listens is read only once nobody signalled holds on.
+    let others = if holding.is_empty() && !listeners.is_empty() {
+        visible_holders(&listeners, cx.backend)?
+    } else {
+        Vec::new()
+    };
+    Ok(Watched {
+        holding,
+        listeners,
+        others,
+        late,
+    })
+}
+
+/// `port 8080 is still held after 5s by 42 stubborn (alice); try --signal KILL`.
+fn still_held(
+    plan: &Plan,
+    signalled: &[Candidate],
+    watched: &Watched,
+    others: &[Process],
+    signal: Signal,
+    timeout: Duration,
+) -> String {
+    let mut holders: Vec<String> = watched.holding.iter().map(describe).collect();
+    let signalled_pids: HashSet<u32> = signalled.iter().map(|c| c.process.pid).collect();
+    for p in others.iter().filter(|p| !signalled_pids.contains(&p.pid)) {
+        holders.push(format!("{} (not signalled)", describe(p)));
+    }
+    if holders.is_empty() {
+        holders.extend(watched.listeners.iter().map(socket_text));
+    }
+    let ports: BTreeSet<u16> = plan.ports.iter().map(|&(_, p)| p).collect();
+    let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
+    let after = if watched.late && !timeout.is_zero() {
+        format!(" after {}", seconds(timeout))
+    } else {
+        String::new()
+    };
+    let hint = if !watched.holding.is_empty() && signal != Signal::Kill {
+        "; try --signal KILL"
+    } else {
+        ""
+    };
+    let what = match ports.as_slice() {
+        [] => "the socket".to_string(),
+        [one] => format!("port {one}"),
+        many => format!("ports {}", many.join(", ")),
+    };
+    format!(
+        "{what} is still held{after} by {}{hint}",
+        holders.join(", ")
+    )
 }
 
 /// One filtered query for the listeners on the watched ports; `None` when no port is watched
@@ -465,26 +499,11 @@ fn watch_query(filters: &Filters, ports: &BTreeSet<(Proto, u16)>) -> Option<Sock
     Some(query)
 }
 
-fn hidden_note(sockets: usize, privileged: bool) -> String {
-    let hint = if privileged {
-        "even root cannot read every process here"
-    } else {
-        "run as root: sudo portwho --kill ..."
-    };
-    format!(
-        "cannot see who holds {}: {hint}",
-        plural(sockets, "socket", "sockets")
-    )
-}
-
-fn plural(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::action::fake::{FakeBackend, Script, run_with_fakes};
+    use crate::action::testing::run_with_fakes;
+    use crate::backend::fake::{FakeBackend, Script};
     use crate::model::State;
     use crate::target::Target;
 

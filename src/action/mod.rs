@@ -5,17 +5,17 @@ pub mod kill;
 pub mod wait;
 
 #[cfg(test)]
-mod fake;
+mod testing;
 
 use std::io::{self, BufRead, Write};
+use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
-use crate::backend::{Backend, Detail};
-use crate::config::{Config, Format, Mode};
+use crate::backend::Backend;
 use crate::error::Error;
-use crate::exit::ExitCode;
-use crate::model::{Process, Socket};
-use crate::render::escape::escape;
+use crate::gather::{Request, Snapshot};
+use crate::messages::Messages;
+use crate::model::{Detail, Process, Socket, SocketQuery};
 use crate::target::Target;
 
 /// How often the waits look again: often enough to feel immediate, rarely enough that one
@@ -82,19 +82,19 @@ impl Guard {
 }
 
 /// Everything an action needs from outside: the system, the user, the clock.
-pub struct Context<'a> {
+pub struct Context<'a, 'm> {
     pub backend: &'a dyn Backend,
     pub prompt: &'a mut dyn Prompt,
     pub clock: &'a dyn Clock,
     pub guard: Guard,
     pub out: &'a mut dyn Write,
-    pub err: &'a mut dyn Write,
+    pub messages: &'a mut Messages<'m>,
 }
 
-impl Context<'_> {
-    /// A line on stderr; stderr going away is no reason to stop an action half done.
+impl Context<'_, '_> {
+    /// A line on stderr, through the one writer of them.
     fn note(&mut self, text: &str) {
-        let _ = writeln!(self.err, "portwho: {text}");
+        self.messages.note(text);
     }
 
     /// A result line on stdout, flushed: stdout is buffered, and the next question or
@@ -104,75 +104,61 @@ impl Context<'_> {
             .and_then(|()| self.out.flush())
             .map_err(Error::Output)
     }
-}
 
-/// Run the action `config.mode` names, on the real terminal and clock.
-pub fn run(
-    config: &Config,
-    backend: &dyn Backend,
-    out: &mut dyn Write,
-    err: &mut dyn Write,
-) -> Result<ExitCode, Error> {
-    let mut cx = Context {
-        backend,
-        prompt: &mut TerminalPrompt,
-        clock: &SystemClock,
-        guard: Guard::current(),
-        out,
-        err,
-    };
-    run_with(config, &mut cx)
-}
+    /// The socket table alone, as a query returns it; its warnings said once.
+    fn sockets(&mut self, query: SocketQuery) -> Result<Vec<Socket>, Error> {
+        let snapshot = Snapshot::read(self.backend, &Request::sockets(query))?;
+        self.messages.warnings(&snapshot.warnings);
+        Ok(snapshot.sockets)
+    }
 
-/// Run the action `config.mode` names in `cx`.
-pub fn run_with(config: &Config, cx: &mut Context) -> Result<ExitCode, Error> {
-    let quiet = config.format == Format::Quiet;
-    let code = match &config.mode {
-        Mode::List | Mode::Audit { .. } | Mode::Diff { .. } => {
-            return Err(Error::Unsupported("no action to run".into()));
+    /// Look until `look` breaks or the timeout passes; at least once, even with no time.
+    /// `look` is told whether the time is up; what it last continued with is returned then.
+    fn poll<T>(
+        &mut self,
+        timeout: Duration,
+        mut look: impl FnMut(&mut Self, bool) -> Result<ControlFlow<T, T>, Error>,
+    ) -> Result<T, Error> {
+        let deadline = self.clock.now() + timeout;
+        loop {
+            let late = self.clock.now() >= deadline;
+            match look(self, late)? {
+                ControlFlow::Break(done) => return Ok(done),
+                ControlFlow::Continue(last) if late => return Ok(last),
+                ControlFlow::Continue(_) => {}
+            }
+            let left = deadline.saturating_duration_since(self.clock.now());
+            self.clock.sleep(left.min(POLL));
         }
-        Mode::Kill(kill) => kill::run(&config.filters, kill, quiet, cx)?,
-        Mode::Free { start, count } => free::run(*start, *count, config.format, cx)?,
-        Mode::WaitListen { timeout } => wait::listen(&config.filters, *timeout, quiet, cx)?,
-        Mode::WaitFree { timeout } => wait::free(&config.filters, *timeout, quiet, cx)?,
-    };
-    cx.out.flush().map_err(Error::Output)?;
-    Ok(code)
+    }
 }
 
 /// Who holds these sockets: one owner scan, made only when it is worth telling.
 pub fn visible_holders(sockets: &[Socket], backend: &dyn Backend) -> Result<Vec<Process>, Error> {
-    let wanted: std::collections::HashSet<u64> = sockets
-        .iter()
-        .map(|s| s.inode)
-        .filter(|&i| i != 0)
-        .collect();
-    if wanted.is_empty() {
+    if sockets.iter().all(|s| s.inode == 0) {
         return Ok(Vec::new());
     }
-    let owners = backend.owners(&wanted)?;
-    let mut pids: Vec<u32> = owners.by_inode.values().flatten().copied().collect();
-    pids.sort_unstable();
-    pids.dedup();
-    let mut details = backend.processes(&pids, Detail::Brief);
-    let mut found: Vec<Process> = pids
-        .iter()
-        .filter_map(|pid| details.processes.remove(pid))
+    let request = Request {
+        owners: true,
+        detail: Some(Detail::Brief),
+        ..Request::sockets(SocketQuery::default())
+    };
+    let snapshot = Snapshot::of(backend, sockets.to_vec(), &request)?;
+    let mut found: Vec<Process> = snapshot
+        .processes
+        .values()
+        .map(|p| Process::clone(p))
         .collect();
-    for p in &mut found {
-        if p.user.is_none() {
-            p.user = p.uid.and_then(|uid| backend.user_name(uid));
-        }
-    }
+    found.sort_unstable_by_key(|p| p.pid);
     Ok(found)
 }
 
-/// `4242 python3 (alice)`, with the name escaped: a process can call itself anything.
+/// `4242 python3 (alice)`. Not escaped: the line it ends up in is, as a whole.
 pub fn describe(p: &Process) -> String {
     let name = if p.name.is_empty() { "?" } else { &p.name };
-    let mut text = format!("{} {}", p.pid, escape(name));
+    let mut text = format!("{} {name}", p.pid);
     match (&p.user, p.uid) {
-        (Some(user), _) => text.push_str(&format!(" ({})", escape(user))),
+        (Some(user), _) => text.push_str(&format!(" ({user})")),
         (None, Some(uid)) => text.push_str(&format!(" (uid {uid})")),
         (None, None) => {}
     }
@@ -208,12 +194,7 @@ pub fn targets_text(targets: &[Target]) -> String {
 
 /// `tcp 127.0.0.1:5432 LISTEN`.
 pub fn socket_text(s: &Socket) -> String {
-    format!(
-        "{} {} {}",
-        s.proto.as_str(),
-        crate::render::format_addr(s.local),
-        s.state.as_str()
-    )
+    format!("{} {} {}", s.proto.as_str(), s.local, s.state.as_str())
 }
 
 /// `5s`, `0.5s`.
@@ -241,7 +222,8 @@ mod tests {
         assert_eq!(describe(&p), "4242 python3 (uid 1000)");
         p.uid = None;
         p.name = "evil\x1b[2J".into();
-        assert_eq!(describe(&p), "4242 evil\\x1b[2J");
+        // Raw here: the note or question it goes into is escaped whole (messages.rs).
+        assert_eq!(describe(&p), "4242 evil\x1b[2J");
     }
 
     #[test]

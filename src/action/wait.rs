@@ -1,9 +1,10 @@
 //! `--wait-listen` and `--wait-free`: poll the targets, one filtered socket query per round.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
+use std::ops::ControlFlow;
 use std::time::Duration;
 
-use super::{Context, POLL, describe, seconds, socket_text, target_text, targets_text};
+use super::{Context, describe, seconds, socket_text, target_text, targets_text};
 use crate::error::Error;
 use crate::exit::ExitCode;
 use crate::filter::Filters;
@@ -31,10 +32,9 @@ pub fn listen(
         let lines: BTreeSet<(u16, String)> = found
             .iter()
             .map(|s| {
-                let addr = crate::render::format_addr(s.local);
                 (
                     s.local.port(),
-                    format!("listening: {} {addr}", s.proto.as_str()),
+                    format!("listening: {} {}", s.proto.as_str(), s.local),
                 )
             })
             .collect();
@@ -85,7 +85,8 @@ pub fn free(
 }
 
 /// Query until `done` says so or the timeout passes; at least once, even with no time.
-/// Returns whether `done` said so, and the last selection.
+/// Returns whether `done` said so, and the last selection. The kernel filters by port and
+/// state; no /proc is read while waiting.
 fn poll(
     filters: &Filters,
     timeout: Duration,
@@ -93,28 +94,15 @@ fn poll(
     select: impl Fn(&Socket) -> bool,
     done: impl Fn(&[Socket]) -> bool,
 ) -> Result<(bool, Vec<Socket>), Error> {
-    let deadline = cx.clock.now() + timeout;
-    // The kernel filters by port and state; no /proc is read while waiting.
-    let query = filters.query();
-    let mut warned = HashSet::new();
-    loop {
-        let table = cx.backend.sockets(&query)?;
-        for warning in table.warnings {
-            if warned.insert(warning.clone()) {
-                cx.note(&warning);
-            }
-        }
-        let found: Vec<Socket> = table.sockets.into_iter().filter(|s| select(s)).collect();
-        if done(&found) {
-            return Ok((true, found));
-        }
-        let now = cx.clock.now();
-        if now >= deadline {
-            return Ok((false, found));
-        }
-        cx.clock
-            .sleep(deadline.saturating_duration_since(now).min(POLL));
-    }
+    cx.poll(timeout, |cx, _| {
+        let mut found = cx.sockets(filters.query())?;
+        found.retain(|s| select(s));
+        Ok(if done(&found) {
+            ControlFlow::Break((true, found))
+        } else {
+            ControlFlow::Continue((false, found))
+        })
+    })
 }
 
 /// `port 8080 is free`, `ports 8000-8100 are free`, `127.0.0.1:8080/tcp is free`.
@@ -132,7 +120,9 @@ fn free_line(t: &Target) -> String {
 mod tests {
     use super::*;
     use crate::action::Guard;
-    use crate::action::fake::{FakeBackend, run_with_fakes};
+    use crate::action::POLL;
+    use crate::action::testing::run_with_fakes;
+    use crate::backend::fake::FakeBackend;
     use crate::model::Proto;
 
     fn filters(port: u16, listening_only: bool) -> Filters {

@@ -1,93 +1,24 @@
 //! The one place that knows the operating system: a `Backend` per platform.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::io;
-use std::ops::RangeInclusive;
 
 use crate::error::Error;
-use crate::model::{Host, Process, Socket};
+use crate::model::{Detail, Owners, ProcessDetails, SocketQuery};
+use crate::model::{Host, Socket, Warning};
 use crate::signal::Signal;
 
+#[cfg(test)]
+pub mod fake;
 #[cfg(target_os = "linux")]
 pub mod linux;
-
-/// Which sockets to fetch. A backend may return more than asked (the caller filters
-/// exactly); the fields let it ask the kernel for less.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SocketQuery {
-    pub tcp: bool,
-    pub udp: bool,
-    pub ipv4: bool,
-    pub ipv6: bool,
-    /// Only TCP LISTEN and unconnected UDP sockets.
-    pub listening_only: bool,
-    /// Local port ranges of interest; `None` for every port.
-    pub ports: Option<Vec<RangeInclusive<u16>>>,
-}
-
-impl Default for SocketQuery {
-    fn default() -> Self {
-        SocketQuery {
-            tcp: true,
-            udp: true,
-            ipv4: true,
-            ipv6: true,
-            listening_only: false,
-            ports: None,
-        }
-    }
-}
 
 /// The sockets read, and what had to be skipped while reading them.
 #[derive(Debug, Default, Clone)]
 pub struct SocketTable {
     pub sockets: Vec<Socket>,
-    /// One line per problem worth telling the user (malformed or truncated lines).
-    pub warnings: Vec<String>,
-    /// Why the preferred source could not be used, when the table came from a fallback
-    /// (netlink refused: the `/proc/net` text tables were read instead). Said with -v.
-    pub fallback: Option<String>,
-}
-
-/// Counts from the owner scan, so hidden and vanished owners can be said, not guessed.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct ScanStats {
-    /// Processes whose fd directory was read.
-    pub processes: usize,
-    /// Processes whose fd directory could not be read (permission denied).
-    pub denied: usize,
-    /// Processes that exited between listing `/proc` and reading their fds.
-    pub vanished: usize,
-    /// The proc mount does not even list other users' processes (`hidepid=invisible`).
-    pub others_invisible: bool,
-    /// The fds were read by the kernel's `task_file` iterator, not through `/proc`: every
-    /// process was seen, and `processes` counts those that hold a socket.
-    pub kernel_iterator: bool,
-}
-
-impl ScanStats {
-    /// Whether some processes' sockets could not be seen: their owners may be hidden.
-    pub fn someone_hidden(&self) -> bool {
-        self.denied > 0 || self.others_invisible
-    }
-}
-
-/// Which processes hold which socket inode.
-#[derive(Debug, Default, Clone)]
-pub struct Owners {
-    /// Socket inode → pids holding it, ascending.
-    pub by_inode: crate::hash::IntMap<u64, Vec<u32>>,
-    pub stats: ScanStats,
-    /// Why the kernel iterator was not used, when it was tried and `/proc` was scanned.
-    pub fallback: Option<String>,
-}
-
-/// Details of the processes that will be shown.
-#[derive(Debug, Default, Clone)]
-pub struct ProcessDetails {
-    pub processes: HashMap<u32, Process>,
-    /// Pids that exited before their details could be read.
-    pub vanished: usize,
+    /// What was skipped or done instead while reading them.
+    pub warnings: Vec<Warning>,
 }
 
 /// Whether one process holds one of some sockets, read again at the moment of asking.
@@ -131,18 +62,6 @@ pub enum SignalError {
     Other(#[source] io::Error),
 }
 
-/// How much to read about each shown process.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Detail {
-    /// Name and user: what the plain table shows.
-    Names,
-    /// Also the command line: what `--command` matches (argv[0]) and `--kill` shows.
-    Brief,
-    /// Also parent, executable, working directory, start time, parent chain, unit or
-    /// container: for owner cards, JSON, the audit and the diff.
-    Full,
-}
-
 /// What portwho needs from an operating system.
 pub trait Backend {
     /// Read the socket tables once.
@@ -165,6 +84,9 @@ pub trait Backend {
     fn user_id(&self, name: &str) -> Option<u32>;
     /// Whether this process may read every other process's fds.
     fn privileged(&self) -> bool;
+    /// The system's services file (`/etc/services`), which names ports the built-in IANA
+    /// table does not; `None` when there is none.
+    fn services_file(&self) -> Option<String>;
 
     /// Whether `pid` holds one of `inodes` now: one process's fds, not a full scan.
     fn holding(&self, pid: u32, inodes: &HashSet<u64>) -> Holding;
@@ -174,10 +96,29 @@ pub trait Backend {
     fn signal_pid(&self, pid: u32, signal: Signal) -> Result<(), SignalError>;
 }
 
-/// The backend for the platform portwho was built for.
+/// The backend for this platform, from what the command line and the environment say:
+/// a proc tree to read instead of the live system (`--proc-root`), and when to find
+/// owners with the kernel's fd iterator (`PORTWHO_BPF`).
 #[cfg(target_os = "linux")]
-pub fn native() -> linux::LinuxBackend {
-    linux::LinuxBackend::new()
+pub fn from_env(
+    proc_root: Option<&std::path::Path>,
+    kernel_iterator: Option<&std::ffi::OsStr>,
+) -> Result<Box<dyn Backend>, Error> {
+    if let Some(root) = proc_root {
+        return Ok(Box::new(linux::LinuxBackend::with_proc_root(root)));
+    }
+    let choice = match kernel_iterator.filter(|v| !v.is_empty()) {
+        None => linux::bpf::Choice::Auto,
+        Some(value) => value
+            .to_str()
+            .and_then(linux::bpf::Choice::parse)
+            .ok_or_else(|| Error::Setting {
+                name: "PORTWHO_BPF",
+                value: value.to_string_lossy().into_owned(),
+                expected: "never, auto or always",
+            })?,
+    };
+    Ok(Box::new(linux::LinuxBackend::with_kernel_iterator(choice)))
 }
 
 /// Whether portwho was started with stdout closed (`portwho >&-`).

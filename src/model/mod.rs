@@ -4,8 +4,13 @@ use std::net::{IpAddr, SocketAddr};
 
 use serde::Serialize;
 
+mod scan;
 #[cfg(test)]
 pub mod testing;
+mod warning;
+
+pub use scan::{Detail, Owners, ProcessDetails, ScanStats, SocketQuery};
+pub use warning::Warning;
 
 /// Transport protocol of a socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]

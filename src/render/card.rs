@@ -4,8 +4,8 @@
 use std::io::{self, Write};
 
 use super::escape::escape;
+use super::format_addr;
 use super::time::{elapsed, rfc3339};
-use super::{Render, format_addr};
 use crate::model::{Entry, Process};
 
 /// Renders one card per distinct holder of the entries, after the table of `portwho :PORT`.
@@ -219,8 +219,9 @@ fn command_line(args: &[String]) -> String {
         .join(" ")
 }
 
-impl Render for Cards {
-    fn render(&self, entries: &[Entry], out: &mut dyn Write) -> io::Result<()> {
+impl Cards {
+    /// Every entry at once.
+    pub fn render(&self, entries: &[Entry], out: &mut dyn Write) -> io::Result<()> {
         let mut seen = Vec::new();
         for e in entries {
             for p in &e.processes {

@@ -4,8 +4,8 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
+use super::Rows;
 use super::time::rfc3339;
-use super::{Render, Rows};
 use crate::label::exposure::Exposure;
 use crate::label::findings::Finding;
 use crate::model::{Category, Container, Entry, Family, Process, Proto, ProxyTarget, State};
@@ -132,8 +132,9 @@ impl Json {
     }
 }
 
-impl Render for Json {
-    fn render(&self, entries: &[Entry], out: &mut dyn Write) -> io::Result<()> {
+impl Json {
+    /// Every entry at once.
+    pub fn render(&self, entries: &[Entry], out: &mut dyn Write) -> io::Result<()> {
         self.rows(&entries, out)
     }
 }

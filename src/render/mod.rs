@@ -4,17 +4,50 @@ pub mod audit;
 pub mod card;
 pub mod escape;
 pub mod json;
+mod printer;
 pub mod table;
 pub mod time;
 
 use std::io::{self, Write};
 use std::net::SocketAddr;
 
+use crate::diff::Change;
+use crate::label::findings::Severity;
 use crate::model::{Entry, Socket};
 
-/// A way of writing entries out.
+pub use printer::{Format, Style, printer};
+
+/// How a run writes its answer: chosen once, from the configuration, for the whole run.
 pub trait Render {
-    fn render(&self, entries: &[Entry], out: &mut dyn Write) -> io::Result<()>;
+    /// Whether a person reads this: the owner cards, the diagnosis and "no socket
+    /// matches" are written for people only.
+    fn explains(&self) -> bool;
+    /// The listing, one row per socket.
+    fn rows(&self, rows: &dyn Rows, out: &mut dyn Write) -> io::Result<()>;
+    /// After the rows of `portwho :PORT`: a card per holder, then the diagnosis lines.
+    fn explanation(
+        &self,
+        entries: &[Entry],
+        diagnosis: &[String],
+        out: &mut dyn Write,
+    ) -> io::Result<()>;
+    /// `--audit`: the listeners with findings, of `listening` examined.
+    fn findings(
+        &self,
+        flagged: &[Entry],
+        listening: usize,
+        fail_on: Severity,
+        out: &mut dyn Write,
+    ) -> io::Result<()>;
+    /// `--diff`: what changed since the baseline called `baseline_name`.
+    fn changes(
+        &self,
+        changes: &[Change],
+        baseline_name: &str,
+        out: &mut dyn Write,
+    ) -> io::Result<()>;
+    /// `--free`: the ports found.
+    fn free_ports(&self, ports: &[u16], out: &mut dyn Write) -> io::Result<()>;
 }
 
 /// Rows for the formats that write one row per socket (the table and JSON), visited in

@@ -6,7 +6,7 @@ use std::io::{self, Write};
 
 use tabled::settings::width::Truncate;
 
-use super::{Render, escape::escape};
+use super::escape::escape;
 use crate::model::{Entry, Process, State};
 
 const BOLD: &str = "\x1b[1m";
@@ -324,8 +324,9 @@ fn cell_width(cell: &str) -> usize {
     }
 }
 
-impl Render for Table {
-    fn render(&self, entries: &[Entry], out: &mut dyn Write) -> io::Result<()> {
+impl Table {
+    /// Every entry at once.
+    pub fn render(&self, entries: &[Entry], out: &mut dyn Write) -> io::Result<()> {
         self.rows(&entries, out)
     }
 }

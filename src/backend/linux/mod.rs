@@ -18,12 +18,9 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
 
-use crate::backend::{
-    Backend, Detail, Holding, Owners, PinError, PinnedProcess, ProcessDetails, SignalError,
-    SocketQuery, SocketTable,
-};
+use crate::backend::{Backend, Holding, PinError, PinnedProcess, SignalError, SocketTable};
 use crate::error::Error;
-use crate::model::{Host, Process, Proto};
+use crate::model::{Detail, Host, Owners, Process, ProcessDetails, Proto, SocketQuery, Warning};
 use rustix::fs::OFlags;
 
 /// A statically linked glibc, where NSS lookups may crash (see `passwd`): user names come
@@ -135,12 +132,10 @@ impl LinuxBackend {
             };
             let parsed = proc_net::parse_table(&text, proto);
             if parsed.bad_lines > 0 {
-                table.warnings.push(format!(
-                    "skipped {} malformed line{} in {}",
-                    parsed.bad_lines,
-                    if parsed.bad_lines == 1 { "" } else { "s" },
-                    path.display()
-                ));
+                table.warnings.push(Warning::MalformedLines {
+                    path,
+                    count: parsed.bad_lines,
+                });
             }
             table.sockets.extend(parsed.sockets);
         }
@@ -158,21 +153,20 @@ impl Backend for LinuxBackend {
             Ok(dump) => {
                 let mut warnings = Vec::new();
                 if dump.skipped > 0 {
-                    warnings.push(format!(
-                        "skipped {} socket{} in a state this version does not know",
-                        dump.skipped,
-                        if dump.skipped == 1 { "" } else { "s" }
-                    ));
+                    warnings.push(Warning::UnknownStates {
+                        count: dump.skipped,
+                    });
                 }
                 Ok(SocketTable {
                     sockets: dump.sockets,
                     warnings,
-                    fallback: None,
                 })
             }
             Err(refused) => {
                 let mut table = self.proc_net(query)?;
-                table.fallback = Some(refused.to_string());
+                table.warnings.push(Warning::NetlinkRefused {
+                    reason: refused.to_string(),
+                });
                 Ok(table)
             }
         }
@@ -209,7 +203,7 @@ impl Backend for LinuxBackend {
         };
         let mut owners = owners::scan(&self.proc_root, wanted)?;
         owners.stats.others_invisible = hidepid::hides_others(&self.proc_root);
-        owners.fallback = fallback;
+        owners.walked_because = fallback;
         Ok(owners)
     }
 
@@ -326,6 +320,10 @@ impl Backend for LinuxBackend {
 
     fn privileged(&self) -> bool {
         rustix::process::geteuid().is_root()
+    }
+
+    fn services_file(&self) -> Option<String> {
+        std::fs::read_to_string("/etc/services").ok()
     }
 
     fn holding(&self, pid: u32, inodes: &HashSet<u64>) -> Holding {

@@ -11,7 +11,7 @@ use rustix::net::netlink::{self, SocketAddrNetlink};
 use rustix::net::sockopt::{self, Timeout};
 use rustix::net::{AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType};
 
-use crate::backend::SocketQuery;
+use crate::model::SocketQuery;
 use crate::model::{Family, Proto, Socket, State};
 
 // Wire constants from <linux/netlink.h>, <linux/sock_diag.h> and <linux/inet_diag.h>.

@@ -11,8 +11,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use rustix::fs::{Mode, OFlags, RawDir};
 use rustix::io::Errno;
 
-use crate::backend::{Holding, Owners, ScanStats};
+use crate::backend::Holding;
 use crate::error::Error;
+use crate::model::{Owners, ScanStats};
 
 /// Below this many processes a second thread costs more than it saves.
 const PARALLEL_THRESHOLD: usize = 64;

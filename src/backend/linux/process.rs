@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::io;
 use std::path::Path;
 
-use crate::backend::Detail;
+use crate::model::Detail;
 use crate::model::{Ancestor, Process};
 
 /// How far up the parent chain to go; real chains are a handful deep, a loop is a bug.

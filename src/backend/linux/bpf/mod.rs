@@ -18,7 +18,7 @@ use std::os::fd::OwnedFd;
 
 use thiserror::Error;
 
-use crate::backend::{Owners, ScanStats};
+use crate::model::{Owners, ScanStats};
 
 /// When to find owners with the kernel's iterator: `PORTWHO_BPF`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -1,19 +1,13 @@
-//! A fake system, prompt and clock for the actions' unit tests, logging every call.
+//! A fake system for unit tests of every layer above the backend, logging every call.
 
-use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::io;
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
 use std::ops::RangeInclusive;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
 
-use super::{Clock, Context, Guard, Prompt};
-use crate::backend::{
-    Backend, Detail, Holding, Owners, PinError, PinnedProcess, ProcessDetails, SignalError,
-    SocketQuery, SocketTable,
-};
+use super::{Backend, Holding, PinError, PinnedProcess, SignalError, SocketTable};
 use crate::error::Error;
-use crate::model::{Host, Process, Socket};
+use crate::model::{Detail, Host, Owners, Process, ProcessDetails, Socket, SocketQuery};
 use crate::signal::Signal;
 
 /// Ways the fake system misbehaves on purpose.
@@ -80,15 +74,14 @@ impl State {
     }
 }
 
+#[derive(Default)]
 pub struct FakeBackend {
     state: Rc<RefCell<State>>,
 }
 
 impl FakeBackend {
     pub fn new() -> FakeBackend {
-        FakeBackend {
-            state: Rc::default(),
-        }
+        FakeBackend::default()
     }
 
     pub fn spawn(&self, pid: u32, name: &str, inodes: &[u64]) {
@@ -193,7 +186,6 @@ impl Backend for FakeBackend {
         Ok(SocketTable {
             sockets,
             warnings: Vec::new(),
-            fallback: None,
         })
     }
 
@@ -249,6 +241,10 @@ impl Backend for FakeBackend {
         false
     }
 
+    fn services_file(&self) -> Option<String> {
+        None
+    }
+
     fn holding(&self, pid: u32, inodes: &HashSet<u64>) -> Holding {
         let mut state = self.state.borrow_mut();
         state.log.push(format!("holding {pid}"));
@@ -301,93 +297,5 @@ impl Backend for FakeBackend {
             Err(SignalError::Gone)
         };
         state.logged(format!("kill {pid} {signal}"), result)
-    }
-}
-
-/// What an action printed, asked and slept when run against the fakes.
-pub struct Ran<T> {
-    pub result: T,
-    pub out: String,
-    pub err: String,
-    pub questions: Vec<String>,
-    pub slept: Duration,
-}
-
-/// Run `action` in a context of `fake`, a prompt answering `answers`, and a fake clock.
-pub fn run_with_fakes<T>(
-    fake: &FakeBackend,
-    answers: &[bool],
-    guard: Guard,
-    action: impl FnOnce(&mut Context) -> T,
-) -> Ran<T> {
-    let mut prompt = FakePrompt::new(answers);
-    let clock = FakeClock::new();
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let mut cx = Context {
-        backend: fake,
-        prompt: &mut prompt,
-        clock: &clock,
-        guard,
-        out: &mut out,
-        err: &mut err,
-    };
-    let result = action(&mut cx);
-    Ran {
-        result,
-        out: String::from_utf8_lossy(&out).into_owned(),
-        err: String::from_utf8_lossy(&err).into_owned(),
-        questions: prompt.questions,
-        slept: clock.slept(),
-    }
-}
-
-/// Answers from a script; "no" once it runs out.
-pub struct FakePrompt {
-    answers: VecDeque<bool>,
-    pub questions: Vec<String>,
-}
-
-impl FakePrompt {
-    pub fn new(answers: &[bool]) -> FakePrompt {
-        FakePrompt {
-            answers: answers.iter().copied().collect(),
-            questions: Vec::new(),
-        }
-    }
-}
-
-impl Prompt for FakePrompt {
-    fn confirm(&mut self, question: &str) -> io::Result<bool> {
-        self.questions.push(question.to_string());
-        Ok(self.answers.pop_front().unwrap_or(false))
-    }
-}
-
-/// Time that passes only when slept.
-pub struct FakeClock {
-    start: Instant,
-    slept: Cell<Duration>,
-}
-
-impl FakeClock {
-    pub fn new() -> FakeClock {
-        FakeClock {
-            start: Instant::now(),
-            slept: Cell::new(Duration::ZERO),
-        }
-    }
-
-    pub fn slept(&self) -> Duration {
-        self.slept.get()
-    }
-}
-
-impl Clock for FakeClock {
-    fn now(&self) -> Instant {
-        self.start + self.slept.get()
-    }
-
-    fn sleep(&self, duration: Duration) {
-        self.slept.set(self.slept.get() + duration);
     }
 }

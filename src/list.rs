@@ -1,0 +1,217 @@
+//! The listing, `--audit` and `--diff`: one snapshot labelled, filtered, sorted, printed.
+
+use std::io::Write;
+
+use crate::backend::Backend;
+use crate::config::{Config, Format, Mode};
+use crate::diff;
+use crate::error::Error;
+use crate::exit::ExitCode;
+use crate::filter::Filters;
+use crate::gather::{Request, Snapshot};
+use crate::join;
+use crate::label::findings::Severity;
+use crate::label::{Labeller, services::ServiceTable};
+use crate::messages::{self, Messages};
+use crate::model::{Entry, Host, Socket};
+use crate::render::{self, Render};
+
+/// Read, label and print what the configuration selects.
+pub fn run(
+    config: &Config,
+    backend: &dyn Backend,
+    services: &ServiceTable,
+    printer: &dyn Render,
+    out: &mut dyn Write,
+    messages: &mut Messages,
+) -> Result<ExitCode, Error> {
+    let filters = &config.filters;
+    // `portwho :PORT` for a person explains the port, which takes every socket on it, on
+    // any address and in any state: a listener on 0.0.0.0 blocks 127.0.0.1 too.
+    let explain = config.mode == Mode::List && !filters.targets.is_empty() && printer.explains();
+    // A quiet listing without owner filters answers from the socket table alone: no /proc
+    // scan. An audit or a diff judges the owners, quiet or not.
+    let bare = config.format == Format::Quiet && config.mode == Mode::List;
+    let related = |s: &Socket| explain && filters.on_target_port(s);
+    let request = Request {
+        query: filters.query(),
+        keep: &|s| filters.socket(s) || related(s),
+        held: &|s, pids| filters.pids(pids) || related(s),
+        owners: config.owners && (!bare || filters.needs_owners()),
+        detail: config.detail(explain),
+    };
+    let mut snapshot = Snapshot::read(backend, &request)?;
+    messages.warnings(&snapshot.warnings);
+
+    let (mut shown, related): (Vec<Socket>, Vec<Socket>) = if explain {
+        let related = snapshot.sockets.iter().filter(|s| related(s)).cloned();
+        (Vec::new(), related.collect())
+    } else {
+        (std::mem::take(&mut snapshot.sockets), Vec::new())
+    };
+    if explain {
+        shown = snapshot
+            .sockets
+            .iter()
+            .filter(|s| filters.socket(s) && filters.pids(snapshot.holders(s)))
+            .cloned()
+            .collect();
+    }
+    let host = backend.host();
+    let interfaces = backend.interfaces();
+    let labeller = Labeller {
+        interfaces: &interfaces,
+        services: (!config.numeric).then_some(services),
+        ephemeral: host.ephemeral.clone(),
+        users: &snapshot.users,
+        findings: config.format == Format::Json || matches!(config.mode, Mode::Audit { .. }),
+    };
+    if !filters.commands.is_empty() || !filters.uids.is_empty() {
+        shown.retain(|s| filters.entry(&label(&labeller, &snapshot, s, snapshot.holders(s))));
+    }
+    join::sort(&mut shown);
+    let related: Vec<Entry> = related
+        .iter()
+        .map(|s| label(&labeller, &snapshot, s, snapshot.holders(s)))
+        .collect();
+    let holders = join::HolderList::new(&shown, &snapshot.owners);
+    // The rows read their holders from the list: the map of every socket on the host goes.
+    snapshot.owners.by_inode = Default::default();
+    let row = |i: usize| label(&labeller, &snapshot, &shown[i], holders.of(i));
+    let code = match &config.mode {
+        Mode::Audit { fail_on } => {
+            let entries: Vec<Entry> = (0..shown.len()).map(row).collect();
+            audit(printer, &entries, *fail_on, out)?
+        }
+        Mode::Diff { path } => {
+            let entries: Vec<Entry> = (0..shown.len()).map(row).collect();
+            changes(printer, &entries, path, out)?
+        }
+        _ => {
+            let rows = render::Lazy {
+                sockets: &shown,
+                make: &row,
+            };
+            list(printer, &rows, filters, &related, &host, out)?
+        }
+    };
+    out.flush().map_err(Error::Output)?;
+
+    if config.format != Format::Quiet {
+        let hidden = (0..shown.len())
+            .filter(|&i| snapshot.hidden(&shown[i], holders.of(i)))
+            .count();
+        if hidden > 0 {
+            let stats = &snapshot.owners.stats;
+            messages.note(&messages::hidden_owners(
+                hidden,
+                stats,
+                backend.privileged(),
+            ));
+        }
+        if messages.verbose() {
+            let summary = messages::scan_summary(&snapshot.owners, snapshot.vanished_details);
+            messages.note(&summary);
+        }
+        if code == ExitCode::NoMatch && !explain && printer.explains() {
+            messages.note("no socket matches");
+        }
+    }
+    Ok(code)
+}
+
+/// A socket joined with the details of its holders, and labelled.
+fn label(labeller: &Labeller, snapshot: &Snapshot, socket: &Socket, pids: &[u32]) -> Entry {
+    labeller.entry(
+        socket.clone(),
+        snapshot.processes_of(pids),
+        snapshot.hidden(socket, pids),
+    )
+}
+
+/// The listing, and for `portwho :PORT` read by a person, the explanation.
+fn list(
+    printer: &dyn Render,
+    rows: &render::Lazy,
+    filters: &Filters,
+    related: &[Entry],
+    host: &Host,
+    out: &mut dyn Write,
+) -> Result<ExitCode, Error> {
+    printer.rows(rows, out).map_err(Error::Output)?;
+    if printer.explains() && !filters.targets.is_empty() {
+        // A few sockets on the asked ports: the cards want them all at once.
+        let entries: Vec<Entry> = (0..rows.sockets.len()).map(rows.make).collect();
+        let mut lines: Vec<String> = Vec::new();
+        for target in &filters.targets {
+            let on_port: Vec<Entry> = related
+                .iter()
+                .filter(|e| target.matches_port(&e.socket))
+                .cloned()
+                .collect();
+            for line in crate::diagnose::diagnose(target, &on_port, host) {
+                if !lines.contains(&line) {
+                    lines.push(line);
+                }
+            }
+        }
+        printer
+            .explanation(&entries, &lines, out)
+            .map_err(Error::Output)?;
+    }
+    Ok(if rows.sockets.is_empty() {
+        ExitCode::NoMatch
+    } else {
+        ExitCode::Matched
+    })
+}
+
+/// `--audit`: the listeners with findings; status 3 when one reaches `fail_on`.
+fn audit(
+    printer: &dyn Render,
+    entries: &[Entry],
+    fail_on: Severity,
+    out: &mut dyn Write,
+) -> Result<ExitCode, Error> {
+    let flagged: Vec<Entry> = entries
+        .iter()
+        .filter(|e| !e.findings.is_empty())
+        .cloned()
+        .collect();
+    printer
+        .findings(&flagged, entries.len(), fail_on, out)
+        .map_err(Error::Output)?;
+    let failing = flagged
+        .iter()
+        .flat_map(|e| &e.findings)
+        .any(|f| f.severity >= fail_on);
+    Ok(if failing {
+        ExitCode::Findings
+    } else {
+        ExitCode::Matched
+    })
+}
+
+/// `--diff`: what is new, gone or held by another program since the baseline in `path`.
+fn changes(
+    printer: &dyn Render,
+    entries: &[Entry],
+    path: &std::path::Path,
+    out: &mut dyn Write,
+) -> Result<ExitCode, Error> {
+    let baseline_error = |reason: String| Error::Baseline {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| baseline_error(e.to_string()))?;
+    let baseline = diff::parse_baseline(&text).map_err(baseline_error)?;
+    let changes = diff::diff(&baseline, entries);
+    printer
+        .changes(&changes, &path.display().to_string(), out)
+        .map_err(Error::Output)?;
+    Ok(if changes.is_empty() {
+        ExitCode::Matched
+    } else {
+        ExitCode::Changed
+    })
+}

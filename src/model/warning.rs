@@ -1,0 +1,22 @@
+//! What went wrong while reading the system, as data: the messages module words it.
+
+use std::path::PathBuf;
+
+/// Something the user should hear about a read that still produced an answer.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Warning {
+    /// Lines of a socket table that did not parse, and were skipped.
+    MalformedLines { path: PathBuf, count: usize },
+    /// Sockets the kernel reported in a state this version does not know.
+    UnknownStates { count: usize },
+    /// Netlink could not be used; the `/proc/net` text tables were read instead. The
+    /// reason is the system's own error text. Said only with `-v`: the answer is the same.
+    NetlinkRefused { reason: String },
+}
+
+impl Warning {
+    /// Whether only `-v` tells it: it changes how portwho read, not what it found.
+    pub fn verbose_only(&self) -> bool {
+        matches!(self, Warning::NetlinkRefused { .. })
+    }
+}
