@@ -3,7 +3,7 @@
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::FromArgMatches;
 use clap::error::ErrorKind;
 
 use portwho::cli::Cli;
@@ -14,7 +14,7 @@ use portwho::label::services::ServiceTable;
 use portwho::render::escape::escape;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match parse() {
         Ok(cli) => cli,
         Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
             let _ = e.print();
@@ -27,6 +27,13 @@ fn main() -> ExitCode {
         Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
         Err(e) => fail(&e.to_string()),
     }
+}
+
+/// What `Cli::try_parse` does, through the command that carries the exit statuses.
+fn parse() -> Result<Cli, clap::Error> {
+    let mut matches = portwho::generate::command().try_get_matches()?;
+    // As clap's derive does: an error found after matching is rendered for the command.
+    Cli::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut portwho::generate::command()))
 }
 
 fn run(cli: Cli) -> Result<exit::ExitCode, Error> {
