@@ -120,7 +120,7 @@ pub struct Cli {
     #[arg(long, conflicts_with = "quiet")]
     pub json: bool,
 
-    /// Print nothing; the exit status answers (0 matched, 1 nothing matched).
+    /// Print nothing; the exit status answers (for a listing: 0 matched, 1 nothing matched).
     #[arg(short, long)]
     pub quiet: bool,
 
