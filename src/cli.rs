@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use clap::{ArgAction, ArgGroup, Parser, ValueEnum, ValueHint};
 
+/// Under `--help`; the exit statuses follow, added from `exit.rs` by `generate::command`.
 const EXAMPLES: &str = "\
 Examples:
   portwho                          what is listening on this host (TCP and UDP)
@@ -25,12 +26,7 @@ Examples:
                                    then wait until the port is free
   portwho --kill --yes --signal KILL 127.0.0.1:3000/tcp
   portwho --free 8000 --count 3    three unused ports from 8000 on
-  portwho --wait-listen :5432 --timeout 30 && psql ...
-
-Exit status: 0 a socket matched, 1 nothing matched, 2 usage error or failure to read.
---audit: 3 a finding at or above --fail-on. --diff: 1 something changed.
---kill: 0 the port is free, 1 something still holds it. --free: 0 found, 1 none left.
---wait-listen, --wait-free: 0 it happened, 1 the timeout passed.";
+  portwho --wait-listen :5432 --timeout 30 && psql ...";
 
 /// Under `-h`: a taste, and where the rest is.
 const SHORT_EXAMPLES: &str = "\
@@ -124,7 +120,7 @@ pub struct Cli {
     #[arg(long, conflicts_with = "quiet")]
     pub json: bool,
 
-    /// Print nothing; the exit status answers (0 matched, 1 nothing matched).
+    /// Print nothing; the exit status answers (for a listing: 0 matched, 1 nothing matched).
     #[arg(short, long)]
     pub quiet: bool,
 

@@ -1,4 +1,4 @@
-//! The man page and shell completions, generated from the one CLI definition in `cli.rs`.
+//! The command as parsing, help, man page and completions see it, built from `cli.rs`.
 
 use std::io::{self, Write};
 
@@ -7,6 +7,18 @@ use clap_mangen::roff::{Roff, bold, italic, roman};
 
 use crate::cli::{Cli, Generate};
 use crate::label::services::ServiceTable;
+
+/// `cli.rs`'s definition with the exit statuses from `exit.rs` ending `--help`. `cli.rs`
+/// stays the bare clap definition, so the paragraph is added here, where every user of the
+/// command gets it.
+pub fn command() -> Command {
+    let cmd = Cli::command();
+    let examples = cmd
+        .get_after_long_help()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    cmd.after_long_help(format!("{examples}\n\n{}", crate::exit::help()))
+}
 
 /// Write what `--generate` asked for.
 pub fn write(what: Generate, out: &mut dyn Write) -> io::Result<()> {
@@ -34,7 +46,7 @@ pub fn write(what: Generate, out: &mut dyn Write) -> io::Result<()> {
 /// The CLI as completions see it: without the hidden options. clap_complete offers every
 /// option, hidden or not, which would put --generate and --proc-root one Tab away.
 fn completion_command() -> Command {
-    let mut full = Cli::command();
+    let mut full = command();
     full.build();
     let hidden: Vec<&clap::Id> = full
         .get_arguments()
@@ -228,33 +240,6 @@ const ENVIRONMENT: &[(&str, &str)] = &[
     ),
 ];
 
-const EXIT_STATUS: &[(&str, &str)] = &[
-    (
-        "0",
-        "at least one socket matched; with --audit, no finding at or above --fail-on; \
-         with --diff, no change",
-    ),
-    (
-        "1",
-        "nothing matched (for portwho :8080: the port is free); with --diff, something changed",
-    ),
-    ("2", "usage error, or a failure to read the system"),
-    (
-        "3",
-        "with --audit, a finding at or above --fail-on (default high)",
-    ),
-    (
-        "--kill",
-        "0 the port is free afterwards; 1 something still holds it, or nothing matched; \
-         2 nothing could be signalled (permission denied) or the owners are hidden",
-    ),
-    ("--free", "0 found COUNT ports; 1 fewer"),
-    (
-        "--wait-listen, --wait-free",
-        "0 it happened; 1 the timeout passed first",
-    ),
-];
-
 const KILL: &str = "--kill signals the processes that hold a listening socket (TCP LISTEN, UDP \
     bound) on the selected ports. Processes with only connections on or to the port, such as \
     a browser tab or a database client, are left alone unless --all is given. portwho never \
@@ -365,7 +350,7 @@ const EXAMPLES: &[(&str, &str)] = &[
 const MAN_DATE: &str = "2026-11-23";
 
 fn man(out: &mut dyn Write) -> io::Result<()> {
-    let man = clap_mangen::Man::new(Cli::command())
+    let man = clap_mangen::Man::new(command())
         .title("PORTWHO")
         .section("1")
         .date(MAN_DATE)
@@ -393,7 +378,7 @@ fn man(out: &mut dyn Write) -> io::Result<()> {
     )]);
     roff.control("SH", ["STOPPING A PORT'S HOLDER"])
         .text([roman(KILL)]);
-    tagged(&mut roff, "EXIT STATUS", EXIT_STATUS);
+    crate::exit::man(&mut roff);
     roff.control("SH", ["JSON OUTPUT"]).text([roman(
         "With --json, stdout holds one JSON array with one object per socket, and nothing \
          else. Field names and value spellings are fixed; new fields may be added.",

@@ -77,10 +77,15 @@ pub fn run(
 /// The command line, parsed; `None` when it asked for `--help` or `--version`, which
 /// are printed here.
 pub fn cli_args() -> Result<Option<cli::Cli>, Error> {
-    use clap::{CommandFactory, FromArgMatches, error::ErrorKind};
-    let parsed = cli::Cli::command()
+    use clap::{FromArgMatches, error::ErrorKind};
+    // The command that carries the exit statuses in its help; an error found after
+    // matching is rendered for it, as clap's derive does.
+    let parsed = generate::command()
         .try_get_matches()
-        .and_then(|mut matches| cli::Cli::from_arg_matches_mut(&mut matches));
+        .and_then(|mut matches| {
+            cli::Cli::from_arg_matches_mut(&mut matches)
+                .map_err(|e| e.format(&mut generate::command()))
+        });
     match parsed {
         Ok(cli) => Ok(Some(cli)),
         Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {

@@ -136,3 +136,50 @@ fn short_help_is_a_summary_and_long_help_has_the_examples() {
         assert!(!long.stdout.contains(hidden), "--help shows {hidden}");
     }
 }
+
+/// The rows of the README's "### Exit status" table: (mode, status, meaning), with the
+/// Markdown code marks taken off.
+fn readme_exit_statuses() -> Vec<[String; 3]> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+    let readme = std::fs::read_to_string(path).unwrap();
+    let section = readme
+        .split_once("\n### Exit status\n")
+        .expect("README has no ### Exit status")
+        .1;
+    let section = section.split("\n#").next().unwrap();
+    section
+        .lines()
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        // The header and the |---| line.
+        .skip(2)
+        .map(|l| {
+            let cells: Vec<String> = l
+                .trim_matches('|')
+                .split(" | ")
+                .map(|c| c.trim().replace('`', ""))
+                .collect();
+            cells
+                .try_into()
+                .unwrap_or_else(|c| panic!("not 3 cells: {c:?}"))
+        })
+        .collect()
+}
+
+#[test]
+fn readme_exit_statuses_are_the_table_help_prints() {
+    let table: Vec<[String; 3]> = portwho::exit::STATUSES
+        .iter()
+        .map(|s| {
+            let code = s.code.code().to_string();
+            [s.mode.name().into(), code, s.meaning.into()]
+        })
+        .collect();
+    assert_eq!(readme_exit_statuses(), table, "README.md's ### Exit status");
+    let help = portwho_run(&["--help"]);
+    assert!(
+        help.stdout.contains(&portwho::exit::help()),
+        "--help lacks the exit status table:\n{}",
+        help.stdout
+    );
+}
