@@ -43,20 +43,7 @@ pub fn run(
     let mut snapshot = Snapshot::read(backend, &request)?;
     messages.warnings(&snapshot.warnings);
 
-    let (mut shown, related): (Vec<Socket>, Vec<Socket>) = if explain {
-        let related = snapshot.sockets.iter().filter(|s| related(s)).cloned();
-        (Vec::new(), related.collect())
-    } else {
-        (std::mem::take(&mut snapshot.sockets), Vec::new())
-    };
-    if explain {
-        shown = snapshot
-            .sockets
-            .iter()
-            .filter(|s| filters.socket(s) && filters.pids(snapshot.holders(s)))
-            .cloned()
-            .collect();
-    }
+    let (mut shown, related) = split(&mut snapshot, filters, explain);
     let host = backend.host();
     let interfaces = backend.interfaces();
     let labeller = Labeller {
@@ -101,23 +88,45 @@ pub fn run(
         let hidden = (0..shown.len())
             .filter(|&i| snapshot.hidden(&shown[i], holders.of(i)))
             .count();
-        if hidden > 0 {
-            let stats = &snapshot.owners.stats;
-            messages.note(&messages::hidden_owners(
-                hidden,
-                stats,
-                backend.privileged(),
-            ));
-        }
-        if messages.verbose() {
-            let summary = messages::scan_summary(&snapshot.owners, snapshot.vanished_details);
-            messages.note(&summary);
-        }
+        notes(messages, &snapshot, hidden, backend.privileged());
         if code == ExitCode::NoMatch && !explain && printer.explains() {
             messages.note("no socket matches");
         }
     }
     Ok(code)
+}
+
+/// The sockets to show, and those on the asked ports that explain them (only when the
+/// port is explained): the one list read, taken apart without a copy when it can be.
+fn split(snapshot: &mut Snapshot, filters: &Filters, explain: bool) -> (Vec<Socket>, Vec<Socket>) {
+    if !explain {
+        return (std::mem::take(&mut snapshot.sockets), Vec::new());
+    }
+    let shown = snapshot
+        .sockets
+        .iter()
+        .filter(|s| filters.socket(s) && filters.pids(snapshot.holders(s)))
+        .cloned()
+        .collect();
+    let related = snapshot
+        .sockets
+        .iter()
+        .filter(|s| filters.on_target_port(s))
+        .cloned()
+        .collect();
+    (shown, related)
+}
+
+/// What stderr says after the answer: hidden owners, and with `-v` how they were found.
+fn notes(messages: &mut Messages, snapshot: &Snapshot, hidden: usize, privileged: bool) {
+    if hidden > 0 {
+        let stats = &snapshot.owners.stats;
+        messages.note(&messages::hidden_owners(hidden, stats, privileged));
+    }
+    if messages.verbose() {
+        let summary = messages::scan_summary(&snapshot.owners, snapshot.vanished_details);
+        messages.note(&summary);
+    }
 }
 
 /// A socket joined with the details of its holders, and labelled.

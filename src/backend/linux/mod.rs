@@ -41,7 +41,7 @@ pub struct LinuxBackend {
     /// captured tree, whose processes are not the kernel's.
     kernel_iterator: Option<bpf::Choice>,
     /// How `owners` will find them, decided by `prepare_owners`.
-    plan: RefCell<Option<Plan>>,
+    route: RefCell<Option<OwnerRoute>>,
     users: RefCell<HashMap<u32, Option<String>>>,
 }
 
@@ -57,7 +57,7 @@ impl LinuxBackend {
             proc_root: PathBuf::from("/proc"),
             netlink: true,
             kernel_iterator: Some(bpf::Choice::Auto),
-            plan: RefCell::default(),
+            route: RefCell::default(),
             users: RefCell::default(),
         }
     }
@@ -76,18 +76,18 @@ impl LinuxBackend {
             proc_root: root.into(),
             netlink: false,
             kernel_iterator: None,
-            plan: RefCell::default(),
+            route: RefCell::default(),
             users: RefCell::default(),
         }
     }
 
     /// Whether to use the kernel's iterator: as the user chose, and by default only on a
     /// host with enough open files for it to be the quicker.
-    fn choose(&self) -> Plan {
+    fn choose(&self) -> OwnerRoute {
         let root = rustix::process::geteuid().is_root();
         match bpf::decide(self.kernel_iterator, root, || open_files(&self.proc_root)) {
-            Ok(()) => Plan::Iterate(None),
-            Err(why) => Plan::Walk(why),
+            Ok(()) => OwnerRoute::Iterate(None),
+            Err(why) => OwnerRoute::Walk(why),
         }
     }
 
@@ -173,22 +173,22 @@ impl Backend for LinuxBackend {
     }
 
     fn prepare_owners(&self) {
-        let plan = match self.choose() {
-            Plan::Iterate(_) => Plan::Iterate(Some(std::thread::spawn(bpf::prepare))),
+        let route = match self.choose() {
+            OwnerRoute::Iterate(_) => OwnerRoute::Iterate(Some(std::thread::spawn(bpf::prepare))),
             walk => walk,
         };
-        *self.plan.borrow_mut() = Some(plan);
+        *self.route.borrow_mut() = Some(route);
     }
 
     fn owners(&self, wanted: &HashSet<u64>) -> Result<Owners, Error> {
-        let plan = self.plan.borrow_mut().take();
-        let fallback = match plan.unwrap_or_else(|| self.choose()) {
+        let route = self.route.borrow_mut().take();
+        let fallback = match route.unwrap_or_else(|| self.choose()) {
             // A captured tree: the kernel's processes are not the ones asked about.
-            Plan::Walk(bpf::Unavailable::NotLive) => None,
-            Plan::Walk(why) => Some(why.to_string()),
+            OwnerRoute::Walk(bpf::Unavailable::NotLive) => None,
+            OwnerRoute::Walk(why) => Some(why.to_string()),
             // Nothing to look for: the /proc path answers without reading anything.
-            Plan::Iterate(_) if wanted.is_empty() => None,
-            Plan::Iterate(preparing) => {
+            OwnerRoute::Iterate(_) if wanted.is_empty() => None,
+            OwnerRoute::Iterate(preparing) => {
                 let prepared = match preparing {
                     Some(thread) => thread
                         .join()
@@ -341,7 +341,7 @@ impl Backend for LinuxBackend {
 
 /// How `owners` finds the holders.
 #[derive(Debug)]
-enum Plan {
+enum OwnerRoute {
     /// Walk `/proc`, for this reason.
     Walk(bpf::Unavailable),
     /// Run the kernel's iterator, being loaded on this thread if it was started early.
