@@ -104,3 +104,117 @@ pub fn services(backend: &dyn Backend) -> ServiceTable {
         None => builtin,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::fake::FakeBackend;
+    use crate::config::Terminal;
+    use crate::model::{Proto, Socket, State, testing};
+    use clap::Parser;
+
+    /// What `portwho ARGS` printed and returned against `fake`.
+    fn run_on(fake: &FakeBackend, args: &[&str]) -> (ExitCode, String, String) {
+        let cli = cli::Cli::try_parse_from(std::iter::once("portwho").chain(args.iter().copied()))
+            .unwrap();
+        let services = ServiceTable::builtin();
+        let config = Config::from_cli(cli, &services, &|_| None, Terminal::default()).unwrap();
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let code = run(&config, fake, &services, &mut out, &mut err).unwrap();
+        let text = |b: Vec<u8>| String::from_utf8(b).unwrap();
+        (code, text(out), text(err))
+    }
+
+    fn socket(local: &str, state: State, inode: u64) -> Socket {
+        Socket {
+            inode,
+            ..testing::socket(local, Proto::Tcp, state)
+        }
+    }
+
+    /// A python3 server on 8080 with one accepted connection, and a TIME_WAIT on 8080.
+    fn server() -> FakeBackend {
+        let fake = FakeBackend::new();
+        fake.spawn(42, "python3", &[1, 2]);
+        fake.add_socket(socket("127.0.0.1:8080", State::Listen, 1));
+        fake.add_socket(Socket {
+            remote: Some("127.0.0.1:50000".parse().unwrap()),
+            ..socket("127.0.0.1:8080", State::Established, 2)
+        });
+        fake.add_socket(Socket {
+            remote: Some("127.0.0.1:50001".parse().unwrap()),
+            ..socket("127.0.0.1:8080", State::TimeWait, 0)
+        });
+        fake
+    }
+
+    #[test]
+    fn the_listing_shows_listeners_with_their_holders() {
+        let fake = server();
+        let (code, out, err) = run_on(&fake, &["-n"]);
+        assert_eq!(code, ExitCode::Matched, "{err}");
+        assert_eq!(out.lines().count(), 2, "a header and one listener:\n{out}");
+        assert!(
+            out.contains("127.0.0.1:8080") && out.contains("42/python3"),
+            "{out}"
+        );
+        assert_eq!(fake.owner_scans(), 1);
+        assert_eq!(fake.socket_queries(), 1);
+    }
+
+    #[test]
+    fn json_names_every_socket_on_a_port_and_its_holders() {
+        let (code, out, _) = run_on(&server(), &["--json", ":8080"]);
+        assert_eq!(code, ExitCode::Matched);
+        let records: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let records = records.as_array().unwrap();
+        let states: Vec<&str> = records
+            .iter()
+            .map(|r| r["state"].as_str().unwrap())
+            .collect();
+        assert_eq!(states, ["LISTEN", "ESTABLISHED", "TIME_WAIT"]);
+        assert_eq!(records[0]["processes"][0]["pid"], 42);
+        assert_eq!(records[2]["processes"], serde_json::json!([]));
+    }
+
+    #[test]
+    fn a_free_port_is_explained_and_exits_1() {
+        let fake = server();
+        let (code, out, err) = run_on(&fake, &[":9"]);
+        assert_eq!(code, ExitCode::NoMatch);
+        assert!(out.contains("port 9 is free"), "{out}");
+        assert_eq!(
+            err, "",
+            "the diagnosis says it; no 'no socket matches' note"
+        );
+        let (code, out, err) = run_on(&fake, &["-n", "-p", "7"]);
+        assert_eq!((code, out.as_str()), (ExitCode::NoMatch, ""));
+        assert_eq!(err, "portwho: no socket matches\n");
+    }
+
+    #[test]
+    fn quiet_answers_from_the_socket_table_alone() {
+        let fake = server();
+        let (code, out, err) = run_on(&fake, &["-q", ":8080"]);
+        assert_eq!(
+            (code, out.as_str(), err.as_str()),
+            (ExitCode::Matched, "", "")
+        );
+        assert_eq!(fake.owner_scans(), 0);
+        // A selection by holder needs them, quiet or not.
+        let (code, _, _) = run_on(&fake, &["-q", "-c", "nginx"]);
+        assert_eq!(code, ExitCode::NoMatch);
+        assert_eq!(fake.owner_scans(), 1);
+    }
+
+    #[test]
+    fn kill_and_free_run_on_the_same_snapshot_path() {
+        let fake = server();
+        let (code, out, err) = run_on(&fake, &["--kill", "--yes", ":8080"]);
+        assert_eq!(code, ExitCode::Matched, "{err}");
+        assert_eq!(out, "port 8080 is free\n");
+        assert!(!fake.alive(42));
+        let (code, out, _) = run_on(&fake, &["--free", "8080", "--json"]);
+        assert_eq!((code, out.as_str()), (ExitCode::Matched, "[8080]\n"));
+    }
+}
