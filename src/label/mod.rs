@@ -3,6 +3,7 @@
 pub mod exposure;
 pub mod findings;
 pub mod ranges;
+mod service_name;
 pub mod services;
 mod services_table;
 
