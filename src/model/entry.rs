@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::{Process, Socket};
+use super::{Exposure, Finding, Process, Socket};
 
 /// IANA range of a port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -38,9 +38,9 @@ pub struct Entry {
     pub service: Option<&'static str>,
     pub category: Category,
     pub ephemeral: bool,
-    pub exposure: crate::label::exposure::Exposure,
+    pub exposure: Exposure,
     /// The interface of a socket bound to one specific address.
     pub interface: Option<String>,
     /// Audit findings, most severe first (listening sockets only).
-    pub findings: Vec<crate::label::findings::Finding>,
+    pub findings: Vec<Finding>,
 }

@@ -5,8 +5,7 @@ use std::io::{self, Write};
 use super::escape::escape;
 use super::format_addr;
 use crate::diff::{Change, describe, programs};
-use crate::label::findings::Severity;
-use crate::model::Entry;
+use crate::model::{Entry, Finding, Severity};
 
 /// Findings, most severe first, each with the socket and its holders, and the reason.
 pub fn findings(
@@ -15,7 +14,7 @@ pub fn findings(
     fail_on: Severity,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    let mut rows: Vec<(&Entry, &crate::label::findings::Finding)> = entries
+    let mut rows: Vec<(&Entry, &Finding)> = entries
         .iter()
         .flat_map(|e| e.findings.iter().map(move |f| (e, f)))
         .collect();

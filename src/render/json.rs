@@ -6,9 +6,9 @@ use serde::Serialize;
 
 use super::time::rfc3339;
 use super::{Render, Rows};
-use crate::label::exposure::Exposure;
-use crate::label::findings::Finding;
-use crate::model::{Category, Container, Entry, Family, Process, Proto, ProxyTarget, State};
+use crate::model::{
+    Category, Container, Entry, Exposure, Family, Finding, Process, Proto, ProxyTarget, State,
+};
 
 /// Renders entries as the contract's JSON array.
 pub struct Json;
@@ -200,7 +200,7 @@ mod tests {
             service: Some("http-alt"),
             category: Category::Registered,
             ephemeral: false,
-            exposure: crate::label::exposure::Exposure::Loopback,
+            exposure: Exposure::Loopback,
             interface: None,
             findings: Vec::new(),
         };
