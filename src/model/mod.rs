@@ -1,5 +1,6 @@
 //! The data portwho talks about: sockets, the processes that hold them, and their labels.
 
+mod container;
 mod entry;
 mod exposure;
 mod finding;
@@ -10,10 +11,11 @@ mod socket;
 #[cfg(test)]
 pub mod testing;
 
+pub use container::{Container, ProxyTarget, Runtime};
 pub use entry::{Category, Entry};
 pub use exposure::Exposure;
 pub(crate) use exposure::canonical;
 pub use finding::{Finding, Severity};
 pub use host::Host;
-pub use process::{Ancestor, Container, Manager, Process, ProxyTarget};
+pub use process::{Ancestor, Manager, Process};
 pub use socket::{Family, Proto, Socket, State};

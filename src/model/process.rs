@@ -2,6 +2,8 @@
 
 use serde::Serialize;
 
+use super::{Container, ProxyTarget};
+
 /// A process that holds a socket, with the details shown to the user. Fields that could
 /// not be read (another user's process, a process exiting) are `None` or empty.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -44,27 +46,4 @@ pub struct Manager {
     /// The innermost unit; under a user manager, `user@1000.service › app-foo.scope`.
     pub unit: Option<String>,
     pub container: Option<Container>,
-}
-
-/// A container a process runs in.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Container {
-    /// `docker`, `podman`, `containerd`, `cri-o`, `kubernetes`, `lxc`, `systemd-nspawn`;
-    /// a runtime's monitor process (`podman-conmon`, `cri-o-conmon`, `lxc-monitor`) is
-    /// named apart, because it serves the container from outside it.
-    pub runtime: String,
-    /// The id or name exactly as the cgroup path spells it, never shortened.
-    pub id: String,
-    /// The Kubernetes pod uid, dashed as the API server shows it.
-    pub pod: Option<String>,
-}
-
-/// Where a `docker-proxy` process forwards a published port.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ProxyTarget {
-    pub proto: String,
-    pub host_ip: String,
-    pub host_port: u16,
-    pub container_ip: String,
-    pub container_port: u16,
 }

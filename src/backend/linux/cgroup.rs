@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::model::{Container, Manager, ProxyTarget};
+use crate::model::{Container, Manager, ProxyTarget, Runtime};
 
 /// Read one process's cgroup file, or `None` when it cannot be read (the process exited,
 /// or the kernel has no cgroups).
@@ -127,19 +127,15 @@ fn unit_of(parts: &[String]) -> Option<String> {
 }
 
 /// Names of the form `prefix<id>.scope` (systemd driver) or `prefix<id>` (cgroupfs).
-const SCOPED: [(&str, &str); 7] = [
-    ("docker-", "docker"),
-    ("libpod-conmon-", "podman-conmon"),
-    ("libpod-", "podman"),
-    ("cri-containerd-", "containerd"),
-    ("crio-conmon-", "cri-o-conmon"),
-    ("crio-", "cri-o"),
-    ("nerdctl-", "containerd"),
+const SCOPED: [(&str, Runtime); 7] = [
+    ("docker-", Runtime::Docker),
+    ("libpod-conmon-", Runtime::PodmanConmon),
+    ("libpod-", Runtime::Podman),
+    ("cri-containerd-", Runtime::Containerd),
+    ("crio-conmon-", Runtime::CriOConmon),
+    ("crio-", Runtime::CriO),
+    ("nerdctl-", Runtime::Containerd),
 ];
-
-/// Runtimes whose process watches a container from outside it: in a pod, they keep their
-/// own name instead of becoming `kubernetes`.
-const MONITORS: [&str; 3] = ["podman-conmon", "cri-o-conmon", "lxc-monitor"];
 
 /// Container ids are hex; runtimes write 64 digits, some older setups 32. A lower bound
 /// keeps a unit like `docker-cafe.scope` from passing for a container.
@@ -152,7 +148,7 @@ enum Found {
     /// `kubepods.slice`, `kubepods-burstable.slice`, `kubepods`: the kubelet's tree.
     Kubepods,
     Pod(String),
-    Container(&'static str, String),
+    Container(Runtime, String),
 }
 
 fn classify(previous: Option<&str>, part: &str, in_kubepods: bool) -> Option<Found> {
@@ -186,22 +182,22 @@ fn classify(previous: Option<&str>, part: &str, in_kubepods: bool) -> Option<Fou
         (!name.is_empty()).then(|| Found::Container(runtime, name.to_string()))
     };
     if let Some(name) = part.strip_prefix("lxc.payload.") {
-        return named("lxc", name);
+        return named(Runtime::Lxc, name);
     }
     if let Some(name) = part.strip_prefix("lxc.monitor.") {
-        return named("lxc-monitor", name);
+        return named(Runtime::LxcMonitor, name);
     }
     if let Some(name) = part
         .strip_prefix("systemd-nspawn@")
         .and_then(|rest| rest.strip_suffix(".service"))
     {
-        return named("systemd-nspawn", name);
+        return named(Runtime::SystemdNspawn, name);
     }
     // The cgroupfs layouts put the id in a directory of its own under the runtime's.
     match previous {
-        Some("docker") if is_container_id(part) => named("docker", part),
-        Some("lxc" | "lxc.payload") => named("lxc", part),
-        Some("lxc.monitor") => named("lxc-monitor", part),
+        Some("docker") if is_container_id(part) => named(Runtime::Docker, part),
+        Some("lxc" | "lxc.payload") => named(Runtime::Lxc, part),
+        Some("lxc.monitor") => named(Runtime::LxcMonitor, part),
         _ => None,
     }
 }
@@ -238,7 +234,7 @@ fn container_of(parts: &[String]) -> Option<Container> {
             Some(Found::Container(runtime, id)) => found = Some(contained(runtime, id, pod.take())),
             None => {
                 if pod.is_some() && is_container_id(part) {
-                    found = Some(contained("kubernetes", part.clone(), pod.take()));
+                    found = Some(contained(Runtime::Kubernetes, part.clone(), pod.take()));
                 }
             }
         }
@@ -247,16 +243,14 @@ fn container_of(parts: &[String]) -> Option<Container> {
     found
 }
 
-fn contained(runtime: &'static str, id: String, pod: Option<String>) -> Container {
+/// In a pod, the kubelet decides a container's life, so it is `kubernetes` whichever
+/// runtime made it; a monitor process keeps its runtime's name.
+fn contained(runtime: Runtime, id: String, pod: Option<String>) -> Container {
     let runtime = match &pod {
-        Some(_) if !MONITORS.contains(&runtime) => "kubernetes",
+        Some(_) if !runtime.is_monitor() => Runtime::Kubernetes,
         _ => runtime,
     };
-    Container {
-        runtime: runtime.to_string(),
-        id,
-        pod,
-    }
+    Container { runtime, id, pod }
 }
 
 /// Where a `docker-proxy` forwards, from its command line; `None` for any other program
@@ -344,7 +338,10 @@ mod tests {
         Manager {
             unit: unit.map(str::to_string),
             container: Some(Container {
-                runtime: runtime.to_string(),
+                runtime: Runtime::ALL
+                    .into_iter()
+                    .find(|r| r.as_str() == runtime)
+                    .unwrap_or_else(|| panic!("no runtime spelled {runtime}")),
                 id: id.to_string(),
                 pod: pod.map(str::to_string),
             }),
