@@ -1,7 +1,11 @@
 //! Containers and published ports: the runtime a process's cgroup names, and where a
 //! docker-proxy forwards.
 
+use std::net::IpAddr;
+
 use serde::{Serialize, Serializer};
+
+use super::Proto;
 
 /// A container a process runs in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -83,10 +87,10 @@ impl Serialize for Runtime {
 /// Where a `docker-proxy` process forwards a published port.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ProxyTarget {
-    pub proto: String,
-    pub host_ip: String,
+    pub proto: Proto,
+    pub host_ip: IpAddr,
     pub host_port: u16,
-    pub container_ip: String,
+    pub container_ip: IpAddr,
     pub container_port: u16,
 }
 
@@ -107,5 +111,21 @@ mod tests {
                 serde_json::json!(runtime.as_str())
             );
         }
+    }
+
+    #[test]
+    fn proxy_targets_serialize_as_strings_and_numbers() {
+        let target = ProxyTarget {
+            proto: Proto::Udp,
+            host_ip: "::".parse().unwrap(),
+            host_port: 5353,
+            container_ip: "172.18.0.5".parse().unwrap(),
+            container_port: 53,
+        };
+        assert_eq!(
+            serde_json::to_value(target).unwrap(),
+            serde_json::json!({"proto": "udp", "host_ip": "::", "host_port": 5353,
+                               "container_ip": "172.18.0.5", "container_port": 53})
+        );
     }
 }

@@ -13,6 +13,14 @@ pub enum Proto {
 }
 
 impl Proto {
+    pub const ALL: [Proto; 2] = [Proto::Tcp, Proto::Udp];
+
+    /// The protocol `as_str` spells exactly so (`tcp`, not `TCP`), as saved in portwho's
+    /// JSON; `None` for anything else.
+    pub fn from_name(text: &str) -> Option<Proto> {
+        Proto::ALL.into_iter().find(|p| p.as_str() == text)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Proto::Tcp => "tcp",
@@ -101,6 +109,27 @@ impl State {
         })
     }
 
+    pub const ALL: [State; 12] = [
+        State::Listen,
+        State::Unconn,
+        State::Established,
+        State::SynSent,
+        State::SynRecv,
+        State::FinWait1,
+        State::FinWait2,
+        State::TimeWait,
+        State::Close,
+        State::CloseWait,
+        State::LastAck,
+        State::Closing,
+    ];
+
+    /// The state `as_str` spells exactly so, as saved in portwho's JSON; `None` for
+    /// anything else.
+    pub fn from_name(text: &str) -> Option<State> {
+        State::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             State::Listen => "LISTEN",
@@ -143,5 +172,26 @@ pub struct Socket {
 impl Socket {
     pub fn family(&self) -> Family {
         Family::of(self.local.ip())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_read_back_what_as_str_and_json_spell() {
+        for proto in Proto::ALL {
+            assert_eq!(Proto::from_name(proto.as_str()), Some(proto));
+            assert_eq!(serde_json::to_value(proto).unwrap(), proto.as_str());
+        }
+        for state in State::ALL {
+            assert_eq!(State::from_name(state.as_str()), Some(state));
+            assert_eq!(serde_json::to_value(state).unwrap(), state.as_str());
+        }
+        for other in ["", "TCP", "sctp", " tcp", "listen", "LISTEN "] {
+            assert_eq!(Proto::from_name(other), None, "{other:?}");
+            assert_eq!(State::from_name(other), None, "{other:?}");
+        }
     }
 }

@@ -79,10 +79,10 @@ impl Cards {
                 "forwards",
                 &format!(
                     "{} {}:{} → {}:{} (a published container port)",
-                    escape(&t.proto),
-                    escape(&t.host_ip),
+                    t.proto.as_str(),
+                    t.host_ip,
                     t.host_port,
-                    escape(&t.container_ip),
+                    t.container_ip,
                     t.container_port
                 ),
             )?;
@@ -406,10 +406,10 @@ mod tests {
         );
         let mut proxy = with(Some("docker.service"), None);
         proxy.proxy = Some(ProxyTarget {
-            proto: "tcp".into(),
-            host_ip: "0.0.0.0".into(),
+            proto: Proto::Tcp,
+            host_ip: "0.0.0.0".parse().unwrap(),
             host_port: 8080,
-            container_ip: "172.17.0.2".into(),
+            container_ip: "172.17.0.2".parse().unwrap(),
             container_port: 80,
         });
         let mut entries = sample();

@@ -87,7 +87,11 @@ pub(crate) mod tests {
                     text(),
                     proptest::option::of(text()),
                 )),
-                proptest::option::of((text(), text(), text())),
+                proptest::option::of((
+                    proptest::sample::select(Proto::ALL.to_vec()),
+                    any::<IpAddr>(),
+                    any::<IpAddr>(),
+                )),
             ),
             (1u32..5, any::<bool>()),
         )

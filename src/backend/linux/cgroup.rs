@@ -1,8 +1,9 @@
 //! Who runs a process: its systemd unit and container (from its cgroup), and docker-proxy targets.
 
+use std::net::IpAddr;
 use std::path::Path;
 
-use crate::model::{Container, Manager, ProxyTarget, Runtime};
+use crate::model::{Container, Manager, Proto, ProxyTarget, Runtime};
 
 /// Read one process's cgroup file, or `None` when it cannot be read (the process exited,
 /// or the kernel has no cgroups).
@@ -254,7 +255,10 @@ fn contained(runtime: Runtime, id: String, pod: Option<String>) -> Container {
 }
 
 /// Where a `docker-proxy` forwards, from its command line; `None` for any other program
-/// or when a required flag is missing or unreadable.
+/// or when a required flag is missing or unreadable: a port that is no number, an
+/// address that is no IP address, a protocol other than tcp and udp. docker-proxy itself
+/// refuses such addresses, and it also forwards sctp, whose sockets portwho does not list,
+/// so such a proxy never holds a socket portwho shows.
 ///
 /// dockerd starts one proxy per published port and address family, so the proxy, not the
 /// container, is what holds the host port.
@@ -301,13 +305,13 @@ pub fn docker_proxy_target(cmdline: &[String]) -> Option<ProxyTarget> {
         };
         *slot = Some(value);
     }
-    let text = |value: Option<&str>| value.filter(|v| !v.is_empty()).map(str::to_string);
+    let ip = |value: Option<&str>| value?.parse::<IpAddr>().ok();
     let port = |value: Option<&str>| value?.parse::<u16>().ok();
     Some(ProxyTarget {
-        proto: text(proto)?,
-        host_ip: text(host_ip)?,
+        proto: Proto::from_name(proto?)?,
+        host_ip: ip(host_ip)?,
         host_port: port(host_port)?,
-        container_ip: text(container_ip)?,
+        container_ip: ip(container_ip)?,
         container_port: port(container_port)?,
     })
 }
@@ -554,10 +558,10 @@ mod tests {
 
     fn target(proto: &str, host: (&str, u16), container: (&str, u16)) -> Option<ProxyTarget> {
         Some(ProxyTarget {
-            proto: proto.to_string(),
-            host_ip: host.0.to_string(),
+            proto: Proto::from_name(proto).expect("tcp or udp"),
+            host_ip: host.0.parse().expect("an IP address"),
             host_port: host.1,
-            container_ip: container.0.to_string(),
+            container_ip: container.0.parse().expect("an IP address"),
             container_port: container.1,
         })
     }
@@ -640,6 +644,28 @@ mod tests {
             ]),
             None
         );
+        // A protocol other than tcp and udp, or an address that is no IP address, is no
+        // target either (docker-proxy refuses such addresses and may forward sctp).
+        let with = |proto: &str, host_ip: &str| {
+            odd(&[
+                "docker-proxy",
+                "-proto",
+                proto,
+                "-host-ip",
+                host_ip,
+                "-host-port",
+                "1",
+                "-container-ip",
+                "10.0.0.1",
+                "-container-port",
+                "2",
+            ])
+        };
+        assert!(with("tcp", "0.0.0.0").is_some());
+        assert_eq!(with("sctp", "0.0.0.0"), None);
+        assert_eq!(with("TCP", "0.0.0.0"), None);
+        assert_eq!(with("tcp", "localhost"), None);
+        assert_eq!(with("tcp", "[::]"), None);
         // Every cut of every argument of every fixture.
         for (name, _) in proxy_cases() {
             let args = proxy_fixture(name);
