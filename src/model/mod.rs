@@ -1,5 +1,6 @@
 //! The data portwho talks about: sockets, the processes that hold them, and their labels.
 
+mod change;
 mod container;
 mod entry;
 mod exposure;
@@ -11,6 +12,7 @@ mod socket;
 #[cfg(test)]
 pub mod testing;
 
+pub use change::{Change, Listener, Spelled, describe, programs};
 pub use container::{Container, ProxyTarget, Runtime};
 pub use entry::{Category, Entry};
 pub use exposure::Exposure;

@@ -7,7 +7,8 @@ use serde::Serialize;
 use super::time::rfc3339;
 use super::{Render, Rows};
 use crate::model::{
-    Category, Container, Entry, Exposure, Family, Finding, Process, Proto, ProxyTarget, State,
+    Category, Change, Container, Entry, Exposure, Family, Finding, Process, Proto, ProxyTarget,
+    State,
 };
 
 /// Renders entries as the contract's JSON array.
@@ -140,8 +141,7 @@ impl Render for Json {
 
 /// `--diff --json`: `{"added": [...], "removed": [...], "changed": [{"before", "after"}]}`,
 /// with current sockets as records and baseline ones as they were saved.
-pub fn changes(changes: &[crate::diff::Change], out: &mut dyn Write) -> io::Result<()> {
-    use crate::diff::Change;
+pub fn changes(changes: &[Change], out: &mut dyn Write) -> io::Result<()> {
     let mut added = Vec::new();
     let mut removed = Vec::new();
     let mut changed = Vec::new();
