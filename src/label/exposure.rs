@@ -1,5 +1,4 @@
-//! Which of this host's interfaces carries a socket's address; the `Exposure` classes
-//! themselves are model data.
+//! Which of this host's interfaces carries a socket's address (its exposure is model data).
 
 use std::net::IpAddr;
 

@@ -1,5 +1,4 @@
-//! Containers and published ports: the runtime a process's cgroup names, and where a
-//! docker-proxy forwards.
+//! Containers and published ports: the runtime a cgroup names, where docker-proxy forwards.
 
 use std::net::IpAddr;
 

@@ -1,5 +1,4 @@
-//! Exposure: who can reach a socket's local address — this host only, every interface, or
-//! the network behind one interface.
+//! Exposure: who can reach a socket's local address (this host, one interface, or all).
 
 use std::net::IpAddr;
 
