@@ -1,23 +1,11 @@
 //! `--diff`: the listening sockets now against a baseline saved with `--listening --json`.
 
-use std::collections::BTreeSet;
-
 use serde::Deserialize;
 
-use crate::model::Entry;
-
-/// One listener from a baseline file: the contract's JSON object, of which only the fields
-/// that identify a listener and its program are read. The object itself is kept, to be
-/// echoed in `--diff --json`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Listener {
-    pub proto: String,
-    pub local_addr: String,
-    pub local_port: u16,
-    /// The holders' executables (or names when the executable was not readable).
-    pub programs: BTreeSet<String>,
-    pub raw: serde_json::Value,
-}
+// The result types are model data, which the renderers read; named here too, where
+// lib.rs and config.rs have always found them.
+pub use crate::model::{Change, Listener, describe, programs};
+use crate::model::{Entry, Proto, Spelled, State};
 
 #[derive(Deserialize)]
 struct Record {
@@ -47,16 +35,14 @@ pub fn parse_baseline(text: &str) -> Result<Vec<Listener>, String> {
     for (i, value) in values.into_iter().enumerate() {
         let record: Record = serde_json::from_value(value.clone())
             .map_err(|e| format!("socket {} is not a portwho JSON object ({e})", i + 1))?;
-        if record
-            .state
-            .as_deref()
-            .is_some_and(|s| s != "LISTEN" && s != "UNCONN")
-        {
+        // Unknown states are not listening ones; no state at all is taken as listening.
+        let listening = |s: &str| State::from_name(s).is_some_and(State::is_listening);
+        if record.state.as_deref().is_some_and(|s| !listening(s)) {
             continue;
         }
         listeners.push(Listener {
-            proto: record.proto,
-            local_addr: record.local_addr,
+            proto: Spelled::read(record.proto, Proto::from_name),
+            local_addr: Spelled::read(record.local_addr, |text| text.parse().ok()),
             local_port: record.local_port,
             programs: record
                 .processes
@@ -69,31 +55,11 @@ pub fn parse_baseline(text: &str) -> Result<Vec<Listener>, String> {
     Ok(listeners)
 }
 
-/// What changed for one listener.
-#[derive(Debug)]
-pub enum Change<'a> {
-    Added(&'a Entry),
-    Removed(&'a Listener),
-    /// Another program holds it now. Pids are expected to change across restarts and are
-    /// not compared; the executable is.
-    Changed {
-        before: &'a Listener,
-        after: &'a Entry,
-    },
-}
-
-/// The holders' executables (or names), the identity compared across restarts.
-pub fn programs(e: &Entry) -> BTreeSet<String> {
-    e.processes
-        .iter()
-        .map(|p| p.exe.clone().unwrap_or_else(|| p.name.clone()))
-        .collect()
-}
-
+/// A listener whose protocol or address portwho cannot read is no socket it lists.
 fn same_listener(l: &Listener, e: &Entry) -> bool {
-    l.proto == e.socket.proto.as_str()
+    l.proto == Spelled::Known(e.socket.proto)
         && l.local_port == e.socket.local.port()
-        && l.local_addr == e.socket.local.ip().to_string()
+        && l.local_addr == Spelled::Known(e.socket.local.ip())
 }
 
 /// Compare, matching listeners on protocol, local address and port. An owner that was not
@@ -123,15 +89,6 @@ pub fn diff<'a>(baseline: &'a [Listener], current: &'a [Entry]) -> Vec<Change<'a
         }
     }
     changes
-}
-
-/// The programs of a listener, for people.
-pub fn describe(programs: &BTreeSet<String>) -> String {
-    if programs.is_empty() {
-        "owner unknown".to_string()
-    } else {
-        programs.iter().cloned().collect::<Vec<_>>().join(", ")
-    }
 }
 
 #[cfg(test)]
@@ -226,5 +183,42 @@ mod tests {
                 .contains("socket 1 is not a portwho JSON object")
         );
         assert_eq!(parse_baseline("[]").unwrap(), vec![]);
+    }
+
+    #[test]
+    fn spellings_portwho_does_not_know_are_kept_and_never_match() {
+        let baseline = parse_baseline(
+            r#"[
+              {"proto": "sctp", "local_addr": "0.0.0.0", "local_port": 80},
+              {"proto": "TCP", "local_addr": "0.0.0.0", "local_port": 80, "state": "LISTEN"},
+              {"proto": "tcp", "local_addr": "localhost", "local_port": 80, "state": "UNCONN"},
+              {"proto": "tcp", "local_addr": "0.0.0.0", "local_port": 80, "state": "listen"}
+            ]"#,
+        )
+        .unwrap();
+        assert_eq!(baseline.len(), 3, "an unknown state is not a listening one");
+        assert_eq!(baseline[0].proto, Spelled::Unknown("sctp".into()));
+        assert_eq!(baseline[1].proto, Spelled::Unknown("TCP".into()));
+        assert_eq!(baseline[2].local_addr, Spelled::Unknown("localhost".into()));
+        let current = vec![entry("0.0.0.0:80", "/usr/sbin/nginx")];
+        let changes = diff(&baseline, &current);
+        assert!(matches!(
+            changes[..],
+            [
+                Change::Added(_),
+                Change::Removed(_),
+                Change::Removed(_),
+                Change::Removed(_)
+            ]
+        ));
+    }
+
+    #[test]
+    fn addresses_compare_as_addresses() {
+        let baseline = parse_baseline(
+            r#"[{"proto": "tcp", "local_addr": "0:0:0:0:0:0:0:0", "local_port": 22}]"#,
+        )
+        .unwrap();
+        assert!(diff(&baseline, &[entry("[::]:22", "/usr/sbin/sshd")]).is_empty());
     }
 }

@@ -192,7 +192,7 @@ mod tests {
             service: None,
             category: Category::WellKnown,
             ephemeral: false,
-            exposure: crate::label::exposure::Exposure::Loopback,
+            exposure: crate::model::Exposure::Loopback,
             interface: None,
             findings: Vec::new(),
         };

@@ -8,7 +8,9 @@ use portwho::backend::linux::process::decode_cmdline;
 
 fuzz_target!(|data: &[u8]| {
     let args = decode_cmdline(data);
-    if let Some(t) = docker_proxy_target(&args) {
-        assert!(!t.proto.is_empty() && !t.host_ip.is_empty() && !t.container_ip.is_empty());
+    // The target's fields are typed (protocol, addresses, ports), so what is left to check
+    // is that only a program named docker-proxy gives one.
+    if docker_proxy_target(&args).is_some() {
+        assert!(args.first().is_some_and(|p| p.ends_with("docker-proxy")));
     }
 });

@@ -16,10 +16,13 @@ fuzz_target!(|data: &[u8]| {
         } else {
             Proto::Udp
         },
-        family: if selector & 2 == 0 {
-            Family::Ipv4
+        // `None` is the one dump of TCP over both families.
+        family: if selector & 8 != 0 && selector & 1 == 0 {
+            None
+        } else if selector & 2 == 0 {
+            Some(Family::Ipv4)
         } else {
-            Family::Ipv6
+            Some(Family::Ipv6)
         },
     };
     // Mostly the sequence number of the first message, so decoding goes past the header.

@@ -1,36 +1,7 @@
 //! Audit findings for listening sockets, from one table of rules.
 
-use serde::Serialize;
-
-use super::exposure::Exposure;
-use crate::model::{Entry, Proto};
-
-/// How much a finding matters; ordered, so `--fail-on` is a comparison.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Low,
-    Medium,
-    High,
-}
-
-impl Severity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Low => "low",
-            Severity::Medium => "medium",
-            Severity::High => "high",
-        }
-    }
-}
-
-/// One thing an operator should look at, with a reason they can act on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Finding {
-    pub severity: Severity,
-    pub code: &'static str,
-    pub message: String,
-}
+use crate::model::{Entry, Exposure, Proto};
+pub use crate::model::{Finding, Severity};
 
 /// How far a listener must reach for a rule to apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,6 +3,7 @@
 pub mod exposure;
 pub mod findings;
 pub mod ranges;
+mod service_name;
 pub mod services;
 mod services_table;
 
@@ -10,7 +11,7 @@ use std::collections::HashMap;
 use std::ops::RangeInclusive;
 use std::sync::Arc;
 
-use crate::model::{Entry, Process, Socket};
+use crate::model::{Entry, Exposure, Process, Socket};
 use services::ServiceTable;
 
 /// Everything needed to label a socket, gathered once per run.
@@ -39,7 +40,7 @@ impl Labeller<'_> {
         let mut entry = Entry {
             service: self.services.and_then(|s| s.name(port, socket.proto)),
             category: ranges::category(port),
-            exposure: exposure::Exposure::of(socket.local.ip()),
+            exposure: Exposure::of(socket.local.ip()),
             interface: exposure::interface_of(socket.local.ip(), self.interfaces),
             ephemeral: self.ephemeral.contains(&port),
             socket_user: self.users.get(&socket.uid).cloned(),

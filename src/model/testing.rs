@@ -1,7 +1,6 @@
 //! Builders for tests, so each test spells out only the fields it is about.
 
-use super::{Category, Entry, Proto, Socket, State};
-use crate::label::exposure::Exposure;
+use super::{Category, Entry, Exposure, Proto, Socket, State};
 
 /// A socket on `local` with no peer, uid 0 and inode 1.
 pub fn socket(local: &str, proto: Proto, state: State) -> Socket {

@@ -4,9 +4,7 @@ use std::io::{self, Write};
 
 use super::escape::escape;
 use super::format_addr;
-use crate::diff::{Change, describe, programs};
-use crate::label::findings::Severity;
-use crate::model::Entry;
+use crate::model::{Change, Entry, Finding, Severity, Spelled, describe, programs};
 
 /// Findings, most severe first, each with the socket and its holders, and the reason.
 pub fn findings(
@@ -15,7 +13,7 @@ pub fn findings(
     fail_on: Severity,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    let mut rows: Vec<(&Entry, &crate::label::findings::Finding)> = entries
+    let mut rows: Vec<(&Entry, &Finding)> = entries
         .iter()
         .flat_map(|e| e.findings.iter().map(move |f| (e, f)))
         .collect();
@@ -83,14 +81,18 @@ pub fn changes(changes: &[Change], baseline_name: &str, out: &mut dyn Write) -> 
             }
             Change::Removed(l) => {
                 counts[1] += 1;
-                let addr = match l.local_addr.parse::<std::net::IpAddr>() {
-                    Ok(ip) => format_addr(std::net::SocketAddr::new(ip, l.local_port)),
-                    Err(_) => format!("{}:{}", escape(&l.local_addr), l.local_port),
+                // What portwho could not read is shown as saved, escaped.
+                let proto = match &l.proto {
+                    Spelled::Known(proto) => proto.as_str().into(),
+                    Spelled::Unknown(text) => escape(text),
+                };
+                let addr = match &l.local_addr {
+                    Spelled::Known(ip) => format_addr(std::net::SocketAddr::new(*ip, l.local_port)),
+                    Spelled::Unknown(text) => format!("{}:{}", escape(text), l.local_port),
                 };
                 writeln!(
                     out,
-                    "- {} {addr}  gone: {}",
-                    escape(&l.proto),
+                    "- {proto} {addr}  gone: {}",
                     escape(&describe(&l.programs))
                 )?;
             }
@@ -118,5 +120,37 @@ pub fn changes(changes: &[Change], baseline_name: &str, out: &mut dyn Write) -> 
             counts[2],
             escape(baseline_name)
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Listener;
+
+    #[test]
+    fn a_removed_listener_is_shown_as_saved_where_portwho_cannot_read_it() {
+        let listener = |proto: &str, addr: &str| Listener {
+            proto: Spelled::read(proto.to_string(), crate::model::Proto::from_name),
+            local_addr: Spelled::read(addr.to_string(), |text| text.parse().ok()),
+            local_port: 80,
+            programs: Default::default(),
+            raw: serde_json::Value::Null,
+        };
+        let gone = [
+            listener("tcp", "::"),
+            listener("sctp", "localhost"),
+            listener("udp", "fe80::1%eth0"),
+        ];
+        let changes: Vec<Change> = gone.iter().map(Change::Removed).collect();
+        let mut out = Vec::new();
+        super::changes(&changes, "base.json", &mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "- tcp [::]:80  gone: owner unknown\n\
+             - sctp localhost:80  gone: owner unknown\n\
+             - udp fe80::1%eth0:80  gone: owner unknown\n\
+             0 new, 3 gone, 0 changed since base.json\n"
+        );
     }
 }

@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use super::escape::escape;
 use super::format_addr;
 use super::time::{elapsed, rfc3339};
-use crate::model::{Entry, Process};
+use crate::model::{Container, Entry, Process, Runtime};
 
 /// Renders one card per distinct holder of the entries, after the table of `portwho :PORT`.
 pub struct Cards {
@@ -79,10 +79,10 @@ impl Cards {
                 "forwards",
                 &format!(
                     "{} {}:{} → {}:{} (a published container port)",
-                    escape(&t.proto),
-                    escape(&t.host_ip),
+                    t.proto.as_str(),
+                    t.host_ip,
                     t.host_port,
-                    escape(&t.container_ip),
+                    t.container_ip,
                     t.container_port
                 ),
             )?;
@@ -138,7 +138,7 @@ impl Cards {
             );
         }
         if let Some(c) = &p.manager.container {
-            return container_stop(c).unwrap_or(kill);
+            return container_stop(c);
         }
         match p.manager.unit.as_deref() {
             // A service is restarted by systemd after a plain kill; stop the unit.
@@ -163,7 +163,7 @@ fn managed_by(p: &Process) -> Option<String> {
     let container = p.manager.container.as_ref().map(|c| {
         let mut text = format!(
             "{} container {}",
-            escape(&c.runtime),
+            c.runtime.as_str(),
             escape(short_id(&c.id))
         );
         if let Some(pod) = &c.pod {
@@ -186,22 +186,23 @@ fn short_id(id: &str) -> &str {
     }
 }
 
-/// How each runtime stops a container; `None` where only a restart policy or an
-/// orchestrator decides (kubernetes restarts what `crictl stop` stops).
-fn container_stop(c: &crate::model::Container) -> Option<String> {
+/// How each runtime stops a container (kubernetes restarts what `crictl stop` stops, so
+/// its pod is what to change).
+fn container_stop(c: &Container) -> String {
     let id = escape(short_id(&c.id)).into_owned();
-    Some(match c.runtime.as_str() {
-        "docker" => format!("docker stop {id}"),
-        "podman" | "podman-conmon" => format!("podman stop {id}"),
-        "containerd" => format!("nerdctl stop {id} (or: ctr task kill {})", escape(&c.id)),
-        "cri-o" | "cri-o-conmon" => format!("crictl stop {id}"),
-        "kubernetes" => format!(
+    match c.runtime {
+        Runtime::Docker => format!("docker stop {id}"),
+        Runtime::Podman | Runtime::PodmanConmon => format!("podman stop {id}"),
+        Runtime::Containerd => {
+            format!("nerdctl stop {id} (or: ctr task kill {})", escape(&c.id))
+        }
+        Runtime::CriO | Runtime::CriOConmon => format!("crictl stop {id}"),
+        Runtime::Kubernetes => format!(
             "change or delete its pod (kubectl get pods -A | grep …); crictl stop {id} stops it until kubernetes restarts it"
         ),
-        "lxc" | "lxc-monitor" => format!("lxc-stop -n {}", escape(&c.id)),
-        "systemd-nspawn" => format!("machinectl stop {}", escape(&c.id)),
-        _ => return None,
-    })
+        Runtime::Lxc | Runtime::LxcMonitor => format!("lxc-stop -n {}", escape(&c.id)),
+        Runtime::SystemdNspawn => format!("machinectl stop {}", escape(&c.id)),
+    }
 }
 
 /// Arguments joined with spaces, quoted where a space or nothing would be ambiguous.
@@ -382,7 +383,7 @@ mod tests {
             "managed  session-3.scope (systemd)|stop     kill 7, or: portwho --kill :80"
         );
         let docker = Container {
-            runtime: "docker".into(),
+            runtime: Runtime::Docker,
             id: "3f2a1b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708".into(),
             pod: None,
         };
@@ -391,7 +392,7 @@ mod tests {
             "managed  docker container 3f2a1b4c5d6e, under docker-3f2a.scope (systemd)|stop     docker stop 3f2a1b4c5d6e"
         );
         let pod = Container {
-            runtime: "kubernetes".into(),
+            runtime: Runtime::Kubernetes,
             id: "abcdef0123456789".into(),
             pod: Some("1234-5678".into()),
         };
@@ -406,10 +407,10 @@ mod tests {
         );
         let mut proxy = with(Some("docker.service"), None);
         proxy.proxy = Some(ProxyTarget {
-            proto: "tcp".into(),
-            host_ip: "0.0.0.0".into(),
+            proto: Proto::Tcp,
+            host_ip: "0.0.0.0".parse().unwrap(),
             host_port: 8080,
-            container_ip: "172.17.0.2".into(),
+            container_ip: "172.17.0.2".parse().unwrap(),
             container_port: 80,
         });
         let mut entries = sample();

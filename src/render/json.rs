@@ -6,9 +6,10 @@ use serde::Serialize;
 
 use super::Rows;
 use super::time::rfc3339;
-use crate::label::exposure::Exposure;
-use crate::label::findings::Finding;
-use crate::model::{Category, Container, Entry, Family, Process, Proto, ProxyTarget, State};
+use crate::model::{
+    Category, Change, Container, Entry, Exposure, Family, Finding, Process, Proto, ProxyTarget,
+    State,
+};
 
 /// Renders entries as the contract's JSON array.
 pub struct Json;
@@ -141,8 +142,7 @@ impl Json {
 
 /// `--diff --json`: `{"added": [...], "removed": [...], "changed": [{"before", "after"}]}`,
 /// with current sockets as records and baseline ones as they were saved.
-pub fn changes(changes: &[crate::diff::Change], out: &mut dyn Write) -> io::Result<()> {
-    use crate::diff::Change;
+pub fn changes(changes: &[Change], out: &mut dyn Write) -> io::Result<()> {
     let mut added = Vec::new();
     let mut removed = Vec::new();
     let mut changed = Vec::new();
@@ -201,7 +201,7 @@ mod tests {
             service: Some("http-alt"),
             category: Category::Registered,
             ephemeral: false,
-            exposure: crate::label::exposure::Exposure::Loopback,
+            exposure: Exposure::Loopback,
             interface: None,
             findings: Vec::new(),
         };

@@ -101,7 +101,7 @@ pub(crate) mod tests {
     /// A process where every field another process (or its cgroup's creator) chose is
     /// hostile text.
     pub(crate) fn process() -> impl Strategy<Value = crate::model::Process> {
-        use crate::model::{Ancestor, Container, Manager, Process, ProxyTarget};
+        use crate::model::{Ancestor, Container, Manager, Process, ProxyTarget, Runtime};
         (
             (
                 text(),
@@ -115,8 +115,16 @@ pub(crate) mod tests {
             ),
             (
                 proptest::option::of(text()),
-                proptest::option::of((text(), text(), proptest::option::of(text()))),
-                proptest::option::of((text(), text(), text())),
+                proptest::option::of((
+                    proptest::sample::select(Runtime::ALL.to_vec()),
+                    text(),
+                    proptest::option::of(text()),
+                )),
+                proptest::option::of((
+                    proptest::sample::select(Proto::ALL.to_vec()),
+                    any::<IpAddr>(),
+                    any::<IpAddr>(),
+                )),
             ),
             (1u32..5, any::<bool>()),
         )

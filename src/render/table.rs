@@ -369,7 +369,7 @@ mod tests {
                     service: eph.then_some("http-alt"),
                     category: Category::Dynamic,
                     ephemeral: eph,
-                    exposure: crate::label::exposure::Exposure::All,
+                    exposure: crate::model::Exposure::All,
                     interface: None,
                     findings: Vec::new(),
                 },

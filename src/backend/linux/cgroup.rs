@@ -1,8 +1,9 @@
 //! Who runs a process: its systemd unit and container (from its cgroup), and docker-proxy targets.
 
+use std::net::IpAddr;
 use std::path::Path;
 
-use crate::model::{Container, Manager, ProxyTarget};
+use crate::model::{Container, Manager, Proto, ProxyTarget, Runtime};
 
 /// Read one process's cgroup file, or `None` when it cannot be read (the process exited,
 /// or the kernel has no cgroups).
@@ -127,19 +128,15 @@ fn unit_of(parts: &[String]) -> Option<String> {
 }
 
 /// Names of the form `prefix<id>.scope` (systemd driver) or `prefix<id>` (cgroupfs).
-const SCOPED: [(&str, &str); 7] = [
-    ("docker-", "docker"),
-    ("libpod-conmon-", "podman-conmon"),
-    ("libpod-", "podman"),
-    ("cri-containerd-", "containerd"),
-    ("crio-conmon-", "cri-o-conmon"),
-    ("crio-", "cri-o"),
-    ("nerdctl-", "containerd"),
+const SCOPED: [(&str, Runtime); 7] = [
+    ("docker-", Runtime::Docker),
+    ("libpod-conmon-", Runtime::PodmanConmon),
+    ("libpod-", Runtime::Podman),
+    ("cri-containerd-", Runtime::Containerd),
+    ("crio-conmon-", Runtime::CriOConmon),
+    ("crio-", Runtime::CriO),
+    ("nerdctl-", Runtime::Containerd),
 ];
-
-/// Runtimes whose process watches a container from outside it: in a pod, they keep their
-/// own name instead of becoming `kubernetes`.
-const MONITORS: [&str; 3] = ["podman-conmon", "cri-o-conmon", "lxc-monitor"];
 
 /// Container ids are hex; runtimes write 64 digits, some older setups 32. A lower bound
 /// keeps a unit like `docker-cafe.scope` from passing for a container.
@@ -152,7 +149,7 @@ enum Found {
     /// `kubepods.slice`, `kubepods-burstable.slice`, `kubepods`: the kubelet's tree.
     Kubepods,
     Pod(String),
-    Container(&'static str, String),
+    Container(Runtime, String),
 }
 
 fn classify(previous: Option<&str>, part: &str, in_kubepods: bool) -> Option<Found> {
@@ -186,22 +183,22 @@ fn classify(previous: Option<&str>, part: &str, in_kubepods: bool) -> Option<Fou
         (!name.is_empty()).then(|| Found::Container(runtime, name.to_string()))
     };
     if let Some(name) = part.strip_prefix("lxc.payload.") {
-        return named("lxc", name);
+        return named(Runtime::Lxc, name);
     }
     if let Some(name) = part.strip_prefix("lxc.monitor.") {
-        return named("lxc-monitor", name);
+        return named(Runtime::LxcMonitor, name);
     }
     if let Some(name) = part
         .strip_prefix("systemd-nspawn@")
         .and_then(|rest| rest.strip_suffix(".service"))
     {
-        return named("systemd-nspawn", name);
+        return named(Runtime::SystemdNspawn, name);
     }
     // The cgroupfs layouts put the id in a directory of its own under the runtime's.
     match previous {
-        Some("docker") if is_container_id(part) => named("docker", part),
-        Some("lxc" | "lxc.payload") => named("lxc", part),
-        Some("lxc.monitor") => named("lxc-monitor", part),
+        Some("docker") if is_container_id(part) => named(Runtime::Docker, part),
+        Some("lxc" | "lxc.payload") => named(Runtime::Lxc, part),
+        Some("lxc.monitor") => named(Runtime::LxcMonitor, part),
         _ => None,
     }
 }
@@ -238,7 +235,7 @@ fn container_of(parts: &[String]) -> Option<Container> {
             Some(Found::Container(runtime, id)) => found = Some(contained(runtime, id, pod.take())),
             None => {
                 if pod.is_some() && is_container_id(part) {
-                    found = Some(contained("kubernetes", part.clone(), pod.take()));
+                    found = Some(contained(Runtime::Kubernetes, part.clone(), pod.take()));
                 }
             }
         }
@@ -247,20 +244,21 @@ fn container_of(parts: &[String]) -> Option<Container> {
     found
 }
 
-fn contained(runtime: &'static str, id: String, pod: Option<String>) -> Container {
+/// In a pod, the kubelet decides a container's life, so it is `kubernetes` whichever
+/// runtime made it; a monitor process keeps its runtime's name.
+fn contained(runtime: Runtime, id: String, pod: Option<String>) -> Container {
     let runtime = match &pod {
-        Some(_) if !MONITORS.contains(&runtime) => "kubernetes",
+        Some(_) if !runtime.is_monitor() => Runtime::Kubernetes,
         _ => runtime,
     };
-    Container {
-        runtime: runtime.to_string(),
-        id,
-        pod,
-    }
+    Container { runtime, id, pod }
 }
 
 /// Where a `docker-proxy` forwards, from its command line; `None` for any other program
-/// or when a required flag is missing or unreadable.
+/// or when a required flag is missing or unreadable: a port that is no number, an
+/// address that is no IP address, a protocol other than tcp and udp. docker-proxy itself
+/// refuses such addresses, and it also forwards sctp, whose sockets portwho does not list,
+/// so such a proxy never holds a socket portwho shows.
 ///
 /// dockerd starts one proxy per published port and address family, so the proxy, not the
 /// container, is what holds the host port.
@@ -307,13 +305,13 @@ pub fn docker_proxy_target(cmdline: &[String]) -> Option<ProxyTarget> {
         };
         *slot = Some(value);
     }
-    let text = |value: Option<&str>| value.filter(|v| !v.is_empty()).map(str::to_string);
+    let ip = |value: Option<&str>| value?.parse::<IpAddr>().ok();
     let port = |value: Option<&str>| value?.parse::<u16>().ok();
     Some(ProxyTarget {
-        proto: text(proto)?,
-        host_ip: text(host_ip)?,
+        proto: Proto::from_name(proto?)?,
+        host_ip: ip(host_ip)?,
         host_port: port(host_port)?,
-        container_ip: text(container_ip)?,
+        container_ip: ip(container_ip)?,
         container_port: port(container_port)?,
     })
 }
@@ -344,7 +342,10 @@ mod tests {
         Manager {
             unit: unit.map(str::to_string),
             container: Some(Container {
-                runtime: runtime.to_string(),
+                runtime: Runtime::ALL
+                    .into_iter()
+                    .find(|r| r.as_str() == runtime)
+                    .unwrap_or_else(|| panic!("no runtime spelled {runtime}")),
                 id: id.to_string(),
                 pod: pod.map(str::to_string),
             }),
@@ -557,10 +558,10 @@ mod tests {
 
     fn target(proto: &str, host: (&str, u16), container: (&str, u16)) -> Option<ProxyTarget> {
         Some(ProxyTarget {
-            proto: proto.to_string(),
-            host_ip: host.0.to_string(),
+            proto: Proto::from_name(proto).expect("tcp or udp"),
+            host_ip: host.0.parse().expect("an IP address"),
             host_port: host.1,
-            container_ip: container.0.to_string(),
+            container_ip: container.0.parse().expect("an IP address"),
             container_port: container.1,
         })
     }
@@ -643,6 +644,28 @@ mod tests {
             ]),
             None
         );
+        // A protocol other than tcp and udp, or an address that is no IP address, is no
+        // target either (docker-proxy refuses such addresses and may forward sctp).
+        let with = |proto: &str, host_ip: &str| {
+            odd(&[
+                "docker-proxy",
+                "-proto",
+                proto,
+                "-host-ip",
+                host_ip,
+                "-host-port",
+                "1",
+                "-container-ip",
+                "10.0.0.1",
+                "-container-port",
+                "2",
+            ])
+        };
+        assert!(with("tcp", "0.0.0.0").is_some());
+        assert_eq!(with("sctp", "0.0.0.0"), None);
+        assert_eq!(with("TCP", "0.0.0.0"), None);
+        assert_eq!(with("tcp", "localhost"), None);
+        assert_eq!(with("tcp", "[::]"), None);
         // Every cut of every argument of every fixture.
         for (name, _) in proxy_cases() {
             let args = proxy_fixture(name);
