@@ -2,10 +2,7 @@
 
 use serde::Deserialize;
 
-// The result types are model data, which the renderers read; named here too, where
-// lib.rs and config.rs have always found them.
-pub use crate::model::{Change, Listener, describe, programs};
-use crate::model::{Entry, Proto, Spelled, State};
+use crate::model::{Change, Entry, Listener, Proto, Spelled, State, programs};
 
 #[derive(Deserialize)]
 struct Record {
@@ -94,7 +91,7 @@ pub fn diff<'a>(baseline: &'a [Listener], current: &'a [Entry]) -> Vec<Change<'a
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Process, Proto, State, testing};
+    use crate::model::{Process, Proto, State, describe, testing};
 
     fn entry(local: &str, exe: &str) -> Entry {
         Entry {

@@ -10,9 +10,9 @@ use crate::exit::ExitCode;
 use crate::filter::Filters;
 use crate::gather::{Request, Snapshot};
 use crate::join;
-use crate::label::findings::Severity;
 use crate::label::{Labeller, services::ServiceTable};
 use crate::messages::{self, Messages};
+use crate::model::Severity;
 use crate::model::{Entry, Host, Socket};
 use crate::render::{self, Render};
 

@@ -2,8 +2,7 @@
 
 use std::net::IpAddr;
 
-pub use crate::model::Exposure;
-use crate::model::canonical;
+use crate::model::{Exposure, canonical};
 
 /// The interface that carries `ip`, for a socket bound to one specific address.
 pub fn interface_of(ip: IpAddr, interfaces: &[(IpAddr, String)]) -> Option<String> {

@@ -1,7 +1,6 @@
 //! Audit findings for listening sockets, from one table of rules.
 
-use crate::model::{Entry, Exposure, Proto};
-pub use crate::model::{Finding, Severity};
+use crate::model::{Entry, Exposure, Finding, Proto, Severity};
 
 /// How far a listener must reach for a rule to apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,8 +11,8 @@ pub mod time;
 use std::io::{self, Write};
 use std::net::SocketAddr;
 
-use crate::diff::Change;
-use crate::label::findings::Severity;
+use crate::model::Change;
+use crate::model::Severity;
 use crate::model::{Entry, Socket};
 
 pub use printer::{Format, Style, printer};
@@ -225,7 +225,7 @@ pub(crate) mod tests {
                 out.extend_from_slice(line.as_bytes());
                 out.push(b'\n');
             }
-            audit::findings(&entries, entries.len(), crate::label::findings::Severity::High, &mut out).unwrap();
+            audit::findings(&entries, entries.len(), crate::model::Severity::High, &mut out).unwrap();
             assert_inert(&out)?;
         }
 

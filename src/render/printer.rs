@@ -3,9 +3,9 @@
 use std::io::{self, Write};
 
 use super::{Render, Rows, audit, card::Cards, json::Json, table::Table};
-use crate::diff::Change;
-use crate::label::findings::Severity;
+use crate::model::Change;
 use crate::model::Entry;
+use crate::model::Severity;
 
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
