@@ -3,9 +3,9 @@
 use std::net::IpAddr;
 
 use crate::model::{Entry, Host, Proto, State};
-use crate::render::escape::escape;
-use crate::render::format_addr;
 use crate::target::Target;
+use crate::text::escape;
+use crate::text::format_addr;
 
 /// Diagnose one single-port target. `related` holds every socket on that port (and
 /// protocol, when the target names one) in any state and on any address, joined with its

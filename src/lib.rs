@@ -20,6 +20,7 @@ pub mod model;
 pub mod render;
 pub mod signal;
 pub mod target;
+pub mod text;
 
 use std::io::Write;
 

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::io::Write;
 
 use crate::model::{Owners, ScanStats, Warning};
-use crate::render::escape::escape;
+use crate::text::{escape, plural};
 
 /// stderr, for everything that is not the answer.
 pub struct Messages<'a> {
@@ -47,11 +47,6 @@ impl<'a> Messages<'a> {
 /// The one line an error ends a run with, on the real stderr.
 pub fn error(text: &str) {
     Messages::new(&mut std::io::stderr().lock(), false).note(text);
-}
-
-/// `1 socket`, `2 sockets`.
-pub fn plural(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 fn warning_text(warning: &Warning) -> String {
@@ -168,9 +163,7 @@ mod tests {
     }
 
     #[test]
-    fn plurals() {
-        assert_eq!(plural(1, "process", "processes"), "1 process");
-        assert_eq!(plural(0, "process", "processes"), "0 processes");
+    fn warnings_in_words() {
         assert_eq!(
             warning_text(&Warning::MalformedLines {
                 path: "/proc/net/tcp".into(),

@@ -314,7 +314,7 @@ mod tests {
 
     mod properties {
         use super::*;
-        use crate::render::escape::escape;
+        use crate::text::escape;
         use proptest::prelude::*;
 
         fn proto() -> impl Strategy<Value = Option<Proto>> {
@@ -387,7 +387,7 @@ mod tests {
 
             #[test]
             fn arbitrary_text_never_panics_and_errors_are_one_line(
-                input in prop_oneof![any::<String>(), crate::render::escape::hostile_text()],
+                input in prop_oneof![any::<String>(), crate::text::hostile_text()],
             ) {
                 if let Err(e) = parse(&input, &services) {
                     let message = e.to_string();

@@ -3,7 +3,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use portwho::model::Proto;
-use portwho::render::escape::escape;
+use portwho::text::escape;
 use portwho::target::parse;
 
 fn services(name: &str) -> Vec<(Proto, u16)> {

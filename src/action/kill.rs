@@ -11,10 +11,10 @@ use crate::error::Error;
 use crate::exit::ExitCode;
 use crate::filter::Filters;
 use crate::gather::{Request, Snapshot};
-use crate::messages::{hidden_from_kill, plural};
+use crate::messages::hidden_from_kill;
 use crate::model::{Detail, Process, Proto, Socket, SocketQuery};
-use crate::render::escape::escape;
 use crate::signal::Signal;
+use crate::text::{escape, plural};
 
 /// `--kill`'s options.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,9 +2,9 @@
 
 use std::io::{self, Write};
 
-use super::escape::escape;
-use super::format_addr;
 use crate::model::{Change, Entry, Finding, Severity, Spelled, describe, programs};
+use crate::text::format_addr;
+use crate::text::{escape, plural};
 
 /// Findings, most severe first, each with the socket and its holders, and the reason.
 pub fn findings(
@@ -42,13 +42,12 @@ pub fn findings(
     }
     writeln!(
         out,
-        "{} finding{} ({} high, {} medium, {} low) on {sockets} of {listening} listening socket{}; failing at {} or above",
-        rows.len(),
-        if rows.len() == 1 { "" } else { "s" },
+        "{} ({} high, {} medium, {} low) on {sockets} of {}; failing at {} or above",
+        plural(rows.len(), "finding", "findings"),
         count(Severity::High),
         count(Severity::Medium),
         count(Severity::Low),
-        if listening == 1 { "" } else { "s" },
+        plural(listening, "listening socket", "listening sockets"),
         fail_on.as_str()
     )
 }

@@ -3,10 +3,10 @@
 
 use std::io::{self, Write};
 
-use super::escape::escape;
-use super::format_addr;
 use super::time::{elapsed, rfc3339};
 use crate::model::{Container, Entry, Process, Runtime};
+use crate::text::escape;
+use crate::text::format_addr;
 
 /// Renders one card per distinct holder of the entries, after the table of `portwho :PORT`.
 pub struct Cards {

@@ -2,14 +2,12 @@
 
 pub mod audit;
 pub mod card;
-pub mod escape;
 pub mod json;
 mod printer;
 pub mod table;
 pub mod time;
 
 use std::io::{self, Write};
-use std::net::SocketAddr;
 
 use crate::model::Change;
 use crate::model::Severity;
@@ -78,24 +76,19 @@ impl Rows for Lazy<'_> {
     }
 }
 
-/// `127.0.0.1:80`, `[::1]:80`.
-pub fn format_addr(addr: SocketAddr) -> String {
-    addr.to_string()
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
     use crate::model::Proto;
     use proptest::prelude::*;
-    use std::net::IpAddr;
+    use std::net::{IpAddr, SocketAddr};
 
     fn no_services(_: &str) -> Vec<(Proto, u16)> {
         Vec::new()
     }
 
     fn text() -> impl Strategy<Value = String> {
-        super::escape::hostile_text()
+        crate::text::hostile_text()
     }
 
     /// A process where every field another process (or its cgroup's creator) chose is
@@ -234,7 +227,7 @@ pub(crate) mod tests {
         #[test]
         fn printed_addresses_parse_back(ip in any::<IpAddr>(), port in any::<u16>()) {
             let addr = SocketAddr::new(ip, port);
-            let text = format_addr(addr);
+            let text = crate::text::format_addr(addr);
             prop_assert_eq!(text.parse::<SocketAddr>(), Ok(addr));
             let target = crate::target::Target { addr: Some(ip), ports: port..=port, proto: None };
             prop_assert_eq!(crate::target::parse(&text, &no_services), Ok(vec![target]));

@@ -6,8 +6,8 @@ use std::io::{self, Write};
 
 use tabled::settings::width::Truncate;
 
-use super::escape::escape;
 use crate::model::{Entry, Process, State};
+use crate::text::escape;
 
 const BOLD: &str = "\x1b[1m";
 const GREEN: &str = "\x1b[32m";
@@ -346,7 +346,7 @@ mod tests {
             any::<std::net::SocketAddr>(),
             proptest::option::of(any::<std::net::SocketAddr>()),
             any::<(bool, bool, bool)>(),
-            proptest::option::of(crate::render::escape::hostile_text()),
+            proptest::option::of(crate::text::hostile_text()),
         )
             .prop_map(
                 |(processes, local, remote, (udp, hidden, eph), user)| Entry {

@@ -1,4 +1,4 @@
-//! Escaping text that other processes chose, before it reaches a terminal.
+//! Text for people: what other processes chose, escaped for a terminal; the plural rule.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -32,6 +32,16 @@ pub fn escape(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// `1 socket`, `2 sockets`.
+pub fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// `127.0.0.1:80`, `[::1]:80`: an address as a TARGET would name it.
+pub fn format_addr(addr: std::net::SocketAddr) -> String {
+    addr.to_string()
+}
+
 /// Characters a terminal would act on instead of showing. The backslash is included only so
 /// that an escaped name cannot be confused with one that contains the escape text itself.
 fn needs_escape(c: char) -> bool {
@@ -56,6 +66,12 @@ pub fn hostile_text() -> impl proptest::strategy::Strategy<Value = String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plurals() {
+        assert_eq!(plural(1, "process", "processes"), "1 process");
+        assert_eq!(plural(0, "process", "processes"), "0 processes");
+    }
 
     #[test]
     fn plain_text_is_borrowed() {
