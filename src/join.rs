@@ -97,6 +97,7 @@ fn order(a: &Socket, b: &Socket) -> Ordering {
 mod tests {
     use super::*;
     use crate::model::ProcessDetails;
+    use crate::model::testing::tcp as socket;
     use crate::model::{Process, Proto, State, testing};
     use proptest::prelude::*;
 
@@ -150,22 +151,8 @@ mod tests {
         }
     }
 
-    fn socket(local: &str, state: State, inode: u64) -> Socket {
-        Socket {
-            inode,
-            ..testing::socket(local, Proto::Tcp, state)
-        }
-    }
-
     fn process(pid: u32) -> Process {
-        Process {
-            pid,
-            name: format!("p{pid}"),
-            cmdline: vec![],
-            user: None,
-            uid: Some(0),
-            ..Process::default()
-        }
+        testing::process(pid, &format!("p{pid}"))
     }
 
     #[test]

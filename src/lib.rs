@@ -111,7 +111,8 @@ mod tests {
     use super::*;
     use crate::backend::fake::FakeBackend;
     use crate::config::Terminal;
-    use crate::model::{Proto, Socket, State, testing};
+    use crate::model::testing::tcp as socket;
+    use crate::model::{Socket, State};
     use clap::Parser;
 
     /// What `portwho ARGS` printed and returned against `fake`.
@@ -124,13 +125,6 @@ mod tests {
         let code = run(&config, fake, &services, &mut out, &mut err).unwrap();
         let text = |b: Vec<u8>| String::from_utf8(b).unwrap();
         (code, text(out), text(err))
-    }
-
-    fn socket(local: &str, state: State, inode: u64) -> Socket {
-        Socket {
-            inode,
-            ..testing::socket(local, Proto::Tcp, state)
-        }
     }
 
     /// A python3 server on 8080 with one accepted connection, and a TIME_WAIT on 8080.

@@ -505,28 +505,14 @@ mod tests {
     use crate::action::testing::run_with_fakes;
     use crate::backend::fake::{FakeBackend, Script};
     use crate::model::State;
+    use crate::model::testing::{self, process};
     use crate::target::Target;
-
-    fn process(pid: u32, name: &str) -> Process {
-        Process {
-            pid,
-            name: name.into(),
-            cmdline: vec![],
-            user: Some("alice".into()),
-            uid: Some(1000),
-            ..Process::default()
-        }
-    }
 
     fn socket(local: &str, remote: Option<&str>, state: State, inode: u64) -> Socket {
         Socket {
-            proto: Proto::Tcp,
-            local: local.parse().unwrap(),
             remote: remote.map(|r| r.parse().unwrap()),
-            state,
             uid: 1000,
-            inode,
-            v6only: None,
+            ..testing::tcp(local, state, inode)
         }
     }
 

@@ -124,6 +124,7 @@ mod tests {
     use crate::action::testing::run_with_fakes;
     use crate::backend::fake::FakeBackend;
     use crate::model::Proto;
+    use crate::model::testing::tcp as socket;
 
     fn filters(port: u16, listening_only: bool) -> Filters {
         Filters {
@@ -134,13 +135,6 @@ mod tests {
             }],
             listening_only,
             ..Filters::default()
-        }
-    }
-
-    fn socket(local: &str, state: State, inode: u64) -> Socket {
-        Socket {
-            inode,
-            ..crate::model::testing::socket(local, Proto::Tcp, state)
         }
     }
 

@@ -92,12 +92,8 @@ impl FakeBackend {
             pid,
             Proc {
                 process: Process {
-                    pid,
-                    name: name.into(),
                     cmdline: vec![name.into()],
-                    user: Some("alice".into()),
-                    uid: Some(1000),
-                    ..Process::default()
+                    ..crate::model::testing::process(pid, name)
                 },
                 inodes: inodes.iter().copied().collect(),
                 generation,

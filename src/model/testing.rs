@@ -1,6 +1,6 @@
 //! Builders for tests, so each test spells out only the fields it is about.
 
-use super::{Category, Entry, Exposure, Proto, Socket, State};
+use super::{Category, Entry, Exposure, Process, Proto, Socket, State};
 
 /// A socket on `local` with no peer, uid 0 and inode 1.
 pub fn socket(local: &str, proto: Proto, state: State) -> Socket {
@@ -12,6 +12,25 @@ pub fn socket(local: &str, proto: Proto, state: State) -> Socket {
         uid: 0,
         inode: 1,
         v6only: None,
+    }
+}
+
+/// A TCP socket on `local` with no peer, uid 0 and this inode.
+pub fn tcp(local: &str, state: State, inode: u64) -> Socket {
+    Socket {
+        inode,
+        ..socket(local, Proto::Tcp, state)
+    }
+}
+
+/// A process of alice's (uid 1000) with this name and no command line.
+pub fn process(pid: u32, name: &str) -> Process {
+    Process {
+        pid,
+        name: name.into(),
+        user: Some("alice".into()),
+        uid: Some(1000),
+        ..Process::default()
     }
 }
 
