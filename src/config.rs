@@ -3,27 +3,27 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use crate::action::kill::KillOptions;
+pub(crate) use crate::action::kill::KillOptions;
 use crate::cli::{Cli, ColorChoice, FailOn, Generate};
 use crate::error::Error;
 use crate::filter::Filters;
 use crate::label::services::ServiceTable;
 use crate::model::Detail;
 use crate::model::Severity;
-pub use crate::render::Format;
+pub(crate) use crate::render::Format;
 use crate::render::Style;
 use crate::signal::Signal;
 use crate::target;
 
 /// How long `--kill` waits for the port to be freed, unless `--timeout` says.
-pub const KILL_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const KILL_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long `--wait-listen` and `--wait-free` wait, unless `--timeout` says: long enough for
 /// a database or a dev server to start.
-pub const WAIT_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const WAIT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What a run does with the selected sockets.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Mode {
+pub(crate) enum Mode {
     /// Show them (the default).
     List,
     /// `--audit`: show those with findings; fail at or above this severity.
@@ -57,18 +57,18 @@ pub struct Terminal {
 /// Everything a run needs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
-    pub mode: Mode,
-    pub filters: Filters,
+    pub(crate) mode: Mode,
+    pub(crate) filters: Filters,
     /// The TARGET arguments as typed, to repeat them in suggestions.
-    pub target_args: Vec<String>,
-    pub format: Format,
-    pub numeric: bool,
+    pub(crate) target_args: Vec<String>,
+    pub(crate) format: Format,
+    pub(crate) numeric: bool,
     /// Find the processes that hold the sockets (not with `--no-owners`).
-    pub owners: bool,
-    pub color: bool,
+    pub(crate) owners: bool,
+    pub(crate) color: bool,
     /// Cut the table to this width (on a terminal only).
-    pub width: Option<usize>,
-    pub verbose: bool,
+    pub(crate) width: Option<usize>,
+    pub(crate) verbose: bool,
 }
 
 impl Config {

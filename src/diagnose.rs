@@ -10,7 +10,7 @@ use crate::text::format_addr;
 /// Diagnose one single-port target. `related` holds every socket on that port (and
 /// protocol, when the target names one) in any state and on any address, joined with its
 /// holders: a listener on another address explains an "address already in use" too.
-pub fn diagnose(target: &Target, related: &[Entry], host: &Host) -> Vec<String> {
+pub(crate) fn diagnose(target: &Target, related: &[Entry], host: &Host) -> Vec<String> {
     let port = *target.ports.start();
     if port != *target.ports.end() {
         return Vec::new();

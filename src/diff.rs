@@ -25,7 +25,7 @@ struct RecordProcess {
 
 /// Parse a baseline: a JSON array of socket objects. Non-listening sockets in it (a
 /// baseline saved with `--all`) are ignored.
-pub fn parse_baseline(text: &str) -> Result<Vec<Listener>, String> {
+pub(crate) fn parse_baseline(text: &str) -> Result<Vec<Listener>, String> {
     let values: Vec<serde_json::Value> =
         serde_json::from_str(text).map_err(|e| format!("not a JSON array of sockets ({e})"))?;
     let mut listeners = Vec::new();
@@ -61,7 +61,7 @@ fn same_listener(l: &Listener, e: &Entry) -> bool {
 
 /// Compare, matching listeners on protocol, local address and port. An owner that was not
 /// visible on either side (another user's process) is not a change.
-pub fn diff<'a>(baseline: &'a [Listener], current: &'a [Entry]) -> Vec<Change<'a>> {
+pub(crate) fn diff<'a>(baseline: &'a [Listener], current: &'a [Entry]) -> Vec<Change<'a>> {
     let mut changes = Vec::new();
     for e in current.iter().filter(|e| e.socket.state.is_listening()) {
         match baseline.iter().find(|l| same_listener(l, e)) {

@@ -59,7 +59,7 @@ impl Error {
 /// clap's first line, without its "error: " prefix: one line, as for every other error.
 /// A first line ending in ':' is completed by the indented lines that follow it ("the
 /// following required arguments were not provided: --kill").
-pub fn usage_line(e: &clap::Error) -> String {
+pub(crate) fn usage_line(e: &clap::Error) -> String {
     let rendered = e.render().to_string();
     let mut lines = rendered.lines();
     let first = lines.next().unwrap_or("invalid arguments");

@@ -6,7 +6,7 @@ use crate::target::Target;
 
 /// The selection, resolved from the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Filters {
+pub(crate) struct Filters {
     /// OR-ed; empty means every port.
     pub targets: Vec<Target>,
     pub tcp: bool,
@@ -37,7 +37,7 @@ impl Default for Filters {
 
 impl Filters {
     /// What to ask the backend for; it may return more, `socket` decides exactly.
-    pub fn query(&self) -> SocketQuery {
+    pub(crate) fn query(&self) -> SocketQuery {
         SocketQuery {
             tcp: self.tcp,
             udp: self.udp,
@@ -50,7 +50,7 @@ impl Filters {
     }
 
     /// Socket-level selection: targets, protocol, family, state.
-    pub fn socket(&self, s: &Socket) -> bool {
+    pub(crate) fn socket(&self, s: &Socket) -> bool {
         self.proto_family(s)
             && (!self.listening_only || s.state.is_listening())
             && (self.targets.is_empty() || self.targets.iter().any(|t| t.matches(s)))
@@ -58,7 +58,7 @@ impl Filters {
 
     /// A socket of this host connected to one of the targets: a client of the port, which
     /// `--kill` leaves alone unless told otherwise. Never true without targets.
-    pub fn client(&self, s: &Socket) -> bool {
+    pub(crate) fn client(&self, s: &Socket) -> bool {
         self.proto_family(s)
             && !self.listening_only
             && self.targets.iter().any(|t| t.matches_remote(s))
@@ -78,7 +78,7 @@ impl Filters {
 
     /// `--pid`, `--command` and `--user` on one process: whom `--kill` may signal when the
     /// user named processes, not only ports.
-    pub fn process(&self, p: &Process) -> bool {
+    pub(crate) fn process(&self, p: &Process) -> bool {
         (self.pids.is_empty() || self.pids.contains(&p.pid))
             && (self.commands.is_empty() || self.command(p))
             && (self.uids.is_empty() || p.uid.is_some_and(|u| self.uids.contains(&u)))
@@ -97,22 +97,22 @@ impl Filters {
 
     /// On a target's port and protocol, in any state, family and address: the sockets that
     /// explain why the port is taken.
-    pub fn on_target_port(&self, s: &Socket) -> bool {
+    pub(crate) fn on_target_port(&self, s: &Socket) -> bool {
         self.targets.iter().any(|t| t.matches_port(s))
     }
 
     /// Whether rows are selected by who holds them, so owners must be read even with `-q`.
-    pub fn needs_owners(&self) -> bool {
+    pub(crate) fn needs_owners(&self) -> bool {
         !self.pids.is_empty() || !self.commands.is_empty() || !self.uids.is_empty()
     }
 
     /// `--pid`, checked on the holders' pids before any details are read.
-    pub fn pids(&self, holders: &[u32]) -> bool {
+    pub(crate) fn pids(&self, holders: &[u32]) -> bool {
         self.pids.is_empty() || holders.iter().any(|p| self.pids.contains(p))
     }
 
     /// `--command` and `--user`, checked on the finished row.
-    pub fn entry(&self, e: &Entry) -> bool {
+    pub(crate) fn entry(&self, e: &Entry) -> bool {
         let command = self.commands.is_empty() || e.processes.iter().any(|p| self.command(p));
         let user = self.uids.is_empty()
             || self.uids.contains(&e.socket.uid)

@@ -14,7 +14,7 @@ use crate::join;
 use crate::model::{Detail, Owners, Process, Socket, SocketQuery, Warning};
 
 /// What to read.
-pub struct Request<'a> {
+pub(crate) struct Request<'a> {
     /// What to ask the backend for.
     pub query: SocketQuery,
     /// Which of the sockets read to keep, before their holders are known.
@@ -29,7 +29,7 @@ pub struct Request<'a> {
 
 impl Request<'_> {
     /// Sockets alone, every one the query returns: no owners, no details.
-    pub fn sockets(query: SocketQuery) -> Request<'static> {
+    pub(crate) fn sockets(query: SocketQuery) -> Request<'static> {
         Request {
             query,
             keep: &every,
@@ -50,7 +50,7 @@ fn every_held(_: &Socket, _: &[u32]) -> bool {
 
 /// The system as one run saw it.
 #[derive(Debug, Default)]
-pub struct Snapshot {
+pub(crate) struct Snapshot {
     /// In the order the backend returned them.
     pub sockets: Vec<Socket>,
     pub owners: Owners,
@@ -66,7 +66,7 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// Read the sockets the request asks for, then their owners and details.
-    pub fn read(backend: &dyn Backend, request: &Request) -> Result<Snapshot, Error> {
+    pub(crate) fn read(backend: &dyn Backend, request: &Request) -> Result<Snapshot, Error> {
         if request.owners {
             // The kernel iterator loads while the sockets are dumped.
             backend.prepare_owners();
@@ -83,7 +83,7 @@ impl Snapshot {
     }
 
     /// Owners, details and users for sockets already read.
-    pub fn of(
+    pub(crate) fn of(
         backend: &dyn Backend,
         mut sockets: Vec<Socket>,
         request: &Request,
@@ -131,18 +131,18 @@ impl Snapshot {
     }
 
     /// The pids holding a socket, without their details.
-    pub fn holders(&self, socket: &Socket) -> &[u32] {
+    pub(crate) fn holders(&self, socket: &Socket) -> &[u32] {
         join::holder_pids(socket, &self.owners)
     }
 
     /// The details of these holders; those that exited since the scan are left out.
-    pub fn processes_of(&self, pids: &[u32]) -> Vec<Arc<Process>> {
+    pub(crate) fn processes_of(&self, pids: &[u32]) -> Vec<Arc<Process>> {
         join::holders(pids, &self.processes)
     }
 
     /// The hidden-owner rule: no holder of a socket is visible while some processes could
     /// not be read, so its owner may be one of those.
-    pub fn hidden(&self, socket: &Socket, pids: &[u32]) -> bool {
+    pub(crate) fn hidden(&self, socket: &Socket, pids: &[u32]) -> bool {
         self.owners.stats.someone_hidden()
             && socket.inode != 0
             && pids.iter().all(|pid| !self.processes.contains_key(pid))

@@ -11,7 +11,7 @@ use crate::label::services::ServiceTable;
 /// `cli.rs`'s definition with the exit statuses from `exit.rs` ending `--help`. `cli.rs`
 /// stays the bare clap definition, so the paragraph is added here, where every user of the
 /// command gets it.
-pub fn command() -> Command {
+pub(crate) fn command() -> Command {
     let cmd = Cli::command();
     let examples = cmd
         .get_after_long_help()
@@ -21,7 +21,7 @@ pub fn command() -> Command {
 }
 
 /// Write what `--generate` asked for.
-pub fn write(what: Generate, out: &mut dyn Write) -> io::Result<()> {
+pub(crate) fn write(what: Generate, out: &mut dyn Write) -> io::Result<()> {
     let shell = match what {
         Generate::Man => return man(out),
         Generate::CompleteBash => clap_complete::Shell::Bash,

@@ -11,7 +11,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 /// the details map cut the user time of `portwho --all` at 40 000 sockets by about 9%
 /// (hyperfine, 2000 × 20 workload).
 #[derive(Debug, Default, Clone, Copy)]
-pub struct IntHasher(u64);
+pub(crate) struct IntHasher(u64);
 
 const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
 
@@ -36,7 +36,7 @@ impl Hasher for IntHasher {
 }
 
 /// A map keyed by inode or pid.
-pub type IntMap<K, V> = HashMap<K, V, BuildHasherDefault<IntHasher>>;
+pub(crate) type IntMap<K, V> = HashMap<K, V, BuildHasherDefault<IntHasher>>;
 
 #[cfg(test)]
 mod tests {

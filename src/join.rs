@@ -12,7 +12,7 @@ use crate::model::Socket;
 ///
 /// The listing passes `Arc<Process>`es: one process may hold thousands of sockets, and a
 /// copy of its details for each would dominate the memory portwho needs.
-pub fn holders<P: Clone, S: std::hash::BuildHasher>(
+pub(crate) fn holders<P: Clone, S: std::hash::BuildHasher>(
     pids: &[u32],
     details: &HashMap<u32, P, S>,
 ) -> Vec<P> {
@@ -22,7 +22,7 @@ pub fn holders<P: Clone, S: std::hash::BuildHasher>(
 }
 
 /// Pids holding a socket, without their details.
-pub fn holder_pids<'a>(socket: &Socket, owners: &'a Owners) -> &'a [u32] {
+pub(crate) fn holder_pids<'a>(socket: &Socket, owners: &'a Owners) -> &'a [u32] {
     owners
         .by_inode
         .get(&socket.inode)
@@ -35,14 +35,14 @@ pub fn holder_pids<'a>(socket: &Socket, owners: &'a Owners) -> &'a [u32] {
 /// replaces a probe per row into the scan's map of every socket inode on the host, and
 /// such a probe was a cache miss that cost more than the rest of making the row.
 #[derive(Debug, Default)]
-pub struct HolderList {
+pub(crate) struct HolderList {
     /// Where each socket's pids end in `pids`.
     ends: Vec<u32>,
     pids: Vec<u32>,
 }
 
 impl HolderList {
-    pub fn new(sockets: &[Socket], owners: &Owners) -> HolderList {
+    pub(crate) fn new(sockets: &[Socket], owners: &Owners) -> HolderList {
         let mut list = HolderList {
             ends: Vec::with_capacity(sockets.len()),
             pids: Vec::with_capacity(sockets.len()),
@@ -57,7 +57,7 @@ impl HolderList {
     }
 
     /// The holders of the `i`th socket; none for an index past the list.
-    pub fn of(&self, i: usize) -> &[u32] {
+    pub(crate) fn of(&self, i: usize) -> &[u32] {
         let start = match i.checked_sub(1) {
             Some(before) => self.ends.get(before).copied().unwrap_or(0),
             None => 0,
@@ -76,7 +76,7 @@ impl HolderList {
 ///
 /// The fields are compared one at a time, as far as needed: most pairs differ in their
 /// port, and building the whole key for every comparison was a twentieth of a listing.
-pub fn sort(sockets: &mut [Socket]) {
+pub(crate) fn sort(sockets: &mut [Socket]) {
     sockets.sort_unstable_by(order);
 }
 

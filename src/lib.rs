@@ -1,34 +1,58 @@
 //! portwho: who is listening on this port, what holds it, and what this host exposes.
+#![warn(unreachable_pub)]
 
-pub mod action;
-pub mod backend;
-pub mod cli;
-pub mod config;
-pub mod diagnose;
-pub mod diff;
-pub mod error;
+mod action;
+mod backend;
+mod cli;
+mod config;
+mod diagnose;
+mod diff;
+mod error;
 pub mod exit;
-pub mod filter;
-pub mod gather;
-pub mod generate;
-pub mod hash;
-pub mod join;
-pub mod label;
-pub mod list;
-pub mod messages;
-pub mod model;
-pub mod render;
-pub mod signal;
-pub mod target;
-pub mod text;
+mod filter;
+mod gather;
+mod generate;
+mod hash;
+mod join;
+mod label;
+mod list;
+mod messages;
+mod model;
+mod render;
+mod signal;
+mod target;
+mod text;
+
+// The public surface, small on purpose: what `main.rs` composes, the exit-status table
+// the documentation tests read (`exit`), and the parsers the fuzz targets feed
+// (`fuzzing`). Everything else is `pub(crate)`.
+pub use backend::stdout_was_closed;
+pub use config::Terminal;
+pub use error::Error;
+pub use exit::ExitCode;
+pub use messages::error as report_error;
+
+/// The parsers of untrusted input (the kernel's tables, other processes' names and command
+/// lines, a cgroup path, what a user types), for the fuzz targets in `fuzz/`.
+pub mod fuzzing {
+    #[cfg(target_os = "linux")]
+    pub use crate::backend::linux::{
+        cgroup::{docker_proxy_target, parse as parse_cgroup},
+        netlink::{Table, decode},
+        proc_net::{parse_line, parse_table},
+        process::{decode_cmdline, decode_comm, parse_stat},
+    };
+    pub use crate::model::{Family, Proto};
+    pub use crate::target::parse as parse_target;
+    pub use crate::text::escape;
+}
 
 use std::io::Write;
 
 use action::{Context, Guard, SystemClock, TerminalPrompt};
 use backend::Backend;
-use config::{Config, Mode};
-use error::Error;
-use exit::ExitCode;
+use config::Config;
+use config::Mode;
 use label::services::ServiceTable;
 use messages::Messages;
 
@@ -36,7 +60,7 @@ use messages::Messages;
 ///
 /// Notes for the user (hidden owners, skipped lines) go to `err`, through the messages
 /// module; stdout gets only the answer, written by the one printer `config` chooses.
-pub fn run(
+pub(crate) fn run(
     config: &Config,
     backend: &dyn Backend,
     services: &ServiceTable,
@@ -97,12 +121,43 @@ pub fn cli_args() -> Result<Option<cli::Cli>, Error> {
     }
 }
 
-/// The service table: IANA's, with the names the system's own services file adds.
-pub fn services(backend: &dyn Backend) -> ServiceTable {
-    let builtin = ServiceTable::builtin();
-    match backend.services_file() {
-        Some(text) => builtin.with_etc_services(&text),
-        None => builtin,
+/// The system portwho reads, through this platform's backend, and its names for ports.
+pub struct System {
+    backend: Box<dyn Backend>,
+    services: ServiceTable,
+}
+
+impl System {
+    /// The live system, or a proc tree at `proc_root` (`--proc-root`); `kernel_iterator`
+    /// is `PORTWHO_BPF`, when to find owners with the kernel's fd iterator.
+    pub fn open(
+        proc_root: Option<&std::path::Path>,
+        kernel_iterator: Option<&std::ffi::OsStr>,
+    ) -> Result<System, Error> {
+        let backend = backend::from_env(proc_root, kernel_iterator)?;
+        // IANA's table, with the names the system's own services file adds.
+        let builtin = ServiceTable::builtin();
+        let services = match backend.services_file() {
+            Some(text) => builtin.with_etc_services(&text),
+            None => builtin,
+        };
+        Ok(System { backend, services })
+    }
+
+    /// What the command line asks for, with its names resolved on this system.
+    pub fn configure(&self, cli: cli::Cli, terminal: Terminal) -> Result<Config, Error> {
+        let user_id = |name: &str| self.backend.user_id(name);
+        Config::from_cli(cli, &self.services, &user_id, terminal)
+    }
+
+    /// One run of what `config` asks for.
+    pub fn run(
+        &self,
+        config: &Config,
+        out: &mut dyn Write,
+        err: &mut dyn Write,
+    ) -> Result<ExitCode, Error> {
+        run(config, &*self.backend, &self.services, out, err)
     }
 }
 

@@ -17,7 +17,7 @@ use crate::model::{Entry, Host, Socket};
 use crate::render::{self, Render};
 
 /// Read, label and print what the configuration selects.
-pub fn run(
+pub(crate) fn run(
     config: &Config,
     backend: &dyn Backend,
     services: &ServiceTable,

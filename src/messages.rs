@@ -7,7 +7,7 @@ use crate::model::{Owners, ScanStats, Warning};
 use crate::text::{escape, plural};
 
 /// stderr, for everything that is not the answer.
-pub struct Messages<'a> {
+pub(crate) struct Messages<'a> {
     err: &'a mut dyn Write,
     /// Warnings already said: a wait reads the table every round, and says each once.
     said: HashSet<Warning>,
@@ -15,7 +15,7 @@ pub struct Messages<'a> {
 }
 
 impl<'a> Messages<'a> {
-    pub fn new(err: &'a mut dyn Write, verbose: bool) -> Messages<'a> {
+    pub(crate) fn new(err: &'a mut dyn Write, verbose: bool) -> Messages<'a> {
         Messages {
             err,
             said: HashSet::new(),
@@ -26,12 +26,12 @@ impl<'a> Messages<'a> {
     /// One line. Everything in it is escaped: notes carry process names, paths and error
     /// texts that other programs chose. stderr going away is no reason to fail an answer
     /// already on stdout, or to stop an action half done.
-    pub fn note(&mut self, text: &str) {
+    pub(crate) fn note(&mut self, text: &str) {
         let _ = writeln!(self.err, "portwho: {}", escape(text));
     }
 
     /// Each warning once; those about how, not what, was read only with `-v`.
-    pub fn warnings(&mut self, warnings: &[Warning]) {
+    pub(crate) fn warnings(&mut self, warnings: &[Warning]) {
         for warning in warnings {
             if (self.verbose || !warning.verbose_only()) && self.said.insert(warning.clone()) {
                 self.note(&warning_text(warning));
@@ -39,7 +39,7 @@ impl<'a> Messages<'a> {
         }
     }
 
-    pub fn verbose(&self) -> bool {
+    pub(crate) fn verbose(&self) -> bool {
         self.verbose
     }
 }
@@ -67,7 +67,7 @@ fn warning_text(warning: &Warning) -> String {
 }
 
 /// Why a listing shows sockets without owners.
-pub fn hidden_owners(sockets: usize, stats: &ScanStats, privileged: bool) -> String {
+pub(crate) fn hidden_owners(sockets: usize, stats: &ScanStats, privileged: bool) -> String {
     let hint = if privileged {
         "even root may not read every fd (a hardened kernel or another namespace)"
     } else {
@@ -95,7 +95,7 @@ pub fn hidden_owners(sockets: usize, stats: &ScanStats, privileged: bool) -> Str
 }
 
 /// Why `--kill` cannot tell whom to signal.
-pub fn hidden_from_kill(sockets: usize, privileged: bool) -> String {
+pub(crate) fn hidden_from_kill(sockets: usize, privileged: bool) -> String {
     let hint = if privileged {
         "even root cannot read every process here"
     } else {
@@ -108,7 +108,7 @@ pub fn hidden_from_kill(sockets: usize, privileged: bool) -> String {
 }
 
 /// `-v`: how the owners were found.
-pub fn scan_summary(owners: &Owners, vanished_details: usize) -> String {
+pub(crate) fn scan_summary(owners: &Owners, vanished_details: usize) -> String {
     let stats = &owners.stats;
     if stats.kernel_iterator {
         return format!(

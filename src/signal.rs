@@ -6,7 +6,7 @@ use std::fmt;
 /// offered: `--kill` waits for the port to be freed afterwards, which a stopped process
 /// (SIGSTOP) never does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Signal {
+pub(crate) enum Signal {
     Hup,
     Int,
     Quit,
@@ -43,12 +43,13 @@ pub struct UnknownSignal(pub String);
 
 impl Signal {
     /// Every signal `--kill` accepts.
-    pub fn all() -> impl Iterator<Item = Signal> {
+    #[cfg(test)]
+    pub(crate) fn all() -> impl Iterator<Item = Signal> {
         TABLE.iter().map(|&(s, _, _)| s)
     }
 
     /// Parse a name (`TERM`, `SIGTERM`, `term`, `sigterm`) or a number (`15`).
-    pub fn parse(text: &str) -> Result<Signal, UnknownSignal> {
+    pub(crate) fn parse(text: &str) -> Result<Signal, UnknownSignal> {
         let unknown = || UnknownSignal(text.to_string());
         if let Ok(number) = text.parse::<i32>() {
             return TABLE
@@ -69,7 +70,7 @@ impl Signal {
     }
 
     /// The name without `SIG`, as `kill -l` prints it.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         TABLE
             .iter()
             .find(|&&(s, _, _)| s == self)
@@ -77,7 +78,8 @@ impl Signal {
     }
 
     /// The number on Linux's generic ABI.
-    pub fn number(self) -> i32 {
+    #[cfg(test)]
+    pub(crate) fn number(self) -> i32 {
         TABLE
             .iter()
             .find(|&&(s, _, _)| s == self)

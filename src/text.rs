@@ -33,12 +33,12 @@ pub fn escape(text: &str) -> Cow<'_, str> {
 }
 
 /// `1 socket`, `2 sockets`.
-pub fn plural(n: usize, one: &str, many: &str) -> String {
+pub(crate) fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// `127.0.0.1:80`, `[::1]:80`: an address as a TARGET would name it.
-pub fn format_addr(addr: std::net::SocketAddr) -> String {
+pub(crate) fn format_addr(addr: std::net::SocketAddr) -> String {
     addr.to_string()
 }
 
@@ -53,7 +53,7 @@ fn needs_escape(c: char) -> bool {
 /// Text with what a hostile process would put in its name: every class `escape` handles,
 /// mixed with any other character.
 #[cfg(test)]
-pub fn hostile_text() -> impl proptest::strategy::Strategy<Value = String> {
+pub(crate) fn hostile_text() -> impl proptest::strategy::Strategy<Value = String> {
     use proptest::prelude::*;
     let special = proptest::sample::select(vec![
         '\x1b', '\x07', '\r', '\n', '\x08', '\t', '\0', '\x7f', '\u{9b}', '\u{202e}', '\u{2066}',

@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use portwho::backend::linux::cgroup::parse;
+use portwho::fuzzing::parse_cgroup as parse;
 
 fuzz_target!(|data: &[u8]| {
     let manager = parse(&String::from_utf8_lossy(data));

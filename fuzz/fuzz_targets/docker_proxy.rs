@@ -3,8 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use portwho::backend::linux::cgroup::docker_proxy_target;
-use portwho::backend::linux::process::decode_cmdline;
+use portwho::fuzzing::decode_cmdline;
+use portwho::fuzzing::docker_proxy_target;
 
 fuzz_target!(|data: &[u8]| {
     let args = decode_cmdline(data);

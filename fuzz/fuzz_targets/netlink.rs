@@ -3,8 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use portwho::backend::linux::netlink::{Table, decode};
-use portwho::model::{Family, Proto};
+use portwho::fuzzing::{Family, Proto};
+use portwho::fuzzing::{Table, decode};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&selector, datagram)) = data.split_first() else {

@@ -3,8 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use portwho::backend::linux::proc_net::{parse_line, parse_table};
-use portwho::model::Proto;
+use portwho::fuzzing::Proto;
+use portwho::fuzzing::{parse_line, parse_table};
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);

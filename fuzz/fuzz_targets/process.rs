@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use portwho::backend::linux::process::{decode_cmdline, decode_comm, parse_stat};
+use portwho::fuzzing::{decode_cmdline, decode_comm, parse_stat};
 use procfs::FromRead;
 use procfs::process::Status;
 

@@ -2,9 +2,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use portwho::model::Proto;
-use portwho::text::escape;
-use portwho::target::parse;
+use portwho::fuzzing::Proto;
+use portwho::fuzzing::escape;
+use portwho::fuzzing::parse_target as parse;
 
 fn services(name: &str) -> Vec<(Proto, u16)> {
     match name {

@@ -12,7 +12,7 @@ use crate::render::Render;
 /// The first `count` ports at or after `start` that no socket uses, that the kernel will not
 /// hand out as a client's source port (the ephemeral range: a server there can collide with
 /// outgoing connections), and that the admin has not reserved.
-pub fn pick(
+pub(crate) fn pick(
     start: u16,
     count: u16,
     used: &HashSet<u16>,
@@ -28,7 +28,7 @@ pub fn pick(
 }
 
 /// Find the ports and print them as `printer` writes them.
-pub fn run(
+pub(crate) fn run(
     start: u16,
     count: u16,
     printer: &dyn Render,

@@ -18,7 +18,7 @@ use crate::text::{escape, plural};
 
 /// `--kill`'s options.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KillOptions {
+pub(crate) struct KillOptions {
     pub signal: Signal,
     /// Ask per process (`false` with `--yes`).
     pub ask: bool,
@@ -29,7 +29,7 @@ pub struct KillOptions {
 
 /// Why a selected socket is in the plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
+pub(crate) enum Role {
     /// A listening socket on the port: what holding a port means.
     Listener,
     /// A connection on the port (accepted by a server, or bound to the port).
@@ -40,7 +40,7 @@ pub enum Role {
 
 /// One socket and who holds it.
 #[derive(Debug, Clone)]
-pub struct Held {
+pub(crate) struct Held {
     pub socket: Socket,
     pub role: Role,
     pub holders: Vec<Process>,
@@ -50,14 +50,14 @@ pub struct Held {
 
 /// A process `--kill` would signal, with the sockets that make it one.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Candidate {
+pub(crate) struct Candidate {
     pub process: Process,
     pub inodes: BTreeSet<u64>,
 }
 
 /// Why a process is never signalled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Protected {
+pub(crate) enum Protected {
     Init,
     Myself,
     Parent,
@@ -74,7 +74,7 @@ impl fmt::Display for Protected {
 }
 
 impl Guard {
-    pub fn protects(&self, pid: u32) -> Option<Protected> {
+    pub(crate) fn protects(&self, pid: u32) -> Option<Protected> {
         if pid == 1 {
             Some(Protected::Init)
         } else if pid == self.own {
@@ -89,7 +89,7 @@ impl Guard {
 
 /// Who gets signalled, who is spared and why, decided before anything is sent.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Plan {
+pub(crate) struct Plan {
     /// Ascending by pid.
     pub candidates: Vec<Candidate>,
     pub protected: Vec<(Process, Protected)>,
@@ -103,7 +103,7 @@ pub struct Plan {
 }
 
 /// Decide who to signal. Pure: the sockets were read before, nothing is read here.
-pub fn plan(held: &[Held], filters: &Filters, clients_too: bool, guard: Guard) -> Plan {
+pub(crate) fn plan(held: &[Held], filters: &Filters, clients_too: bool, guard: Guard) -> Plan {
     let mut chosen: BTreeMap<u32, Candidate> = BTreeMap::new();
     let mut spared: BTreeMap<u32, Process> = BTreeMap::new();
     let mut plan = Plan::default();
@@ -143,7 +143,7 @@ pub fn plan(held: &[Held], filters: &Filters, clients_too: bool, guard: Guard) -
 
 /// What happened when one process was to be signalled.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Signalled,
     /// It exited before the signal.
     Gone,
@@ -169,7 +169,7 @@ pub enum Outcome {
 /// Without pidfds (Linux before 5.3) the pid is only a number: the check is made right
 /// before kill(2) to keep the window small. Hitting another process would need the
 /// pinned-less pid to exit and the kernel to wrap around its whole pid space in that window.
-pub fn signal_verified(
+pub(crate) fn signal_verified(
     backend: &dyn Backend,
     pid: u32,
     inodes: &HashSet<u64>,
@@ -201,7 +201,7 @@ pub fn signal_verified(
 }
 
 /// Read the selected sockets, the clients of the targets, and who holds them.
-pub fn gather(filters: &Filters, cx: &mut Context) -> Result<Vec<Held>, Error> {
+pub(crate) fn gather(filters: &Filters, cx: &mut Context) -> Result<Vec<Held>, Error> {
     // Clients connect *to* the port from an arbitrary local port, so finding them takes
     // the whole table rather than the kernel's port filter.
     let clients_wanted = !filters.targets.is_empty() && !filters.listening_only;
@@ -251,7 +251,7 @@ pub fn gather(filters: &Filters, cx: &mut Context) -> Result<Vec<Held>, Error> {
 }
 
 /// `kill 4242 python3 (alice)?`, or `kill -KILL ...?` for another signal than TERM.
-pub fn question(p: &Process, signal: Signal) -> String {
+pub(crate) fn question(p: &Process, signal: Signal) -> String {
     let flag = if signal == Signal::Term {
         String::new()
     } else {
@@ -262,7 +262,7 @@ pub fn question(p: &Process, signal: Signal) -> String {
 }
 
 /// The whole of `--kill`.
-pub fn run(
+pub(crate) fn run(
     filters: &Filters,
     opts: &KillOptions,
     quiet: bool,

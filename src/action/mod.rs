@@ -1,8 +1,8 @@
 //! What portwho does besides listing: `--kill`, `--free`, `--wait-listen`, `--wait-free`.
 
-pub mod free;
-pub mod kill;
-pub mod wait;
+pub(crate) mod free;
+pub(crate) mod kill;
+pub(crate) mod wait;
 
 #[cfg(test)]
 mod testing;
@@ -20,15 +20,15 @@ use crate::target::Target;
 
 /// How often the waits look again: often enough to feel immediate, rarely enough that one
 /// filtered netlink dump per round costs nothing.
-pub const POLL: Duration = Duration::from_millis(50);
+pub(crate) const POLL: Duration = Duration::from_millis(50);
 
 /// Asks the user a yes/no question; tests answer with a script.
-pub trait Prompt {
+pub(crate) trait Prompt {
     fn confirm(&mut self, question: &str) -> io::Result<bool>;
 }
 
 /// The question on stderr (stdout stays for results), the answer from stdin.
-pub struct TerminalPrompt;
+pub(crate) struct TerminalPrompt;
 
 impl Prompt for TerminalPrompt {
     fn confirm(&mut self, question: &str) -> io::Result<bool> {
@@ -46,12 +46,12 @@ impl Prompt for TerminalPrompt {
 }
 
 /// Time, so the waits can be tested without waiting.
-pub trait Clock {
+pub(crate) trait Clock {
     fn now(&self) -> Instant;
     fn sleep(&self, duration: Duration);
 }
 
-pub struct SystemClock;
+pub(crate) struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> Instant {
@@ -64,7 +64,7 @@ impl Clock for SystemClock {
 
 /// Processes `--kill` never signals, whatever they hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Guard {
+pub(crate) struct Guard {
     /// portwho itself.
     pub own: u32,
     /// What ran portwho: usually the user's shell, which holds a socket only by accident
@@ -73,7 +73,7 @@ pub struct Guard {
 }
 
 impl Guard {
-    pub fn current() -> Guard {
+    pub(crate) fn current() -> Guard {
         Guard {
             own: std::process::id(),
             parent: std::os::unix::process::parent_id(),
@@ -82,7 +82,7 @@ impl Guard {
 }
 
 /// Everything an action needs from outside: the system, the user, the clock.
-pub struct Context<'a, 'm> {
+pub(crate) struct Context<'a, 'm> {
     pub backend: &'a dyn Backend,
     pub prompt: &'a mut dyn Prompt,
     pub clock: &'a dyn Clock,
@@ -134,7 +134,10 @@ impl Context<'_, '_> {
 }
 
 /// Who holds these sockets: one owner scan, made only when it is worth telling.
-pub fn visible_holders(sockets: &[Socket], backend: &dyn Backend) -> Result<Vec<Process>, Error> {
+pub(crate) fn visible_holders(
+    sockets: &[Socket],
+    backend: &dyn Backend,
+) -> Result<Vec<Process>, Error> {
     if sockets.iter().all(|s| s.inode == 0) {
         return Ok(Vec::new());
     }
@@ -154,7 +157,7 @@ pub fn visible_holders(sockets: &[Socket], backend: &dyn Backend) -> Result<Vec<
 }
 
 /// `4242 python3 (alice)`. Not escaped: the line it ends up in is, as a whole.
-pub fn describe(p: &Process) -> String {
+pub(crate) fn describe(p: &Process) -> String {
     let name = if p.name.is_empty() { "?" } else { &p.name };
     let mut text = format!("{} {name}", p.pid);
     match (&p.user, p.uid) {
@@ -166,7 +169,7 @@ pub fn describe(p: &Process) -> String {
 }
 
 /// A target as the user would type it: `:8080`, `127.0.0.1:8000-8100/tcp`.
-pub fn target_text(t: &Target) -> String {
+pub(crate) fn target_text(t: &Target) -> String {
     let addr = match t.addr {
         Some(std::net::IpAddr::V6(ip)) => format!("[{ip}]"),
         Some(ip) => ip.to_string(),
@@ -184,7 +187,7 @@ pub fn target_text(t: &Target) -> String {
 }
 
 /// The targets, comma-separated.
-pub fn targets_text(targets: &[Target]) -> String {
+pub(crate) fn targets_text(targets: &[Target]) -> String {
     targets
         .iter()
         .map(target_text)
@@ -193,12 +196,12 @@ pub fn targets_text(targets: &[Target]) -> String {
 }
 
 /// `tcp 127.0.0.1:5432 LISTEN`.
-pub fn socket_text(s: &Socket) -> String {
+pub(crate) fn socket_text(s: &Socket) -> String {
     format!("{} {} {}", s.proto.as_str(), s.local, s.state.as_str())
 }
 
 /// `5s`, `0.5s`.
-pub fn seconds(d: Duration) -> String {
+pub(crate) fn seconds(d: Duration) -> String {
     format!("{}s", d.as_secs_f64())
 }
 

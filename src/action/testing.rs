@@ -10,7 +10,7 @@ use crate::backend::fake::FakeBackend;
 use crate::messages::Messages;
 
 /// What an action printed, asked and slept when run against the fakes.
-pub struct Ran<T> {
+pub(crate) struct Ran<T> {
     pub result: T,
     pub out: String,
     pub err: String,
@@ -19,7 +19,7 @@ pub struct Ran<T> {
 }
 
 /// Run `action` in a context of `fake`, a prompt answering `answers`, and a fake clock.
-pub fn run_with_fakes<T>(
+pub(crate) fn run_with_fakes<T>(
     fake: &FakeBackend,
     answers: &[bool],
     guard: Guard,
@@ -49,13 +49,13 @@ pub fn run_with_fakes<T>(
 }
 
 /// Answers from a script; "no" once it runs out.
-pub struct FakePrompt {
+pub(crate) struct FakePrompt {
     answers: VecDeque<bool>,
     pub questions: Vec<String>,
 }
 
 impl FakePrompt {
-    pub fn new(answers: &[bool]) -> FakePrompt {
+    pub(crate) fn new(answers: &[bool]) -> FakePrompt {
         FakePrompt {
             answers: answers.iter().copied().collect(),
             questions: Vec::new(),
@@ -71,20 +71,20 @@ impl Prompt for FakePrompt {
 }
 
 /// Time that passes only when slept.
-pub struct FakeClock {
+pub(crate) struct FakeClock {
     start: Instant,
     slept: Cell<Duration>,
 }
 
 impl FakeClock {
-    pub fn new() -> FakeClock {
+    pub(crate) fn new() -> FakeClock {
         FakeClock {
             start: Instant::now(),
             slept: Cell::new(Duration::ZERO),
         }
     }
 
-    pub fn slept(&self) -> Duration {
+    pub(crate) fn slept(&self) -> Duration {
         self.slept.get()
     }
 }

@@ -12,7 +12,7 @@ use crate::model::{Socket, State};
 use crate::target::Target;
 
 /// Wait until something listens on the targets; print what does.
-pub fn listen(
+pub(crate) fn listen(
     filters: &Filters,
     timeout: Duration,
     quiet: bool,
@@ -47,7 +47,7 @@ pub fn listen(
 
 /// Wait until no socket but TIME_WAIT uses the targets. TIME_WAIT does not stop a server
 /// from binding again (servers set SO_REUSEADDR), and it lasts a minute.
-pub fn free(
+pub(crate) fn free(
     filters: &Filters,
     timeout: Duration,
     quiet: bool,

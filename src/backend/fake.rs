@@ -12,7 +12,7 @@ use crate::signal::Signal;
 
 /// Ways the fake system misbehaves on purpose.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Script {
+pub(crate) enum Script {
     /// Right after `pin(pid)`, the process exits and a new one gets its pid, holding `inodes`.
     ReuseAfterPin { pid: u32, inodes: Vec<u64> },
     /// A kernel without pidfds.
@@ -75,16 +75,16 @@ impl State {
 }
 
 #[derive(Default)]
-pub struct FakeBackend {
+pub(crate) struct FakeBackend {
     state: Rc<RefCell<State>>,
 }
 
 impl FakeBackend {
-    pub fn new() -> FakeBackend {
+    pub(crate) fn new() -> FakeBackend {
         FakeBackend::default()
     }
 
-    pub fn spawn(&self, pid: u32, name: &str, inodes: &[u64]) {
+    pub(crate) fn spawn(&self, pid: u32, name: &str, inodes: &[u64]) {
         let mut state = self.state.borrow_mut();
         state.generations += 1;
         let generation = state.generations;
@@ -101,36 +101,36 @@ impl FakeBackend {
         );
     }
 
-    pub fn add_socket(&self, socket: Socket) {
+    pub(crate) fn add_socket(&self, socket: Socket) {
         self.state.borrow_mut().sockets.push(socket);
     }
 
-    pub fn reserve(&self, ports: RangeInclusive<u16>) {
+    pub(crate) fn reserve(&self, ports: RangeInclusive<u16>) {
         self.state.borrow_mut().reserved.push(ports);
     }
 
-    pub fn script(&self, script: Script) {
+    pub(crate) fn script(&self, script: Script) {
         self.state.borrow_mut().scripts.push(script);
     }
 
     /// Change the socket table before query number `n` (1-based) is answered.
-    pub fn on_query(&self, f: impl FnMut(usize, &mut Vec<Socket>) + 'static) {
+    pub(crate) fn on_query(&self, f: impl FnMut(usize, &mut Vec<Socket>) + 'static) {
         self.state.borrow_mut().on_query = Some(Box::new(f));
     }
 
-    pub fn log(&self) -> Vec<String> {
+    pub(crate) fn log(&self) -> Vec<String> {
         self.state.borrow().log.clone()
     }
 
-    pub fn alive(&self, pid: u32) -> bool {
+    pub(crate) fn alive(&self, pid: u32) -> bool {
         self.state.borrow().procs.contains_key(&pid)
     }
 
-    pub fn owner_scans(&self) -> usize {
+    pub(crate) fn owner_scans(&self) -> usize {
         self.state.borrow().owner_scans
     }
 
-    pub fn socket_queries(&self) -> usize {
+    pub(crate) fn socket_queries(&self) -> usize {
         self.state.borrow().socket_queries
     }
 }

@@ -9,13 +9,13 @@ use crate::model::{Host, Socket, Warning};
 use crate::signal::Signal;
 
 #[cfg(test)]
-pub mod fake;
+pub(crate) mod fake;
 #[cfg(target_os = "linux")]
-pub mod linux;
+pub(crate) mod linux;
 
 /// The sockets read, and what had to be skipped while reading them.
 #[derive(Debug, Default, Clone)]
-pub struct SocketTable {
+pub(crate) struct SocketTable {
     pub sockets: Vec<Socket>,
     /// What was skipped or done instead while reading them.
     pub warnings: Vec<Warning>,
@@ -23,7 +23,7 @@ pub struct SocketTable {
 
 /// Whether one process holds one of some sockets, read again at the moment of asking.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Holding {
+pub(crate) enum Holding {
     Holds,
     /// The process runs but holds none of them (any more).
     Released,
@@ -35,13 +35,13 @@ pub enum Holding {
 
 /// A process opened for signalling: a signal sent through it reaches that process or none,
 /// never a later process that was given the same pid.
-pub trait PinnedProcess {
+pub(crate) trait PinnedProcess {
     fn signal(&self, signal: Signal) -> Result<(), SignalError>;
 }
 
 /// Why a process could not be pinned.
 #[derive(Debug, thiserror::Error)]
-pub enum PinError {
+pub(crate) enum PinError {
     #[error("the process has exited")]
     Gone,
     /// The kernel cannot pin processes (Linux before 5.3 has no pidfd_open).
@@ -53,7 +53,7 @@ pub enum PinError {
 
 /// Why a signal was not delivered.
 #[derive(Debug, thiserror::Error)]
-pub enum SignalError {
+pub(crate) enum SignalError {
     #[error("the process has exited")]
     Gone,
     #[error("permission denied")]
@@ -63,7 +63,7 @@ pub enum SignalError {
 }
 
 /// What portwho needs from an operating system.
-pub trait Backend {
+pub(crate) trait Backend {
     /// Read the socket tables once.
     fn sockets(&self, query: &SocketQuery) -> Result<SocketTable, Error>;
     /// A hint, before `sockets`, that `owners` will be asked for: start what does not
@@ -100,7 +100,7 @@ pub trait Backend {
 /// a proc tree to read instead of the live system (`--proc-root`), and when to find
 /// owners with the kernel's fd iterator (`PORTWHO_BPF`).
 #[cfg(target_os = "linux")]
-pub fn from_env(
+pub(crate) fn from_env(
     proc_root: Option<&std::path::Path>,
     kernel_iterator: Option<&std::ffi::OsStr>,
 ) -> Result<Box<dyn Backend>, Error> {

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use crate::model::{Exposure, canonical};
 
 /// The interface that carries `ip`, for a socket bound to one specific address.
-pub fn interface_of(ip: IpAddr, interfaces: &[(IpAddr, String)]) -> Option<String> {
+pub(crate) fn interface_of(ip: IpAddr, interfaces: &[(IpAddr, String)]) -> Option<String> {
     if Exposure::of(ip) != Exposure::Address {
         return None;
     }

@@ -111,7 +111,7 @@ impl Rule {
 }
 
 /// The findings for one socket, most severe first; none for sockets that do not listen.
-pub fn findings(e: &Entry) -> Vec<Finding> {
+pub(crate) fn findings(e: &Entry) -> Vec<Finding> {
     if !e.socket.state.is_listening() {
         return Vec::new();
     }

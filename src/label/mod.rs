@@ -1,10 +1,10 @@
 //! Labels for sockets: service names and port ranges.
 
-pub mod exposure;
-pub mod findings;
-pub mod ranges;
+pub(crate) mod exposure;
+pub(crate) mod findings;
+pub(crate) mod ranges;
 mod service_name;
-pub mod services;
+pub(crate) mod services;
 mod services_table;
 
 use std::collections::HashMap;
@@ -15,7 +15,7 @@ use crate::model::{Entry, Exposure, Process, Socket};
 use services::ServiceTable;
 
 /// Everything needed to label a socket, gathered once per run.
-pub struct Labeller<'a> {
+pub(crate) struct Labeller<'a> {
     /// `None` with `--numeric`.
     pub services: Option<&'a ServiceTable>,
     pub ephemeral: RangeInclusive<u16>,
@@ -30,7 +30,7 @@ pub struct Labeller<'a> {
 }
 
 impl Labeller<'_> {
-    pub fn entry(
+    pub(crate) fn entry(
         &self,
         socket: Socket,
         processes: Vec<Arc<Process>>,

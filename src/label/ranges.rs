@@ -3,7 +3,7 @@
 use crate::model::Category;
 
 /// The IANA range a port belongs to (RFC 6335, section 6).
-pub fn category(port: u16) -> Category {
+pub(crate) fn category(port: u16) -> Category {
     match port {
         0..=1023 => Category::WellKnown,
         1024..=49151 => Category::Registered,

@@ -9,14 +9,14 @@ use super::{Entry, Proto};
 /// A field of a baseline: typed when portwho knows its spelling, else the text as saved,
 /// so that a baseline written by hand or by another version is still read and reported.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Spelled<T> {
+pub(crate) enum Spelled<T> {
     Known(T),
     Unknown(String),
 }
 
 impl<T> Spelled<T> {
     /// `text` as `parse` reads it, or kept as it is when `parse` does not.
-    pub fn read(text: String, parse: impl FnOnce(&str) -> Option<T>) -> Spelled<T> {
+    pub(crate) fn read(text: String, parse: impl FnOnce(&str) -> Option<T>) -> Spelled<T> {
         match parse(&text) {
             Some(value) => Spelled::Known(value),
             None => Spelled::Unknown(text),
@@ -38,7 +38,7 @@ impl<T: fmt::Display> fmt::Display for Spelled<T> {
 /// that identify a listener and its program are read. The object itself is kept, to be
 /// echoed in `--diff --json`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Listener {
+pub(crate) struct Listener {
     pub proto: Spelled<Proto>,
     pub local_addr: Spelled<IpAddr>,
     pub local_port: u16,
@@ -49,7 +49,7 @@ pub struct Listener {
 
 /// What changed for one listener.
 #[derive(Debug)]
-pub enum Change<'a> {
+pub(crate) enum Change<'a> {
     Added(&'a Entry),
     Removed(&'a Listener),
     /// Another program holds it now. Pids are expected to change across restarts and are
@@ -61,7 +61,7 @@ pub enum Change<'a> {
 }
 
 /// The holders' executables (or names), the identity compared across restarts.
-pub fn programs(e: &Entry) -> BTreeSet<String> {
+pub(crate) fn programs(e: &Entry) -> BTreeSet<String> {
     e.processes
         .iter()
         .map(|p| p.exe.clone().unwrap_or_else(|| p.name.clone()))
@@ -69,7 +69,7 @@ pub fn programs(e: &Entry) -> BTreeSet<String> {
 }
 
 /// The programs of a listener, for people.
-pub fn describe(programs: &BTreeSet<String>) -> String {
+pub(crate) fn describe(programs: &BTreeSet<String>) -> String {
     if programs.is_empty() {
         "owner unknown".to_string()
     } else {

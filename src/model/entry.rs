@@ -6,7 +6,7 @@ use super::{Exposure, Finding, Process, Socket};
 
 /// IANA range of a port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-pub enum Category {
+pub(crate) enum Category {
     #[serde(rename = "well-known")]
     WellKnown,
     #[serde(rename = "registered")]
@@ -16,7 +16,7 @@ pub enum Category {
 }
 
 impl Category {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Category::WellKnown => "well-known",
             Category::Registered => "registered",
@@ -27,7 +27,7 @@ impl Category {
 
 /// A socket joined with its holders and labelled: one row of output.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
+pub(crate) struct Entry {
     pub socket: Socket,
     /// Shared: the details of one process are read once, however many sockets it holds.
     pub processes: Vec<std::sync::Arc<Process>>,

@@ -7,7 +7,7 @@ use serde::Serialize;
 /// How far a listening socket reaches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Exposure {
+pub(crate) enum Exposure {
     /// 127.0.0.0/8 or ::1: reachable from this host only.
     Loopback,
     /// One specific address: reachable from that interface's networks.
@@ -19,7 +19,7 @@ pub enum Exposure {
 impl Exposure {
     /// The class of an address alone, as `Family::of` is; which interface carries a
     /// specific address is the host's to say (`label::exposure::interface_of`).
-    pub fn of(ip: IpAddr) -> Exposure {
+    pub(crate) fn of(ip: IpAddr) -> Exposure {
         let ip = canonical(ip);
         if ip.is_loopback() {
             Exposure::Loopback
@@ -30,7 +30,7 @@ impl Exposure {
         }
     }
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Exposure::Loopback => "loopback",
             Exposure::Address => "address",
@@ -39,7 +39,7 @@ impl Exposure {
     }
 
     /// Reachable from other hosts.
-    pub fn beyond_loopback(self) -> bool {
+    pub(crate) fn beyond_loopback(self) -> bool {
         self != Exposure::Loopback
     }
 }

@@ -2,7 +2,7 @@
 
 /// Facts about this host that decide whether a port can be bound.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Host {
+pub(crate) struct Host {
     /// The range the kernel picks client ports from (`ip_local_port_range`).
     pub ephemeral: std::ops::RangeInclusive<u16>,
     /// Ports the kernel never picks as client ports (`ip_local_reserved_ports`).

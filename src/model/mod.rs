@@ -11,18 +11,19 @@ mod socket;
 
 mod scan;
 #[cfg(test)]
-pub mod testing;
+pub(crate) mod testing;
 mod warning;
 
-pub use scan::{Detail, Owners, ProcessDetails, ScanStats, SocketQuery};
-pub use warning::Warning;
+pub(crate) use scan::{Detail, Owners, ProcessDetails, ScanStats, SocketQuery};
+pub(crate) use warning::Warning;
 
-pub use change::{Change, Listener, Spelled, describe, programs};
-pub use container::{Container, ProxyTarget, Runtime};
-pub use entry::{Category, Entry};
-pub use exposure::Exposure;
+pub(crate) use change::{Change, Listener, Spelled, describe, programs};
+pub(crate) use container::{Container, ProxyTarget, Runtime};
+pub(crate) use entry::{Category, Entry};
+pub(crate) use exposure::Exposure;
 pub(crate) use exposure::canonical;
-pub use finding::{Finding, Severity};
-pub use host::Host;
-pub use process::{Ancestor, Manager, Process};
-pub use socket::{Family, Proto, Socket, State};
+pub(crate) use finding::{Finding, Severity};
+pub(crate) use host::Host;
+pub(crate) use process::{Ancestor, Manager, Process};
+pub use socket::{Family, Proto};
+pub(crate) use socket::{Socket, State};

@@ -7,7 +7,7 @@ use super::{Container, ProxyTarget};
 /// A process that holds a socket, with the details shown to the user. Fields that could
 /// not be read (another user's process, a process exiting) are `None` or empty.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Process {
+pub(crate) struct Process {
     pub pid: u32,
     /// The kernel's short name (`comm`); empty if it could not be read.
     pub name: String,
@@ -34,7 +34,7 @@ pub struct Process {
 
 /// One link of a parent chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Ancestor {
+pub(crate) struct Ancestor {
     pub pid: u32,
     pub name: String,
 }

@@ -8,7 +8,7 @@ use super::Process;
 /// Which sockets to fetch. A backend may return more than asked (the caller filters
 /// exactly); the fields let it ask the kernel for less.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SocketQuery {
+pub(crate) struct SocketQuery {
     pub tcp: bool,
     pub udp: bool,
     pub ipv4: bool,
@@ -34,7 +34,7 @@ impl Default for SocketQuery {
 
 /// Counts from the owner scan, so hidden and vanished owners can be said, not guessed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct ScanStats {
+pub(crate) struct ScanStats {
     /// Processes whose fd directory was read.
     pub processes: usize,
     /// Processes whose fd directory could not be read (permission denied).
@@ -50,14 +50,14 @@ pub struct ScanStats {
 
 impl ScanStats {
     /// Whether some processes' sockets could not be seen: their owners may be hidden.
-    pub fn someone_hidden(&self) -> bool {
+    pub(crate) fn someone_hidden(&self) -> bool {
         self.denied > 0 || self.others_invisible
     }
 }
 
 /// Which processes hold which socket inode.
 #[derive(Debug, Default, Clone)]
-pub struct Owners {
+pub(crate) struct Owners {
     /// Socket inode → pids holding it, ascending.
     pub by_inode: crate::hash::IntMap<u64, Vec<u32>>,
     pub stats: ScanStats,
@@ -80,7 +80,7 @@ pub enum Detail {
 
 /// Details of the processes that will be shown.
 #[derive(Debug, Default, Clone)]
-pub struct ProcessDetails {
+pub(crate) struct ProcessDetails {
     pub processes: HashMap<u32, Process>,
     /// Pids that exited before their details could be read.
     pub vanished: usize,

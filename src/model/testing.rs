@@ -3,7 +3,7 @@
 use super::{Category, Entry, Exposure, Process, Proto, Socket, State};
 
 /// A socket on `local` with no peer, uid 0 and inode 1.
-pub fn socket(local: &str, proto: Proto, state: State) -> Socket {
+pub(crate) fn socket(local: &str, proto: Proto, state: State) -> Socket {
     Socket {
         proto,
         local: local.parse().expect("a socket address"),
@@ -16,7 +16,7 @@ pub fn socket(local: &str, proto: Proto, state: State) -> Socket {
 }
 
 /// A TCP socket on `local` with no peer, uid 0 and this inode.
-pub fn tcp(local: &str, state: State, inode: u64) -> Socket {
+pub(crate) fn tcp(local: &str, state: State, inode: u64) -> Socket {
     Socket {
         inode,
         ..socket(local, Proto::Tcp, state)
@@ -24,7 +24,7 @@ pub fn tcp(local: &str, state: State, inode: u64) -> Socket {
 }
 
 /// A process of alice's (uid 1000) with this name and no command line.
-pub fn process(pid: u32, name: &str) -> Process {
+pub(crate) fn process(pid: u32, name: &str) -> Process {
     Process {
         pid,
         name: name.into(),
@@ -35,7 +35,7 @@ pub fn process(pid: u32, name: &str) -> Process {
 }
 
 /// A row for `socket`, with no holders, no service and the exposure of its address.
-pub fn entry(socket: Socket) -> Entry {
+pub(crate) fn entry(socket: Socket) -> Entry {
     Entry {
         exposure: Exposure::of(socket.local.ip()),
         socket,

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 /// Something the user should hear about a read that still produced an answer.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Warning {
+pub(crate) enum Warning {
     /// Lines of a socket table that did not parse, and were skipped.
     MalformedLines { path: PathBuf, count: usize },
     /// Sockets the kernel reported in a state this version does not know.
@@ -16,7 +16,7 @@ pub enum Warning {
 
 impl Warning {
     /// Whether only `-v` tells it: it changes how portwho read, not what it found.
-    pub fn verbose_only(&self) -> bool {
+    pub(crate) fn verbose_only(&self) -> bool {
         matches!(self, Warning::NetlinkRefused { .. })
     }
 }

@@ -7,7 +7,7 @@ use crate::text::format_addr;
 use crate::text::{escape, plural};
 
 /// Findings, most severe first, each with the socket and its holders, and the reason.
-pub fn findings(
+pub(crate) fn findings(
     entries: &[Entry],
     listening: usize,
     fail_on: Severity,
@@ -64,7 +64,11 @@ fn holders(e: &Entry) -> String {
 }
 
 /// `+` new, `-` gone, `~` another program now, then a one-line summary.
-pub fn changes(changes: &[Change], baseline_name: &str, out: &mut dyn Write) -> io::Result<()> {
+pub(crate) fn changes(
+    changes: &[Change],
+    baseline_name: &str,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     let mut counts = [0usize; 3];
     for change in changes {
         match change {

@@ -9,7 +9,7 @@ use crate::text::escape;
 use crate::text::format_addr;
 
 /// Renders one card per distinct holder of the entries, after the table of `portwho :PORT`.
-pub struct Cards {
+pub(crate) struct Cards {
     /// Seconds since the Unix epoch, for "how long it has run".
     pub now: u64,
     /// Cut long lines to this width (on a terminal only).
@@ -222,7 +222,7 @@ fn command_line(args: &[String]) -> String {
 
 impl Cards {
     /// Every entry at once.
-    pub fn render(&self, entries: &[Entry], out: &mut dyn Write) -> io::Result<()> {
+    pub(crate) fn render(&self, entries: &[Entry], out: &mut dyn Write) -> io::Result<()> {
         let mut seen = Vec::new();
         for e in entries {
             for p in &e.processes {

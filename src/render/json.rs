@@ -12,7 +12,7 @@ use crate::model::{
 };
 
 /// Renders entries as the contract's JSON array.
-pub struct Json;
+pub(crate) struct Json;
 
 #[derive(Serialize)]
 struct Record<'a> {
@@ -127,7 +127,7 @@ impl Serialize for Records<'_> {
 
 impl Json {
     /// The array for rows made as they are written.
-    pub fn rows(&self, rows: &dyn Rows, out: &mut dyn Write) -> io::Result<()> {
+    pub(crate) fn rows(&self, rows: &dyn Rows, out: &mut dyn Write) -> io::Result<()> {
         serde_json::to_writer_pretty(&mut *out, &Records(rows))?;
         writeln!(out)
     }
@@ -135,14 +135,14 @@ impl Json {
 
 impl Json {
     /// Every entry at once.
-    pub fn render(&self, entries: &[Entry], out: &mut dyn Write) -> io::Result<()> {
+    pub(crate) fn render(&self, entries: &[Entry], out: &mut dyn Write) -> io::Result<()> {
         self.rows(&entries, out)
     }
 }
 
 /// `--diff --json`: `{"added": [...], "removed": [...], "changed": [{"before", "after"}]}`,
 /// with current sockets as records and baseline ones as they were saved.
-pub fn changes(changes: &[Change], out: &mut dyn Write) -> io::Result<()> {
+pub(crate) fn changes(changes: &[Change], out: &mut dyn Write) -> io::Result<()> {
     let mut added = Vec::new();
     let mut removed = Vec::new();
     let mut changed = Vec::new();

@@ -1,11 +1,11 @@
 //! Rendering finished entries: one trait, one module per format.
 
-pub mod audit;
-pub mod card;
-pub mod json;
+pub(crate) mod audit;
+pub(crate) mod card;
+pub(crate) mod json;
 mod printer;
-pub mod table;
-pub mod time;
+pub(crate) mod table;
+pub(crate) mod time;
 
 use std::io::{self, Write};
 
@@ -13,10 +13,10 @@ use crate::model::Change;
 use crate::model::Severity;
 use crate::model::{Entry, Socket};
 
-pub use printer::{Format, Style, printer};
+pub(crate) use printer::{Format, Style, printer};
 
 /// How a run writes its answer: chosen once, from the configuration, for the whole run.
-pub trait Render {
+pub(crate) trait Render {
     /// Whether a person reads this: the owner cards, the diagnosis and "no socket
     /// matches" are written for people only.
     fn explains(&self) -> bool;
@@ -51,7 +51,7 @@ pub trait Render {
 /// Rows for the formats that write one row per socket (the table and JSON), visited in
 /// order as often as a format needs: the table walks them twice, for the column widths and
 /// then for the text.
-pub trait Rows {
+pub(crate) trait Rows {
     fn each(&self, visit: &mut dyn FnMut(&Entry) -> io::Result<()>) -> io::Result<()>;
 }
 
@@ -64,7 +64,7 @@ impl Rows for &[Entry] {
 /// Rows made from sorted sockets as they are written. A listing holds only its sockets,
 /// and each row exists while it is written: held all at once, the labelled rows were
 /// most of portwho's memory on a host with tens of thousands of sockets.
-pub struct Lazy<'a> {
+pub(crate) struct Lazy<'a> {
     pub sockets: &'a [Socket],
     /// The row of the socket at an index.
     pub make: &'a dyn Fn(usize) -> Entry,

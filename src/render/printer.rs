@@ -9,7 +9,7 @@ use crate::model::Severity;
 
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
+pub(crate) enum Format {
     Table,
     Json,
     /// `--quiet`: nothing on stdout.
@@ -32,7 +32,7 @@ pub struct Style {
 }
 
 /// The printer for a format.
-pub fn printer(format: Format, style: Style) -> Box<dyn Render> {
+pub(crate) fn printer(format: Format, style: Style) -> Box<dyn Render> {
     match format {
         Format::Table => Box::new(Text { style }),
         Format::Json => Box::new(JsonPrinter),

@@ -18,7 +18,7 @@ const RESET: &str = "\x1b[0m";
 const PEER: usize = 2;
 
 /// Renders entries as a whitespace-aligned table, like `ss` and `ps`.
-pub struct Table {
+pub(crate) struct Table {
     pub color: bool,
     /// Cut the widest cells so each line fits; `None` when not on a terminal.
     pub width: Option<usize>,
@@ -213,7 +213,7 @@ impl Table {
     /// cell, and on a terminal `Width::truncate(width).suffix("…")` with
     /// `PriorityMax::right`), but tabled holds every cell of the table at once: 17.6 MB
     /// for `--all` at 500 × 20 on a terminal, against 6.6 MB streamed.
-    pub fn rows(&self, rows: &dyn super::Rows, out: &mut dyn Write) -> io::Result<()> {
+    pub(crate) fn rows(&self, rows: &dyn super::Rows, out: &mut dyn Write) -> io::Result<()> {
         let mut cells = Cells::default();
         // The widest cell of each column, the header left out (its last cell is padded).
         let mut widths: Vec<usize> = Vec::new();
@@ -324,9 +324,10 @@ fn cell_width(cell: &str) -> usize {
     }
 }
 
+#[cfg(test)]
 impl Table {
     /// Every entry at once.
-    pub fn render(&self, entries: &[Entry], out: &mut dyn Write) -> io::Result<()> {
+    pub(crate) fn render(&self, entries: &[Entry], out: &mut dyn Write) -> io::Result<()> {
         self.rows(&entries, out)
     }
 }

@@ -1,7 +1,7 @@
 //! Times for people and for JSON: RFC 3339 in UTC, and short durations.
 
 /// `2026-11-23T12:01:02Z` for seconds since the Unix epoch.
-pub fn rfc3339(secs: u64) -> String {
+pub(crate) fn rfc3339(secs: u64) -> String {
     let days = secs / 86_400;
     let rem = secs % 86_400;
     let (year, month, day) = civil_from_days(days);
@@ -28,7 +28,7 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
 }
 
 /// `45s`, `12m 5s`, `3h 2m`, `4d 6h`: the two largest units.
-pub fn elapsed(secs: u64) -> String {
+pub(crate) fn elapsed(secs: u64) -> String {
     let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
     match (d, h, m) {
         (0, 0, 0) => format!("{s}s"),

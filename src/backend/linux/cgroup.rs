@@ -7,7 +7,7 @@ use crate::model::{Container, Manager, Proto, ProxyTarget, Runtime};
 
 /// Read one process's cgroup file, or `None` when it cannot be read (the process exited,
 /// or the kernel has no cgroups).
-pub fn read(proc_root: &Path, pid: u32) -> Option<Manager> {
+pub(crate) fn read(proc_root: &Path, pid: u32) -> Option<Manager> {
     let bytes = std::fs::read(proc_root.join(pid.to_string()).join("cgroup")).ok()?;
     // Cgroup names are whatever their creator chose; one odd byte must not hide the rest.
     Some(parse(&String::from_utf8_lossy(&bytes)))

@@ -5,7 +5,7 @@ use std::path::Path;
 
 /// How a proc mount limits the processes it shows (the `hidepid=` mount option).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HidePid {
+pub(crate) struct HidePid {
     /// `invisible` (2) or `ptraceable` (4): others' `/proc/PID` directories are not listed.
     /// `noaccess` (1) still lists them, and reading them fails with EACCES, which the scan
     /// already counts as denied.
@@ -16,7 +16,7 @@ pub struct HidePid {
 
 /// The `hidepid` options of the proc mount at `proc_root`, from `/proc/self/mountinfo`'s
 /// text; `None` when nothing is hidden or `proc_root` is not a proc mount.
-pub fn parse(mountinfo: &str, proc_root: &Path) -> Option<HidePid> {
+pub(crate) fn parse(mountinfo: &str, proc_root: &Path) -> Option<HidePid> {
     // The last mount on that path is the one on top, the one a path lookup reaches.
     let line = mountinfo.lines().rfind(|line| {
         let mut fields = line.split(' ');
@@ -64,7 +64,7 @@ fn unescape(field: &str) -> Vec<u8> {
 
 /// Whether this process cannot see other users' processes under `proc_root`: a
 /// `hidepid=invisible` mount, and neither CAP_SYS_PTRACE nor membership of its `gid=`.
-pub fn hides_others(proc_root: &Path) -> bool {
+pub(crate) fn hides_others(proc_root: &Path) -> bool {
     const CAP_SYS_PTRACE: u32 = 19;
     let Ok(mountinfo) = std::fs::read_to_string("/proc/self/mountinfo") else {
         return false;

@@ -1,15 +1,15 @@
 //! The Linux backend: netlink sock_diag or `/proc/net/*` for sockets, `/proc` for owners.
 
-pub mod bpf;
-pub mod cgroup;
-pub mod hidepid;
-pub mod netlink;
-pub mod owners;
-pub mod passwd;
-pub mod proc_net;
-pub mod process;
-pub mod reserved;
-pub mod signal;
+pub(crate) mod bpf;
+pub(crate) mod cgroup;
+pub(crate) mod hidepid;
+pub(crate) mod netlink;
+pub(crate) mod owners;
+pub(crate) mod passwd;
+pub(crate) mod proc_net;
+pub(crate) mod process;
+pub(crate) mod reserved;
+pub(crate) mod signal;
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
@@ -32,7 +32,7 @@ const STATIC_GLIBC: bool = cfg!(all(target_env = "gnu", target_feature = "crt-st
 const PARALLEL_DETAILS: usize = 64;
 
 #[derive(Debug)]
-pub struct LinuxBackend {
+pub(crate) struct LinuxBackend {
     proc_root: PathBuf,
     /// Netlink answers for the caller's own network namespace, so it is only used when the
     /// proc root is the real `/proc`; a captured tree (tests, fixtures) is parsed as text.
@@ -52,7 +52,7 @@ impl Default for LinuxBackend {
 }
 
 impl LinuxBackend {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         LinuxBackend {
             proc_root: PathBuf::from("/proc"),
             netlink: true,
@@ -63,7 +63,7 @@ impl LinuxBackend {
     }
 
     /// The live system, with the kernel's iterator used as `choice` says (`PORTWHO_BPF`).
-    pub fn with_kernel_iterator(choice: bpf::Choice) -> Self {
+    pub(crate) fn with_kernel_iterator(choice: bpf::Choice) -> Self {
         LinuxBackend {
             kernel_iterator: Some(choice),
             ..Self::new()
@@ -71,7 +71,7 @@ impl LinuxBackend {
     }
 
     /// A backend that reads everything, sockets included, from a proc tree at `root`.
-    pub fn with_proc_root(root: impl Into<PathBuf>) -> Self {
+    pub(crate) fn with_proc_root(root: impl Into<PathBuf>) -> Self {
         LinuxBackend {
             proc_root: root.into(),
             netlink: false,
@@ -89,10 +89,6 @@ impl LinuxBackend {
             Ok(()) => OwnerRoute::Iterate(None),
             Err(why) => OwnerRoute::Walk(why),
         }
-    }
-
-    pub fn proc_root(&self) -> &Path {
-        &self.proc_root
     }
 
     /// Parse the `/proc/net` tables the query asks for.
@@ -357,7 +353,7 @@ fn open_files(proc_root: &Path) -> Option<u64> {
 /// Whether stdout is what Rust's runtime puts in place of a closed fd 1 before `main`:
 /// `/dev/null` opened read-write. (A shell's `>/dev/null` opens it write-only.) Without
 /// this check `portwho >&-` would print nothing and exit 0 as if it had answered.
-pub fn stdout_was_closed() -> bool {
+pub(crate) fn stdout_was_closed() -> bool {
     let stdout = std::io::stdout();
     let Ok(stat) = rustix::fs::fstat(&stdout) else {
         // Not even a file: closed after all.

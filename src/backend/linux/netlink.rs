@@ -48,7 +48,7 @@ const ALL_STATES: u32 = 0x1ffe;
 
 /// Above this many port ranges the filter program grows past what is worth sending;
 /// the caller filters exactly anyway, so the kernel then dumps every port.
-pub const MAX_RANGES: usize = 32;
+pub(crate) const MAX_RANGES: usize = 32;
 
 /// The kernel caps one dump datagram at a little under 32 KiB, so this never truncates.
 const RECV_BUFFER: usize = 32 * 1024;
@@ -103,13 +103,14 @@ pub struct Progress {
 
 /// The sockets of a whole dump, and how many had to be left out.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Dump {
+pub(crate) struct Dump {
     pub sockets: Vec<Socket>,
     pub skipped: usize,
 }
 
 /// Read the sockets `query` asks for, asking the kernel to filter by state and port.
-pub fn dump(query: &SocketQuery) -> Result<Vec<Socket>, NetlinkError> {
+#[cfg(test)]
+pub(crate) fn dump(query: &SocketQuery) -> Result<Vec<Socket>, NetlinkError> {
     dump_counted(query).map(|dump| dump.sockets)
 }
 
@@ -117,7 +118,7 @@ pub fn dump(query: &SocketQuery) -> Result<Vec<Socket>, NetlinkError> {
 ///
 /// Sockets come TCP before UDP and IPv4 before IPv6 within each, as four separate
 /// dumps would give them.
-pub fn dump_counted(query: &SocketQuery) -> Result<Dump, NetlinkError> {
+pub(crate) fn dump_counted(query: &SocketQuery) -> Result<Dump, NetlinkError> {
     let tables = tables(query);
     if tables.is_empty() {
         return Ok(Dump::default());
@@ -326,7 +327,7 @@ fn recv(fd: &OwnedFd, buf: &mut [u8]) -> Result<Option<usize>, NetlinkError> {
 /// optional bytecode filter keeping sockets whose local port is in `ports`.
 ///
 /// An empty list, or one longer than [`MAX_RANGES`], sends no filter: every port.
-pub fn request(
+pub(crate) fn request(
     table: Table,
     seq: u32,
     listening_only: bool,

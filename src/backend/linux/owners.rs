@@ -21,7 +21,7 @@ const PARALLEL_THRESHOLD: usize = 64;
 const MAX_THREADS: usize = 4;
 
 /// Scan every process under `proc_root` once and keep the holders of the `wanted` inodes.
-pub fn scan(proc_root: &Path, wanted: &HashSet<u64>) -> Result<Owners, Error> {
+pub(crate) fn scan(proc_root: &Path, wanted: &HashSet<u64>) -> Result<Owners, Error> {
     let read_error = |source: Errno| Error::Read {
         path: proc_root.to_path_buf(),
         source: source.into(),
@@ -78,7 +78,7 @@ pub fn scan(proc_root: &Path, wanted: &HashSet<u64>) -> Result<Owners, Error> {
 ///
 /// `--kill` asks this after pinning a process and before signalling it, so a process that
 /// closed the socket since the scan (or a pid now used by another process) is left alone.
-pub fn holding(proc_root: &Path, pid: u32, wanted: &HashSet<u64>) -> Holding {
+pub(crate) fn holding(proc_root: &Path, pid: u32, wanted: &HashSet<u64>) -> Holding {
     let path = proc_root.join(format!("{pid}/fd"));
     let fd_dir = match rustix::fs::open(
         &path,

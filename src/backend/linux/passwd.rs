@@ -7,14 +7,14 @@
 //! reads `/etc/passwd` itself instead, and a user only a module knows shows as the uid.
 
 /// The name of `uid`: the first entry with that uid, as glibc's `files` source answers.
-pub fn name_of(passwd: &str, uid: u32) -> Option<&str> {
+pub(crate) fn name_of(passwd: &str, uid: u32) -> Option<&str> {
     entries(passwd)
         .find(|&(_, u)| u == uid)
         .map(|(name, _)| name)
 }
 
 /// The uid of the user called `name` (exactly, as getpwnam compares).
-pub fn uid_of(passwd: &str, name: &str) -> Option<u32> {
+pub(crate) fn uid_of(passwd: &str, name: &str) -> Option<u32> {
     entries(passwd)
         .find(|&(n, _)| n == name)
         .map(|(_, uid)| uid)

@@ -13,7 +13,7 @@ const MAX_ANCESTORS: usize = 32;
 
 /// Facts shared by every process of one run, read once.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Clock {
+pub(crate) struct Clock {
     /// Boot time, seconds since the Unix epoch (`btime` in `/proc/stat`).
     pub boot_time: Option<u64>,
     pub ticks_per_second: u64,
@@ -21,7 +21,7 @@ pub struct Clock {
 
 /// Where a process's effective uid is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Uids {
+pub(crate) enum Uids {
     /// The owner of `/proc/PID`, as `ps` reads it: procfs makes that directory owned by
     /// the process's effective uid (it alone is exempt from the rule that gives a
     /// non-dumpable process's files to root, so that one `stat` answers). About 1 µs a
@@ -34,7 +34,7 @@ pub enum Uids {
 
 impl Uids {
     /// How to read the uids under `proc_root`.
-    pub fn of(proc_root: &Path) -> Uids {
+    pub(crate) fn of(proc_root: &Path) -> Uids {
         match rustix::fs::statfs(proc_root) {
             Ok(fs) if fs.f_type == rustix::fs::PROC_SUPER_MAGIC => Uids::Owner,
             _ => Uids::Status,
@@ -43,7 +43,7 @@ impl Uids {
 }
 
 impl Clock {
-    pub fn read(proc_root: &Path) -> Clock {
+    pub(crate) fn read(proc_root: &Path) -> Clock {
         let boot_time = std::fs::read_to_string(proc_root.join("stat"))
             .ok()
             .and_then(|text| parse_btime(&text));
@@ -69,7 +69,7 @@ fn parse_btime(stat: &str) -> Option<u64> {
 ///
 /// A process can put anything in its name and arguments, and another user's files may be
 /// unreadable: a field that cannot be read stays empty rather than hiding the pid.
-pub fn read(
+pub(crate) fn read(
     proc_root: &Path,
     pid: u32,
     detail: Detail,
@@ -199,7 +199,7 @@ fn ancestors(
 /// `/proc/PID/status` through procfs's parser, given the text with invalid UTF-8 replaced:
 /// its `Name:` line is the process's own choice, and procfs refuses the whole file when one
 /// byte is not UTF-8, which would hide the user of any process that names itself so.
-pub fn status(dir: &Path) -> Option<procfs::process::Status> {
+pub(crate) fn status(dir: &Path) -> Option<procfs::process::Status> {
     use procfs::FromRead;
     let bytes = std::fs::read(dir.join("status")).ok()?;
     procfs::process::Status::from_read(String::from_utf8_lossy(&bytes).as_bytes()).ok()
@@ -208,7 +208,7 @@ pub fn status(dir: &Path) -> Option<procfs::process::Status> {
 /// The effective uid from `/proc/PID/status` text: the second number of its `Uid:` line.
 /// Only this line is parsed, so the process's own `Name:` (any bytes) cannot get in the way,
 /// and the shown rows do not pay for parsing fifty fields they never use.
-pub fn effective_uid(status: &[u8]) -> Option<u32> {
+pub(crate) fn effective_uid(status: &[u8]) -> Option<u32> {
     let line = status
         .split(|&b| b == b'\n')
         .find_map(|line| line.strip_prefix(b"Uid:"))?;
@@ -217,7 +217,7 @@ pub fn effective_uid(status: &[u8]) -> Option<u32> {
 }
 
 /// Whether this process has a capability in its effective set (`capabilities(7)` numbers).
-pub fn has_capability(cap: u32) -> bool {
+pub(crate) fn has_capability(cap: u32) -> bool {
     status(Path::new("/proc/self")).is_some_and(|status| status.capeff & (1 << cap) != 0)
 }
 

@@ -4,7 +4,7 @@ use std::ops::RangeInclusive;
 
 /// Parse the reserved-ports list. Items that are not a port or an ascending range of ports
 /// are skipped: a garbled item must not hide the others.
-pub fn parse(text: &str) -> Vec<RangeInclusive<u16>> {
+pub(crate) fn parse(text: &str) -> Vec<RangeInclusive<u16>> {
     text.split(|c: char| c == ',' || c.is_ascii_whitespace())
         .filter(|item| !item.is_empty())
         .filter_map(|item| match item.split_once('-') {

@@ -20,7 +20,7 @@ impl PinnedProcess for PidFd {
 }
 
 /// Open a pidfd for `pid`.
-pub fn pin(pid: u32) -> Result<Box<dyn PinnedProcess>, PinError> {
+pub(crate) fn pin(pid: u32) -> Result<Box<dyn PinnedProcess>, PinError> {
     let pid = positive(pid).ok_or(PinError::Gone)?;
     match rustix::process::pidfd_open(pid, PidfdFlags::empty()) {
         Ok(fd) => Ok(Box::new(PidFd(fd))),
@@ -32,7 +32,7 @@ pub fn pin(pid: u32) -> Result<Box<dyn PinnedProcess>, PinError> {
 }
 
 /// kill(2) by pid number.
-pub fn kill(pid: u32, signal: Signal) -> Result<(), SignalError> {
+pub(crate) fn kill(pid: u32, signal: Signal) -> Result<(), SignalError> {
     let pid = positive(pid).ok_or(SignalError::Gone)?;
     rustix::process::kill_process(pid, platform(signal)).map_err(signal_error)
 }

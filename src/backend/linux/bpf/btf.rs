@@ -15,7 +15,7 @@ use thiserror::Error;
 
 /// What the program needs to know about the running kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Layout {
+pub(crate) struct Layout {
     /// The type id of the function `bpf_iter_task_file`, the iterator's attach point.
     pub iter_func: u32,
     /// `struct file` → `f_inode`.
@@ -29,7 +29,7 @@ pub struct Layout {
 }
 
 #[derive(Debug, Error)]
-pub enum BtfError {
+pub(crate) enum BtfError {
     #[error("not BTF data")]
     NotBtf,
     #[error("truncated BTF data")]
@@ -43,7 +43,7 @@ pub enum BtfError {
 }
 
 /// Where BTF is read from: the sysfs file, or bytes in memory (tests).
-pub trait Source {
+pub(crate) trait Source {
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize>;
 }
 
@@ -109,7 +109,7 @@ const FIELDS: [(&str, &str, &str); 4] = [
 ];
 
 /// Find the layout in raw BTF (`/sys/kernel/btf/vmlinux`).
-pub fn layout<S: Source + ?Sized>(source: &S) -> Result<Layout, BtfError> {
+pub(crate) fn layout<S: Source + ?Sized>(source: &S) -> Result<Layout, BtfError> {
     layout_in_chunks(source, CHUNK)
 }
 

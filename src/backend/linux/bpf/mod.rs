@@ -8,8 +8,8 @@
 //! is refused, the caller scans `/proc` as before. The program reads and writes
 //! nothing but its output, and is unloaded when portwho exits.
 
-pub mod btf;
-pub mod program;
+pub(crate) mod btf;
+pub(crate) mod program;
 mod sys;
 
 use std::collections::HashSet;
@@ -22,7 +22,7 @@ use crate::model::{Owners, ScanStats};
 
 /// When to find owners with the kernel's iterator: `PORTWHO_BPF`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Choice {
+pub(crate) enum Choice {
     /// Never: always walk `/proc`.
     Never,
     /// When the host has enough open files for the iterator to be quicker (the default).
@@ -34,7 +34,7 @@ pub enum Choice {
 
 impl Choice {
     /// `never`, `auto` or `always` (`PORTWHO_BPF`'s values); `None` for anything else.
-    pub fn parse(value: &str) -> Option<Choice> {
+    pub(crate) fn parse(value: &str) -> Option<Choice> {
         match value {
             "never" => Some(Choice::Never),
             "auto" => Some(Choice::Auto),
@@ -47,11 +47,11 @@ impl Choice {
 /// Below this many open files on the host, walking `/proc` is quicker than starting the
 /// iterator (about 2.5 ms: reading BTF, loading the program); measured in
 /// benches/README.md.
-pub const MIN_FILES: u64 = 3000;
+pub(crate) const MIN_FILES: u64 = 3000;
 
 /// Why the kernel-side scan is not used (`-v` says it).
 #[derive(Debug, Error)]
-pub enum Unavailable {
+pub(crate) enum Unavailable {
     #[error("PORTWHO_BPF=never")]
     Disabled,
     #[error("not reading the live system")]
@@ -90,7 +90,7 @@ pub enum Unavailable {
 /// Whether to use the iterator: as `choice` says (`None`: not the live system), as root
 /// only, and for `Auto` only when the host has at least `MIN_FILES` open files (read only
 /// then).
-pub fn decide(
+pub(crate) fn decide(
     choice: Option<Choice>,
     root: bool,
     open_files: impl FnOnce() -> Option<u64>,
@@ -112,7 +112,7 @@ pub fn decide(
 const LICENSE: &std::ffi::CStr = c"Dual MIT/GPL";
 
 /// A loaded and attached iterator, ready to run.
-pub struct Prepared {
+pub(crate) struct Prepared {
     link: OwnedFd,
     /// Kept open while the link exists.
     _program: OwnedFd,
@@ -120,7 +120,7 @@ pub struct Prepared {
 
 /// Load and attach the iterator. Independent of which sockets are wanted, so it can run
 /// beside the socket dump.
-pub fn prepare() -> Result<Prepared, Unavailable> {
+pub(crate) fn prepare() -> Result<Prepared, Unavailable> {
     if !cfg!(all(target_endian = "little", target_pointer_width = "64")) {
         return Err(Unavailable::Unsupported);
     }
@@ -178,7 +178,7 @@ fn load(program: &[program::Insn], attach_to: u32) -> Result<OwnedFd, Unavailabl
 }
 
 /// Run the iterator once and keep the holders of the `wanted` inodes.
-pub fn scan(prepared: &Prepared, wanted: &HashSet<u64>) -> Result<Owners, Unavailable> {
+pub(crate) fn scan(prepared: &Prepared, wanted: &HashSet<u64>) -> Result<Owners, Unavailable> {
     // A socket of portwho's own, open while the iterator runs: it must come back with
     // portwho's pid, or the records cannot be trusted.
     let own = rustix::net::socket(

@@ -11,10 +11,10 @@ use super::btf::Layout;
 /// One BPF instruction, encoded as the kernel reads it on a little-endian machine:
 /// opcode, destination and source registers (a nibble each), 16-bit offset, 32-bit
 /// immediate.
-pub type Insn = u64;
+pub(crate) type Insn = u64;
 
 /// Bytes per record: the inode (u64) then the process id (u32), in native byte order.
-pub const RECORD_LEN: usize = 12;
+pub(crate) const RECORD_LEN: usize = 12;
 
 /// The `bpf_seq_write` helper: append bytes to the iterator's output.
 const HELPER_SEQ_WRITE: i32 = 127;
@@ -77,12 +77,12 @@ enum Step {
 
 /// Struct offsets from BTF are small; one that does not fit an instruction's 16-bit offset
 /// is not a layout the program can use.
-pub fn offset(value: u32) -> Option<i16> {
+pub(crate) fn offset(value: u32) -> Option<i16> {
     i16::try_from(value).ok()
 }
 
 /// The program for `layout`, or `None` when an offset does not fit an instruction.
-pub fn task_file(layout: &Layout) -> Option<Vec<Insn>> {
+pub(crate) fn task_file(layout: &Layout) -> Option<Vec<Insn>> {
     use Step::{Plain, ToEnd};
     let file_inode = offset(layout.file_inode)?;
     let inode_mode = offset(layout.inode_mode)?;
@@ -148,7 +148,7 @@ pub fn task_file(layout: &Layout) -> Option<Vec<Insn>> {
 
 /// The (inode, pid) pairs in whole records of `bytes`; what follows the last whole record
 /// is left for the next read.
-pub fn records(bytes: &[u8]) -> impl Iterator<Item = (u64, u32)> + '_ {
+pub(crate) fn records(bytes: &[u8]) -> impl Iterator<Item = (u64, u32)> + '_ {
     bytes.chunks_exact(RECORD_LEN).map(|r| {
         let (inode, pid) = r.split_at(8);
         (

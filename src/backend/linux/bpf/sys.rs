@@ -94,7 +94,7 @@ fn bpf_fd<T>(cmd: libc::c_long, attr: &mut T) -> io::Result<OwnedFd> {
 
 /// Load `program` as an iterator attached to the kernel function with BTF id `attach_to`.
 /// With `log`, the verifier writes why it refused the program there.
-pub fn load_iterator(
+pub(super) fn load_iterator(
     program: &[Insn],
     attach_to: u32,
     license: &CStr,
@@ -120,7 +120,7 @@ pub fn load_iterator(
 }
 
 /// Attach a loaded iterator program: over every task, as no `iter_info` narrows it.
-pub fn attach_iterator(program: &OwnedFd) -> io::Result<OwnedFd> {
+pub(super) fn attach_iterator(program: &OwnedFd) -> io::Result<OwnedFd> {
     let mut attr = LinkCreateAttr {
         prog_fd: fd_u32(program)?,
         attach_type: BPF_TRACE_ITER,
@@ -130,7 +130,7 @@ pub fn attach_iterator(program: &OwnedFd) -> io::Result<OwnedFd> {
 }
 
 /// A new run of the attached iterator: `read` it for the program's output.
-pub fn open_iterator(link: &OwnedFd) -> io::Result<OwnedFd> {
+pub(super) fn open_iterator(link: &OwnedFd) -> io::Result<OwnedFd> {
     let mut attr = IterCreateAttr {
         link_fd: fd_u32(link)?,
         flags: 0,
