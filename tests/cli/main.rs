@@ -7,6 +7,7 @@
 #![allow(clippy::disallowed_methods)]
 
 mod actions;
+mod architecture;
 mod audit;
 mod common;
 mod completion;
