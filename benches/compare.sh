@@ -113,38 +113,17 @@ notes=$tmp/notes.txt
 : >"$notes"
 
 # --- measuring ----------------------------------------------------------------------
+# shellcheck source=benches/measure.sh
+. "$repo/benches/measure.sh"
+
 # hyperfine medians, in seconds, of the same arguments under both binaries: "OLD NEW".
-# hyperfine runs one command's runs, then the other's; so that load coming or going
-# between them does not favour one side, half the runs go old then new and half new then
-# old, and the medians are over both halves.
 medians() {
-    local n=$1 a=$2 b=$3
-    rm -f "$tmp"/hyperfine-*.json
-    hyperfine -N --style basic --output null --warmup "$warmup" --runs $((n - n / 2)) \
-        --export-json "$tmp/hyperfine-ab.json" "$a" "$b" >&2
-    if [ $((n / 2)) -gt 0 ]; then
-        hyperfine -N --style basic --output null --warmup "$warmup" --runs $((n / 2)) \
-            --export-json "$tmp/hyperfine-ba.json" "$b" "$a" >&2
-    fi
-    python3 - "$a" "$b" "$tmp"/hyperfine-*.json <<'PY'
-import json, statistics, sys
-a, b, *files = sys.argv[1:]
-times = {a: [], b: []}
-for f in files:
-    for r in json.load(open(f))["results"]:
-        times[r["command"]] += r["times"]
-print(statistics.median(times[a]), statistics.median(times[b]))
-PY
+    interleaved_medians "$1" "$2" "$3" --output null
 }
 
-# Median peak RSS in KiB of one command line (word-split; no quoting needed here).
+# Median peak RSS in KiB of one command line.
 peak_rss() {
-    local i
-    for ((i = 0; i < rss_runs; i++)); do
-        # shellcheck disable=SC2086
-        /usr/bin/time -f %M -o "$tmp/rss" $1 >/dev/null 2>&1 || true
-        tail -n 1 "$tmp/rss"
-    done | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'
+    median_rss "$tmp/rss" "$1"
 }
 
 # One row: label, then the arguments, given to both binaries.

@@ -119,6 +119,8 @@ results=$tmp/results.tsv
 : >"$results"
 
 # --- measuring ----------------------------------------------------------------------
+# shellcheck source=benches/measure.sh
+. "$repo/benches/measure.sh"
 # as_nobody: run the next measurement's commands as uid 65534 (both sides).
 as_nobody=0
 run_as() {
@@ -126,39 +128,16 @@ run_as() {
 }
 outdir() { if [ "$as_nobody" = 1 ]; then echo "$tmp/nobody"; else echo "$tmp"; fi; }
 
-# hyperfine medians, in seconds, of two command lines: "A B". hyperfine runs one command's
-# runs, then the other's; so that load coming or going between them does not favour one
-# side, half the runs go A then B and half B then A, and the medians are over both.
+# hyperfine medians of two command lines, as the next measurement's user.
 medians() {
     local n=$1 a=$2 b=$3 prefix=
     [ "$as_nobody" = 1 ] && prefix="${nobody[*]} "
-    rm -f "$tmp"/hyperfine-*.json
-    hyperfine -N --style basic --warmup "$warmup" --runs $((n - n / 2)) \
-        --export-json "$tmp/hyperfine-ab.json" "$prefix$a" "$prefix$b" >&2
-    if [ $((n / 2)) -gt 0 ]; then
-        hyperfine -N --style basic --warmup "$warmup" --runs $((n / 2)) \
-            --export-json "$tmp/hyperfine-ba.json" "$prefix$b" "$prefix$a" >&2
-    fi
-    python3 - "$prefix$a" "$prefix$b" "$tmp"/hyperfine-*.json <<'PY'
-import json, statistics, sys
-a, b, *files = sys.argv[1:]
-times = {a: [], b: []}
-for f in files:
-    for r in json.load(open(f))["results"]:
-        times[r["command"]] += r["times"]
-print(statistics.median(times[a]), statistics.median(times[b]))
-PY
+    interleaved_medians "$n" "$prefix$a" "$prefix$b"
 }
 
-# Median peak RSS in KiB of one command line (word-split; no quoting needed here).
+# Median peak RSS of one command line, as the next measurement's user.
 peak_rss() {
-    local out i
-    out=$(outdir)/rss
-    for ((i = 0; i < rss_runs; i++)); do
-        # shellcheck disable=SC2086
-        run_as /usr/bin/time -f %M -o "$out" $1 >/dev/null 2>&1 || true
-        tail -n 1 "$out"
-    done | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'
+    median_rss "$(outdir)/rss" "$1" run_as
 }
 
 # Total syscalls of one command line and every thread and child it starts.
