@@ -77,7 +77,7 @@ pub struct Status {
 }
 
 /// Every status, grouped by mode, ascending within a mode. Each row is what the code
-/// returns: `lib.rs` (listing, audit, diff), `action/kill.rs`, `action/free.rs`,
+/// returns: `list.rs` (listing, audit, diff), `action/kill.rs`, `action/free.rs`,
 /// `action/wait.rs`, and `main.rs` for errors.
 pub const STATUSES: &[Status] = &[
     row(Mode::List, ExitCode::Matched, "at least one socket matched"),
