@@ -137,6 +137,7 @@ mod tests {
             uid: 1000,
             inode: 1,
             v6only: None,
+            netns: 0,
         }
     }
 

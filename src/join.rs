@@ -127,6 +127,7 @@ mod tests {
                 uid: 0,
                 inode,
                 v6only: None,
+                netns: 0,
             })
     }
 

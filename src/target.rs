@@ -305,6 +305,7 @@ mod tests {
             uid: 0,
             inode: 1,
             v6only: None,
+            netns: 0,
         };
         assert!(one("127.0.0.1:80").matches(&socket));
         assert!(!one("127.0.0.2:80").matches(&socket));

@@ -116,6 +116,7 @@ mod tests {
                 uid: 0,
                 inode: 0,
                 v6only: None,
+                netns: 0,
             });
         }
         assert_eq!(

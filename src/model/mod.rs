@@ -6,6 +6,7 @@ mod entry;
 mod exposure;
 mod finding;
 mod host;
+mod netns;
 mod process;
 mod socket;
 
@@ -24,6 +25,7 @@ pub(crate) use exposure::Exposure;
 pub(crate) use exposure::canonical;
 pub(crate) use finding::{Finding, Severity};
 pub(crate) use host::Host;
+pub(crate) use netns::{ContainerState, Containers, Namespace, Netns, PortBinding};
 pub(crate) use process::{Ancestor, Manager, Process};
 pub use socket::{Family, Proto};
 pub(crate) use socket::{Socket, State};

@@ -167,6 +167,9 @@ pub struct Socket {
     /// For IPv6 sockets, whether IPV6_V6ONLY is set (`None` when the source does not say:
     /// the `/proc/net` tables do not).
     pub v6only: Option<bool>,
+    /// The inode of the network namespace it lives in; 0 where that is not known (a
+    /// captured proc tree).
+    pub netns: u64,
 }
 
 impl Socket {

@@ -12,6 +12,7 @@ pub(crate) fn socket(local: &str, proto: Proto, state: State) -> Socket {
         uid: 0,
         inode: 1,
         v6only: None,
+        netns: 0,
     }
 }
 

@@ -177,6 +177,7 @@ mod tests {
                 uid: 1000,
                 inode: 0,
                 v6only: None,
+                netns: 0,
             },
             processes: vec![std::sync::Arc::new(Process {
                 pid: 4242,

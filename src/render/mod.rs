@@ -202,6 +202,7 @@ pub(crate) mod tests {
                 uid: 1000,
                 inode,
                 v6only: None,
+                netns: 0,
             };
             let entries = vec![
                 labeller.entry(socket("0.0.0.0:6379", 1), processes.clone(), false),

@@ -363,6 +363,7 @@ mod tests {
                         uid: 7,
                         inode: 1,
                         v6only: None,
+                        netns: 0,
                     },
                     processes,
                     owners_hidden: hidden,

@@ -548,6 +548,8 @@ fn socket(msg: &[u8], table: Table) -> Result<Option<Socket>, NetlinkError> {
         v6only: (family == Family::Ipv6)
             .then(|| attribute_u8(&msg[INET_DIAG_MSG_LEN..], INET_DIAG_SKV6ONLY).map(|v| v != 0))
             .flatten(),
+        // The caller knows which namespace it asked.
+        netns: 0,
     }))
 }
 
@@ -745,6 +747,7 @@ mod tests {
                 uid: 1000,
                 inode: 4242,
                 v6only: None,
+                netns: 0,
             }]
         );
     }
@@ -786,6 +789,7 @@ mod tests {
                 uid: 33,
                 inode: 0xdead_beef,
                 v6only: None,
+                netns: 0,
             }]
         );
     }

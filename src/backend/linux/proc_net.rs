@@ -54,6 +54,7 @@ pub fn parse_line(line: &str, proto: Proto) -> Option<Socket> {
         uid,
         inode,
         v6only: None,
+        netns: 0,
     })
 }
 
@@ -187,6 +188,7 @@ mod tests {
                             uid,
                             inode,
                             v6only: None,
+                            netns: 0,
                         }
                     })
             })
