@@ -20,7 +20,7 @@ use std::thread::JoinHandle;
 
 use crate::backend::{Backend, Holding, PinError, PinnedProcess, SignalError, SocketTable};
 use crate::error::Error;
-use crate::model::{Detail, Host, Owners, Process, ProcessDetails, Proto, SocketQuery, Warning};
+use crate::model::{Detail, Host, Owners, Process, ProcessDetails, SocketQuery, Warning};
 use rustix::fs::OFlags;
 
 /// A statically linked glibc, where NSS lookups may crash (see `passwd`): user names come
@@ -93,49 +93,21 @@ impl LinuxBackend {
 
     /// Parse the `/proc/net` tables the query asks for.
     fn proc_net(&self, query: &SocketQuery) -> Result<SocketTable, Error> {
-        let mut table = SocketTable::default();
-        let files = [
-            (Proto::Tcp, false, "tcp"),
-            (Proto::Tcp, true, "tcp6"),
-            (Proto::Udp, false, "udp"),
-            (Proto::Udp, true, "udp6"),
-        ];
-        for (proto, v6, file) in files {
-            let wanted_proto = match proto {
-                Proto::Tcp => query.tcp,
-                Proto::Udp => query.udp,
-            };
-            if !wanted_proto || !(if v6 { query.ipv6 } else { query.ipv4 }) {
-                continue;
+        proc_net::read_tables(&self.proc_root.join("net"), query).map_err(|unread| {
+            match unread.source.kind() {
+                io::ErrorKind::NotFound if !self.proc_root.exists() => Error::Read {
+                    path: self.proc_root.clone(),
+                    source: unread.source,
+                },
+                io::ErrorKind::NotFound => Error::NotProcfs {
+                    path: self.proc_root.clone(),
+                },
+                _ => Error::Read {
+                    path: unread.path,
+                    source: unread.source,
+                },
             }
-            let path = self.proc_root.join("net").join(file);
-            let text = match std::fs::read_to_string(&path) {
-                Ok(text) => text,
-                // A kernel without IPv6 has no tcp6/udp6.
-                Err(e) if v6 && e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) if e.kind() == io::ErrorKind::NotFound && !self.proc_root.exists() => {
-                    return Err(Error::Read {
-                        path: self.proc_root.clone(),
-                        source: e,
-                    });
-                }
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    return Err(Error::NotProcfs {
-                        path: self.proc_root.clone(),
-                    });
-                }
-                Err(source) => return Err(Error::Read { path, source }),
-            };
-            let parsed = proc_net::parse_table(&text, proto);
-            if parsed.bad_lines > 0 {
-                table.warnings.push(Warning::MalformedLines {
-                    path,
-                    count: parsed.bad_lines,
-                });
-            }
-            table.sockets.extend(parsed.sockets);
-        }
-        Ok(table)
+        })
     }
 }
 

@@ -1,8 +1,55 @@
 //! Parser for `/proc/net/{tcp,tcp6,udp,udp6}`: the fallback when netlink is unavailable.
 
+use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::{Path, PathBuf};
 
-use crate::model::{Proto, Socket, State};
+use crate::backend::SocketTable;
+use crate::model::{Proto, Socket, SocketQuery, State, Warning};
+
+/// A table that could not be read.
+#[derive(Debug)]
+pub(crate) struct Unread {
+    pub path: PathBuf,
+    pub source: io::Error,
+}
+
+/// Read and parse the tables `query` asks for from one `net` directory: `/proc/net` (the
+/// reader's own network namespace) or `/proc/PID/net` (the namespace of process PID).
+pub(crate) fn read_tables(dir: &Path, query: &SocketQuery) -> Result<SocketTable, Unread> {
+    let mut table = SocketTable::default();
+    let files = [
+        (Proto::Tcp, false, "tcp"),
+        (Proto::Tcp, true, "tcp6"),
+        (Proto::Udp, false, "udp"),
+        (Proto::Udp, true, "udp6"),
+    ];
+    for (proto, v6, file) in files {
+        let wanted_proto = match proto {
+            Proto::Tcp => query.tcp,
+            Proto::Udp => query.udp,
+        };
+        if !wanted_proto || !(if v6 { query.ipv6 } else { query.ipv4 }) {
+            continue;
+        }
+        let path = dir.join(file);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            // A kernel without IPv6 has no tcp6/udp6.
+            Err(e) if v6 && e.kind() == io::ErrorKind::NotFound => continue,
+            Err(source) => return Err(Unread { path, source }),
+        };
+        let parsed = parse_table(&text, proto);
+        if parsed.bad_lines > 0 {
+            table.warnings.push(Warning::MalformedLines {
+                path,
+                count: parsed.bad_lines,
+            });
+        }
+        table.sockets.extend(parsed.sockets);
+    }
+    Ok(table)
+}
 
 /// Sockets parsed from one table, and how many lines had to be skipped.
 #[derive(Debug, Default, PartialEq, Eq)]
