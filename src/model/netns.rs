@@ -10,7 +10,7 @@ use super::{Proto, Runtime};
 /// A network namespace, known by the inode of its nsfs file (what `ip netns identify`,
 /// `lsns -t net` and `/proc/PID/ns/net` show).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-pub struct Netns {
+pub(crate) struct Netns {
     pub inode: u64,
     /// The `ip netns` name (`/run/netns/NAME`), when it has one.
     pub name: Option<String>,
@@ -18,7 +18,7 @@ pub struct Netns {
 
 /// A namespace found on the host, and the ways into it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Namespace {
+pub(crate) struct Namespace {
     pub netns: Netns,
     /// The caller's own namespace: read as always, never entered.
     pub own: bool,
@@ -33,7 +33,7 @@ pub struct Namespace {
 /// What a runtime's state on disk says about one container. Anything its files do not say
 /// (or say wrongly) is `None` or empty; the rest still counts.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ContainerState {
+pub(crate) struct ContainerState {
     pub runtime: Option<Runtime>,
     /// The full id, as the runtime names its directory.
     pub id: String,
@@ -59,7 +59,7 @@ pub struct ContainerState {
 
 /// One published port, as the runtime recorded it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PortBinding {
+pub(crate) struct PortBinding {
     pub proto: Proto,
     /// `None`: every address.
     pub host_addr: Option<IpAddr>,
@@ -69,7 +69,7 @@ pub struct PortBinding {
 
 /// The runtimes' state, and how much of it could not be read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Containers {
+pub(crate) struct Containers {
     pub containers: Vec<ContainerState>,
     /// State files that were unreadable, truncated or malformed, and skipped.
     pub unreadable: usize,
