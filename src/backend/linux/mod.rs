@@ -4,6 +4,7 @@ pub(crate) mod bpf;
 pub(crate) mod cgroup;
 pub(crate) mod hidepid;
 pub(crate) mod netlink;
+pub(crate) mod netns;
 pub(crate) mod owners;
 pub(crate) mod passwd;
 pub(crate) mod proc_net;
@@ -118,18 +119,7 @@ impl Backend for LinuxBackend {
         }
         // Any netlink failure (seccomp, an old kernel, a sandbox) falls back to text.
         match netlink::dump_counted(query) {
-            Ok(dump) => {
-                let mut warnings = Vec::new();
-                if dump.skipped > 0 {
-                    warnings.push(Warning::UnknownStates {
-                        count: dump.skipped,
-                    });
-                }
-                Ok(SocketTable {
-                    sockets: dump.sockets,
-                    warnings,
-                })
-            }
+            Ok(dump) => Ok(netlink_table(dump)),
             Err(refused) => {
                 let mut table = self.proc_net(query)?;
                 table.warnings.push(Warning::NetlinkRefused {
@@ -314,6 +304,20 @@ enum OwnerRoute {
     Walk(bpf::Unavailable),
     /// Run the kernel's iterator, being loaded on this thread if it was started early.
     Iterate(Option<JoinHandle<Result<bpf::Prepared, bpf::Unavailable>>>),
+}
+
+/// A netlink dump as a table, with the sockets it had to skip as a warning.
+fn netlink_table(dump: netlink::Dump) -> SocketTable {
+    let mut warnings = Vec::new();
+    if dump.skipped > 0 {
+        warnings.push(Warning::UnknownStates {
+            count: dump.skipped,
+        });
+    }
+    SocketTable {
+        sockets: dump.sockets,
+        warnings,
+    }
 }
 
 /// The number of open files on the host (`fs/file-nr`'s first field), when readable.

@@ -106,7 +106,7 @@ struct Part {
     stats: ScanStats,
 }
 
-fn open_dir(path: &Path) -> Result<OwnedFd, Errno> {
+pub(crate) fn open_dir(path: &Path) -> Result<OwnedFd, Errno> {
     rustix::fs::open(
         path,
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
@@ -115,7 +115,7 @@ fn open_dir(path: &Path) -> Result<OwnedFd, Errno> {
 }
 
 /// Numeric entries of the proc root: one per process (threads are not listed there).
-fn list_pids(root: &OwnedFd) -> Result<Vec<u32>, Errno> {
+pub(crate) fn list_pids(root: &OwnedFd) -> Result<Vec<u32>, Errno> {
     let dir = rustix::fs::openat(
         root,
         c".",
@@ -205,7 +205,7 @@ fn parse_decimal(name: &CStr) -> Option<u64> {
     parse_decimal_bytes(name.to_bytes())
 }
 
-fn parse_decimal_bytes(digits: &[u8]) -> Option<u64> {
+pub(crate) fn parse_decimal_bytes(digits: &[u8]) -> Option<u64> {
     if digits.is_empty() || digits.len() > 19 {
         return None;
     }
