@@ -118,16 +118,23 @@ impl Backend for LinuxBackend {
             return self.proc_net(query);
         }
         // Any netlink failure (seccomp, an old kernel, a sandbox) falls back to text.
-        match netlink::dump_counted(query) {
-            Ok(dump) => Ok(netlink_table(dump)),
+        let mut table = match netlink::dump_counted(query) {
+            Ok(dump) => netlink_table(dump),
             Err(refused) => {
                 let mut table = self.proc_net(query)?;
                 table.warnings.push(Warning::NetlinkRefused {
                     reason: refused.to_string(),
                 });
-                Ok(table)
+                table
+            }
+        };
+        // The live system's sockets are those of the caller's own namespace.
+        if let Some(inode) = netns::own_inode(&self.proc_root) {
+            for socket in &mut table.sockets {
+                socket.netns = inode;
             }
         }
+        Ok(table)
     }
 
     fn prepare_owners(&self) {

@@ -900,4 +900,23 @@ mod tests {
         assert_eq!(on_port.len(), 1);
         assert_eq!(on_port[0].netns, own.netns.inode);
     }
+
+    #[test]
+    fn the_live_backend_stamps_its_own_namespace() {
+        use crate::backend::Backend;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let table = super::super::LinuxBackend::new()
+            .sockets(&live().1)
+            .unwrap();
+        let on_port = listeners_on(&table, port);
+        assert_eq!(on_port.len(), 1);
+        assert_eq!(Some(on_port[0].netns), own_inode(Path::new("/proc")));
+        // A captured tree says nothing of namespaces.
+        let basic = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/linux/basic");
+        let captured = super::super::LinuxBackend::with_proc_root(basic);
+        let table = captured.sockets(&SocketQuery::default()).unwrap();
+        assert!(!table.sockets.is_empty());
+        assert!(table.sockets.iter().all(|s| s.netns == 0));
+    }
 }
