@@ -143,18 +143,7 @@ pub fn parse(config: &[u8], hostconfig: Option<&[u8]>) -> Result<Parsed, Malform
         .unwrap_or_default();
     let label = |key: &str| text(labels.get(key).map(String::as_str));
     let network = config.network_settings;
-    // Running, `NetworkSettings.Ports` is what dockerd bound (a port left for it to choose
-    // is chosen there); stopped, dockerd clears it, and `PortBindings`, what the next start
-    // will ask for, is what there is.
-    let ports = match network.as_ref().and_then(|n| n.ports.as_ref()) {
-        Some(bound) if running => bindings(bound),
-        _ if running => Vec::new(),
-        _ => host
-            .as_ref()
-            .and_then(|h| h.port_bindings.as_ref())
-            .map(bindings)
-            .unwrap_or_default(),
-    };
+    let ports = published(running, network.as_ref(), host.as_ref());
     let network_mode = host
         .as_ref()
         .and_then(|h| text(h.network_mode.as_deref()))
@@ -195,6 +184,22 @@ pub fn parse(config: &[u8], hostconfig: Option<&[u8]>) -> Result<Parsed, Malform
             .map(PathBuf::from),
     };
     Ok(Parsed { state, skipped })
+}
+
+/// Running, `NetworkSettings.Ports` is what dockerd bound (a port left for it to choose is
+/// chosen there); stopped, dockerd clears it, and `PortBindings`, what the next start will
+/// ask for, is what there is.
+fn published(
+    running: bool,
+    network: Option<&NetworkSettings>,
+    host: Option<&HostConfig>,
+) -> Vec<PortBinding> {
+    let ports = if running {
+        network.and_then(|n| n.ports.as_ref())
+    } else {
+        host.and_then(|h| h.port_bindings.as_ref())
+    };
+    ports.map(bindings).unwrap_or_default()
 }
 
 /// Every network's IPv4 and global IPv6 address, by network name, once each.
