@@ -3,15 +3,16 @@
 #
 #     bash fuzz/run.sh TARGET SECONDS
 #
-# TARGET is proc_net, netlink, target, cgroup, docker_proxy, process or escape. New inputs
-# go to fuzz/corpus/TARGET (kept between runs, not committed); a crash is written to
-# fuzz/artifacts/TARGET/ and ends the run with a non-zero status. Needs the nightly
-# toolchain and `cargo install cargo-fuzz --locked`.
+# TARGET is proc_net, netlink, target, cgroup, docker_proxy, process, escape or
+# container_state. New inputs go to fuzz/corpus/TARGET (kept between runs, not committed);
+# a crash is written to fuzz/artifacts/TARGET/ and ends the run with a non-zero status.
+# Needs the nightly toolchain and `cargo install cargo-fuzz --locked`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=${1:?usage: fuzz/run.sh TARGET SECONDS}
 seconds=${2:-180}
 fx=fixtures/linux
+fc=fixtures/containers
 case "$target" in
     proc_net) seeds=("$fx/basic/net" "$fx/broken/net") ;;
     netlink) seeds=(fuzz/seeds/netlink) ;;
@@ -19,12 +20,18 @@ case "$target" in
     cgroup) seeds=("$fx/cgroup") ;;
     docker_proxy) seeds=("$fx/docker-proxy") ;;
     process | escape) seeds=("$fx"/basic/[0-9]*/{comm,cmdline,stat,status}) ;;
+    container_state)
+        seeds=("$fc"/docker/var/lib/docker/containers/*
+            "$fc"/containerd/run/containerd/io.containerd.runtime.v2.task/*/*
+            "$fc"/podman/var/lib/containers/storage/overlay-containers) ;;
     *) echo "unknown fuzz target '$target'" >&2; exit 2 ;;
 esac
 corpus=fuzz/corpus/$target
 mkdir -p "$corpus"
-# Regular files only: a captured tree's exe and cwd links point at whole binaries.
-find "${seeds[@]}" -maxdepth 1 -type f -exec cp -n -t "$corpus" {} +
+# Regular files only: a captured tree's exe and cwd links point at whole binaries. Each
+# is named after its path, since many share a name (every container's config.v2.json).
+find "${seeds[@]}" -maxdepth 1 -type f -print0 |
+    while IFS= read -r -d '' seed; do cp -n "$seed" "$corpus/${seed//\//_}"; done
 cd fuzz
 exec cargo +nightly fuzz run "$target" "corpus/$target" -- \
     -max_total_time="$seconds" -print_final_stats=1

@@ -33,11 +33,16 @@ pub use exit::ExitCode;
 pub use messages::error as report_error;
 
 /// The parsers of untrusted input (the kernel's tables, other processes' names and command
-/// lines, a cgroup path, what a user types), for the fuzz targets in `fuzz/`.
+/// lines, a cgroup path, container runtimes' state files, what a user types), for the fuzz
+/// targets in `fuzz/`.
 pub mod fuzzing {
     #[cfg(target_os = "linux")]
     pub use crate::backend::linux::{
         cgroup::{docker_proxy_target, parse as parse_cgroup},
+        containers::{
+            Malformed, Parsed, StorageEntry, parse_containerd, parse_docker, parse_podman,
+            parse_podman_list,
+        },
         netlink::{Table, decode},
         proc_net::{parse_line, parse_table},
         process::{decode_cmdline, decode_comm, parse_stat},

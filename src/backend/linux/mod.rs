@@ -2,6 +2,7 @@
 
 pub(crate) mod bpf;
 pub(crate) mod cgroup;
+pub(crate) mod containers;
 pub(crate) mod hidepid;
 pub(crate) mod netlink;
 pub(crate) mod netns;
