@@ -1,6 +1,7 @@
 complete -c portwho -s p -l pid -d 'Sockets held by this process (repeatable)' -r
 complete -c portwho -s c -l command -d 'Sockets held by processes with this name (repeatable)' -r
 complete -c portwho -s U -l user -d 'Sockets held by this user, a name or a numeric uid (repeatable)' -r -f -a "(__fish_complete_users)"
+complete -c portwho -l netns -d 'Also read other network namespaces: all, an `ip netns` NAME, or a PID\'s' -r
 complete -c portwho -l color -d 'When to use colour: auto, always or never' -r -f -a "auto\t''
 always\t''
 never\t''"

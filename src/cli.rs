@@ -116,6 +116,16 @@ pub struct Cli {
     )]
     pub no_owners: bool,
 
+    /// Also read other network namespaces: all, an `ip netns` NAME, or a PID's.
+    ///
+    /// ss, netstat and lsof see only their own network namespace. `all` reads every one on
+    /// the host: those of all processes, the names in /run/netns and docker's; a container's
+    /// sockets then show with its name, and the table gains a NETNS column. NAME is a name
+    /// `ip netns list` shows; PID reads the namespace that process lives in. Entering other
+    /// namespaces needs root; those that cannot be entered are counted on stderr.
+    #[arg(long, value_name = "all|NAME|PID", conflicts_with = "proc_root")]
+    pub netns: Option<String>,
+
     /// Print a JSON array of sockets on stdout, and nothing else there.
     #[arg(long, conflicts_with = "quiet")]
     pub json: bool,

@@ -8,8 +8,8 @@ use crate::cli::{Cli, ColorChoice, FailOn, Generate};
 use crate::error::Error;
 use crate::filter::Filters;
 use crate::label::services::ServiceTable;
-use crate::model::Detail;
 use crate::model::Severity;
+use crate::model::{Detail, NetnsChoice};
 pub(crate) use crate::render::Format;
 use crate::render::Style;
 use crate::signal::Signal;
@@ -69,6 +69,8 @@ pub struct Config {
     /// Cut the table to this width (on a terminal only).
     pub(crate) width: Option<usize>,
     pub(crate) verbose: bool,
+    /// Which network namespaces to read.
+    pub(crate) netns: NetnsChoice,
 }
 
 impl Config {
@@ -108,6 +110,12 @@ impl Config {
             _ => {}
         }
 
+        let netns = match &cli.netns {
+            None => NetnsChoice::Own,
+            Some(text) => {
+                NetnsChoice::parse(text).ok_or_else(|| Error::NetnsChoice(text.clone()))?
+            }
+        };
         let format = if cli.quiet {
             Format::Quiet
         } else if cli.json {
@@ -140,6 +148,7 @@ impl Config {
             color,
             width: terminal.width.filter(|_| terminal.stdout_is_tty),
             verbose: cli.verbose,
+            netns,
         })
     }
 }
@@ -172,6 +181,7 @@ impl Config {
             width: self.width,
             numeric: self.numeric,
             owners: self.owners,
+            netns: self.netns == NetnsChoice::All,
             targets: self.target_args.clone(),
             now,
         }

@@ -10,7 +10,15 @@ use crate::text::format_addr;
 /// Diagnose one single-port target. `related` holds every socket on that port (and
 /// protocol, when the target names one) in any state and on any address, joined with its
 /// holders: a listener on another address explains an "address already in use" too.
-pub(crate) fn diagnose(target: &Target, related: &[Entry], host: &Host) -> Vec<String> {
+///
+/// `elsewhere` holds the sockets on the port in other network namespaces, read when this
+/// one has none: a port free here may still be held by a container.
+pub(crate) fn diagnose(
+    target: &Target,
+    related: &[Entry],
+    elsewhere: &[Entry],
+    host: &Host,
+) -> Vec<String> {
     let port = *target.ports.start();
     if port != *target.ports.end() {
         return Vec::new();
@@ -20,7 +28,10 @@ pub(crate) fn diagnose(target: &Target, related: &[Entry], host: &Host) -> Vec<S
         .map_or(String::new(), |p| format!("/{}", p.as_str()));
     let mut lines = Vec::new();
 
-    if related.is_empty() {
+    let held_elsewhere = held_elsewhere(port, &proto, elsewhere);
+    if related.is_empty() && !held_elsewhere.is_empty() {
+        lines.extend(held_elsewhere);
+    } else if related.is_empty() {
         lines.push(format!(
             "port {port}{proto} is free: no socket uses it; {}",
             bind_permission(port, host)
@@ -32,6 +43,49 @@ pub(crate) fn diagnose(target: &Target, related: &[Entry], host: &Host) -> Vec<S
     }
     lines.extend(ephemeral(port, host));
     lines
+}
+
+/// `port 80 is free here; in network namespace 4026532181 (container web) tcp *:80 is held
+/// by 1499 httpd`, a line for each listener (or other socket) another namespace holds.
+fn held_elsewhere(port: u16, proto: &str, elsewhere: &[Entry]) -> Vec<String> {
+    let listening: Vec<&Entry> = elsewhere
+        .iter()
+        .filter(|e| e.socket.state.is_listening())
+        .collect();
+    let shown: Vec<&Entry> = if listening.is_empty() {
+        elsewhere.iter().collect()
+    } else {
+        listening
+    };
+    shown
+        .iter()
+        .map(|e| {
+            let s = &e.socket;
+            let place = e.place.as_deref();
+            let name = place.and_then(|p| p.netns.name.as_deref());
+            let mut ns = match name {
+                Some(name) => format!("network namespace {}", escape(name)),
+                None => format!("network namespace {}", s.netns),
+            };
+            if let Some(c) = place.and_then(|p| p.container.as_deref()) {
+                let c_name = c.name.as_deref().unwrap_or(&c.id);
+                ns.push_str(&format!(" (container {})", escape(c_name)));
+            }
+            let addr = if s.local.ip().is_unspecified() {
+                format!("*:{}", s.local.port())
+            } else {
+                format_addr(s.local)
+            };
+            let by = match e.processes.first() {
+                Some(p) => format!("is held by {} {}", p.pid, escape(&p.name)),
+                None => "has no visible holder".to_string(),
+            };
+            format!(
+                "port {port}{proto} is free here; in {ns} {} {addr} {by} (portwho --netns all :{port} lists it)",
+                s.proto.as_str()
+            )
+        })
+        .collect()
 }
 
 fn bind_permission(port: u16, host: &Host) -> String {
@@ -173,6 +227,11 @@ fn ephemeral(port: u16, host: &Host) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The diagnosis of the caller's own namespace alone.
+    fn diagnose(target: &Target, related: &[Entry], host: &Host) -> Vec<String> {
+        super::diagnose(target, related, &[], host)
+    }
     use crate::model::{Process, testing};
 
     fn entry(local: &str, proto: Proto, state: State) -> Entry {

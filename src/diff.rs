@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use crate::model::{Change, Entry, Listener, Proto, Spelled, State, programs};
+use crate::model::{Change, Entry, Listener, Proto, Spelled, State, place_name, programs};
 
 #[derive(Deserialize)]
 struct Record {
@@ -13,6 +13,19 @@ struct Record {
     state: Option<String>,
     #[serde(default)]
     processes: Vec<RecordProcess>,
+    #[serde(default)]
+    netns: Option<Named>,
+    #[serde(default)]
+    container: Option<Named>,
+}
+
+/// The `name` of a record's `netns` or `container` object.
+#[derive(Deserialize)]
+struct Named {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -41,6 +54,11 @@ pub(crate) fn parse_baseline(text: &str) -> Result<Vec<Listener>, String> {
             proto: Spelled::read(record.proto, Proto::from_name),
             local_addr: Spelled::read(record.local_addr, |text| text.parse().ok()),
             local_port: record.local_port,
+            place: match (record.container, record.netns.and_then(|n| n.name)) {
+                (Some(c), _) => c.name.or(c.id).map(|name| format!("container {name}")),
+                (None, Some(name)) => Some(format!("netns {name}")),
+                (None, None) => None,
+            },
             programs: record
                 .processes
                 .into_iter()
@@ -52,11 +70,14 @@ pub(crate) fn parse_baseline(text: &str) -> Result<Vec<Listener>, String> {
     Ok(listeners)
 }
 
-/// A listener whose protocol or address portwho cannot read is no socket it lists.
+/// A listener whose protocol or address portwho cannot read is no socket it lists. Its
+/// place is matched by name, not by namespace inode: a restarted container gets a new
+/// namespace but keeps its name.
 fn same_listener(l: &Listener, e: &Entry) -> bool {
     l.proto == Spelled::Known(e.socket.proto)
         && l.local_port == e.socket.local.port()
         && l.local_addr == Spelled::Known(e.socket.local.ip())
+        && l.place == place_name(e)
 }
 
 /// Compare, matching listeners on protocol, local address and port. An owner that was not

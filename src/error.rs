@@ -47,6 +47,11 @@ pub enum Error {
     KillNeedsYes,
     #[error("--{0} needs a TARGET, such as :8080")]
     WaitWithoutTarget(&'static str),
+    #[error("--netns '{0}': expected all, a name from 'ip netns list', or a process id")]
+    NetnsChoice(String),
+    /// A namespace the user named that is not there, or cannot be opened.
+    #[error("--netns: {0}")]
+    Netns(String),
 }
 
 impl Error {

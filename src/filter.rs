@@ -196,6 +196,9 @@ mod tests {
             exposure: crate::model::Exposure::Loopback,
             interface: None,
             findings: Vec::new(),
+            place: None,
+            published: Vec::new(),
+            forward: None,
         };
         let with = |commands: &[&str], uids: &[u32]| Filters {
             commands: commands.iter().map(|c| c.to_string()).collect(),

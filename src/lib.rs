@@ -10,6 +10,7 @@ mod diff;
 mod error;
 pub mod exit;
 mod filter;
+mod forward;
 mod gather;
 mod generate;
 mod hash;
@@ -47,7 +48,7 @@ pub mod fuzzing {
         proc_net::{parse_line, parse_table},
         process::{decode_cmdline, decode_comm, parse_stat},
     };
-    pub use crate::model::{Family, Proto};
+    pub use crate::model::{ContainerState, Family, PortBinding, Proto, Runtime};
     pub use crate::target::parse as parse_target;
     pub use crate::text::escape;
 }
@@ -172,7 +173,7 @@ mod tests {
     use crate::backend::fake::FakeBackend;
     use crate::config::Terminal;
     use crate::model::testing::tcp as socket;
-    use crate::model::{Socket, State};
+    use crate::model::{Socket, State, testing};
     use clap::Parser;
 
     /// What `portwho ARGS` printed and returned against `fake`.
@@ -271,5 +272,142 @@ mod tests {
         assert!(!fake.alive(42));
         let (code, out, _) = run_on(&fake, &["--free", "8080", "--json"]);
         assert_eq!((code, out.as_str()), (ExitCode::Matched, "[8080]\n"));
+    }
+
+    /// A container "web" (namespace 7) whose httpd listens on 0.0.0.0:80, published on the
+    /// host's 127.0.0.1:8080 through docker-proxy; a blue `ip netns` (namespace 9) whose
+    /// server holds port 80 too, and which cannot be entered.
+    fn containers() -> FakeBackend {
+        use crate::model::{ContainerState, PortBinding, ProxyTarget};
+        let fake = FakeBackend::new();
+        let on = |netns, local, inode| Socket {
+            netns,
+            ..socket(local, State::Listen, inode)
+        };
+        fake.add_socket(on(0, "127.0.0.1:8080", 1));
+        fake.add_socket(on(7, "0.0.0.0:80", 2));
+        fake.add_socket(on(9, "0.0.0.0:80", 3));
+        fake.spawn_as(
+            crate::model::Process {
+                proxy: Some(ProxyTarget {
+                    proto: crate::model::Proto::Tcp,
+                    host_ip: "127.0.0.1".parse().unwrap(),
+                    host_port: 8080,
+                    container_ip: "172.17.0.2".parse().unwrap(),
+                    container_port: 80,
+                }),
+                ..testing::process(8637, "docker-proxy")
+            },
+            &[1],
+        );
+        fake.spawn(1499, "httpd", &[2]);
+        fake.spawn(2000, "python3", &[3]);
+        fake.add_namespace(7, None, &[1499]);
+        fake.add_namespace(9, Some("blue"), &[2000]);
+        fake.add_container(ContainerState {
+            runtime: Some(crate::model::Runtime::Docker),
+            id: "b97356f8084b8ac5".into(),
+            name: Some("web".into()),
+            image: Some("nginx:1.25".into()),
+            pid: Some(1499),
+            addresses: vec!["172.17.0.2".parse().unwrap()],
+            ports: vec![PortBinding {
+                proto: crate::model::Proto::Tcp,
+                host_addr: Some("127.0.0.1".parse().unwrap()),
+                host_port: 8080,
+                container_port: 80,
+            }],
+            ..ContainerState::default()
+        });
+        fake
+    }
+
+    #[test]
+    fn a_published_port_names_the_container_and_who_answers_inside() {
+        let fake = containers();
+        let (code, out, _) = run_on(&fake, &["--json", ":8080"]);
+        assert_eq!(code, ExitCode::Matched);
+        let records: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let forward = &records[0]["forward"];
+        assert_eq!(forward["to_addr"], "172.17.0.2");
+        assert_eq!(forward["to_port"], 80);
+        assert_eq!(forward["via"], "docker-proxy");
+        assert_eq!(forward["netns"]["inode"], 7);
+        assert_eq!(forward["container"]["name"], "web");
+        assert_eq!(forward["container"]["image"], "nginx:1.25");
+        assert_eq!(forward["processes"][0]["pid"], 1499);
+        assert_eq!(
+            records[0]["netns"],
+            serde_json::json!({"inode": null, "name": null})
+        );
+        assert_eq!(records[0]["published"], serde_json::json!([]));
+
+        let (_, out, _) = run_on(&fake, &[":8080"]);
+        assert!(
+            out.contains("forwards tcp 127.0.0.1:8080 → 172.17.0.2:80, container web (nginx:1.25)"),
+            "{out}"
+        );
+        assert!(
+            out.contains("           held there by 1499 httpd (alice)"),
+            "{out}"
+        );
+        assert!(out.contains("  stop     docker stop web"), "{out}");
+    }
+
+    #[test]
+    fn every_namespace_is_listed_with_its_container_and_the_locked_ones_counted() {
+        let fake = containers();
+        fake.lock_namespace(9);
+        let (code, out, err) = run_on(&fake, &["--netns", "all", "--json"]);
+        assert_eq!(code, ExitCode::Matched);
+        let records: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let inside = records
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["netns"]["inode"] == 7)
+            .unwrap();
+        assert_eq!(inside["container"]["name"], "web");
+        assert_eq!(inside["processes"][0]["name"], "httpd");
+        assert_eq!(
+            inside["published"],
+            serde_json::json!([{"proto": "tcp", "host_addr": "127.0.0.1", "host_port": 8080,
+                                "via": "docker-proxy"}])
+        );
+        assert_eq!(
+            records.as_array().unwrap().len(),
+            2,
+            "blue's socket is not read"
+        );
+        assert!(
+            err.contains("1 network namespace not read: entering another namespace needs root"),
+            "{err}"
+        );
+
+        let (_, out, _) = run_on(&fake, &["--netns", "all", "-n"]);
+        let header = out.lines().next().unwrap();
+        assert!(header.starts_with("NETNS"), "{out}");
+        assert!(out.lines().any(|l| l.starts_with("web ")), "{out}");
+        let (code, _, _) = run_on(&fake, &["--netns", "blue"]);
+        assert_eq!(code, ExitCode::NoMatch, "blue cannot be read");
+    }
+
+    #[test]
+    fn a_port_free_here_says_which_namespace_holds_it() {
+        let fake = containers();
+        let (code, out, _) = run_on(&fake, &[":80"]);
+        assert_eq!(code, ExitCode::NoMatch);
+        assert!(
+            out.contains("* port 80 is free here; in network namespace 7 (container web) tcp *:80 is held by 1499 httpd"),
+            "{out}"
+        );
+        assert!(
+            out.contains(
+                "* port 80 is free here; in network namespace blue tcp *:80 is held by 2000 python3"
+            ),
+            "{out}"
+        );
+        let (code, _, _) = run_on(&fake, &["--netns", "all", ":80"]);
+        assert_eq!(code, ExitCode::Matched);
     }
 }

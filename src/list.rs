@@ -8,6 +8,7 @@ use crate::diff;
 use crate::error::Error;
 use crate::exit::ExitCode;
 use crate::filter::Filters;
+use crate::forward;
 use crate::gather::{Request, Snapshot};
 use crate::join;
 use crate::label::{Labeller, services::ServiceTable};
@@ -39,6 +40,10 @@ pub(crate) fn run(
         held: &|s, pids| filters.pids(pids) || related(s),
         owners: config.owners && (!bare || filters.needs_owners()),
         detail: config.detail(explain),
+        netns: &config.netns,
+        // Where a published port goes is shown in JSON and in the cards.
+        joins: config.owners && (config.format == Format::Json || explain),
+        elsewhere: explain,
     };
     let mut snapshot = Snapshot::read(backend, &request)?;
     messages.warnings(&snapshot.warnings);
@@ -54,17 +59,45 @@ pub(crate) fn run(
         findings: config.format == Format::Json || matches!(config.mode, Mode::Audit { .. }),
     };
     if !filters.commands.is_empty() || !filters.uids.is_empty() {
-        shown.retain(|s| filters.entry(&label(&labeller, &snapshot, s, snapshot.holders(s))));
+        let entry = |s: &Socket| label(&labeller, &snapshot, None, s, snapshot.holders(s));
+        shown.retain(|s| filters.entry(&entry(s)));
     }
     join::sort(&mut shown);
-    let related: Vec<Entry> = related
-        .iter()
-        .map(|s| label(&labeller, &snapshot, s, snapshot.holders(s)))
-        .collect();
+    // The listeners on both sides of the namespaces' borders, each with its holders.
+    let mut listeners = Vec::new();
+    if request.joins {
+        for s in shown.iter().chain(&snapshot.behind) {
+            if s.state.is_listening() {
+                listeners.push((s, snapshot.processes_of(snapshot.holders(s))));
+            }
+        }
+    }
+    let view = request.joins.then_some(forward::View {
+        containers: &snapshot.containers,
+        places: &snapshot.places,
+        listeners,
+    });
+    let entries = |sockets: &[Socket]| -> Vec<Entry> {
+        let entry = |s| label(&labeller, &snapshot, view.as_ref(), s, snapshot.holders(s));
+        sockets.iter().map(entry).collect()
+    };
+    let around = Around {
+        related: entries(&related),
+        elsewhere: entries(&snapshot.elsewhere),
+        host: &host,
+    };
     let holders = join::HolderList::new(&shown, &snapshot.owners);
     // The rows read their holders from the list: the map of every socket on the host goes.
     snapshot.owners.by_inode = Default::default();
-    let row = |i: usize| label(&labeller, &snapshot, &shown[i], holders.of(i));
+    let row = |i: usize| {
+        label(
+            &labeller,
+            &snapshot,
+            view.as_ref(),
+            &shown[i],
+            holders.of(i),
+        )
+    };
     let code = match &config.mode {
         Mode::Audit { fail_on } => {
             let entries: Vec<Entry> = (0..shown.len()).map(row).collect();
@@ -79,7 +112,7 @@ pub(crate) fn run(
                 sockets: &shown,
                 make: &row,
             };
-            list(printer, &rows, filters, &related, &host, out)?
+            list(printer, &rows, filters, &around, out)?
         }
     };
     out.flush().map_err(Error::Output)?;
@@ -130,12 +163,24 @@ fn notes(messages: &mut Messages, snapshot: &Snapshot, hidden: usize, privileged
 }
 
 /// A socket joined with the details of its holders, and labelled.
-fn label(labeller: &Labeller, snapshot: &Snapshot, socket: &Socket, pids: &[u32]) -> Entry {
-    labeller.entry(
+fn label(
+    labeller: &Labeller,
+    snapshot: &Snapshot,
+    view: Option<&forward::View>,
+    socket: &Socket,
+    pids: &[u32],
+) -> Entry {
+    let mut entry = labeller.entry(
         socket.clone(),
         snapshot.processes_of(pids),
         snapshot.hidden(socket, pids),
-    )
+    );
+    entry.place = snapshot.place(socket).cloned();
+    if let Some(view) = view {
+        entry.forward = view.forward(socket, &entry.processes);
+        entry.published = view.published(socket, entry.place.as_ref());
+    }
+    entry
 }
 
 /// The listing, and for `portwho :PORT` read by a person, the explanation.
@@ -143,27 +188,14 @@ fn list(
     printer: &dyn Render,
     rows: &render::Lazy,
     filters: &Filters,
-    related: &[Entry],
-    host: &Host,
+    around: &Around,
     out: &mut dyn Write,
 ) -> Result<ExitCode, Error> {
     printer.rows(rows, out).map_err(Error::Output)?;
     if printer.explains() && !filters.targets.is_empty() {
         // A few sockets on the asked ports: the cards want them all at once.
         let entries: Vec<Entry> = (0..rows.sockets.len()).map(rows.make).collect();
-        let mut lines: Vec<String> = Vec::new();
-        for target in &filters.targets {
-            let on_port: Vec<Entry> = related
-                .iter()
-                .filter(|e| target.matches_port(&e.socket))
-                .cloned()
-                .collect();
-            for line in crate::diagnose::diagnose(target, &on_port, host) {
-                if !lines.contains(&line) {
-                    lines.push(line);
-                }
-            }
-        }
+        let lines = diagnosis(filters, around);
         printer
             .explanation(&entries, &lines, out)
             .map_err(Error::Output)?;
@@ -173,6 +205,36 @@ fn list(
     } else {
         ExitCode::Matched
     })
+}
+
+/// What explains the asked ports besides the rows: every socket on them here, those
+/// other namespaces hold when this one holds none, and the host's port settings.
+struct Around<'a> {
+    related: Vec<Entry>,
+    elsewhere: Vec<Entry>,
+    host: &'a Host,
+}
+
+/// The diagnosis of each asked port, each line once.
+fn diagnosis(filters: &Filters, around: &Around) -> Vec<String> {
+    let on_port = |entries: &[Entry], target: &crate::target::Target| -> Vec<Entry> {
+        entries
+            .iter()
+            .filter(|e| target.matches_port(&e.socket))
+            .cloned()
+            .collect()
+    };
+    let mut lines: Vec<String> = Vec::new();
+    for target in &filters.targets {
+        let here = on_port(&around.related, target);
+        let elsewhere = on_port(&around.elsewhere, target);
+        for line in crate::diagnose::diagnose(target, &here, &elsewhere, around.host) {
+            if !lines.contains(&line) {
+                lines.push(line);
+            }
+        }
+    }
+    lines
 }
 
 /// `--audit`: the listeners with findings; status 3 when one reaches `fail_on`.

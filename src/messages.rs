@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::io::Write;
 
-use crate::model::{Owners, ScanStats, Warning};
+use crate::model::{NotEntered, Owners, ScanStats, Warning};
 use crate::text::{escape, plural};
 
 /// stderr, for everything that is not the answer.
@@ -59,6 +59,24 @@ fn warning_text(warning: &Warning) -> String {
         Warning::UnknownStates { count } => format!(
             "skipped {} in a state this version does not know",
             plural(*count, "socket", "sockets")
+        ),
+        Warning::NamespacesNotRead { count, why } => {
+            let what = plural(*count, "network namespace", "network namespaces");
+            match why {
+                NotEntered::NotPermitted => format!(
+                    "{what} not read: entering another namespace needs root; run as root: sudo portwho --netns ..."
+                ),
+                NotEntered::Vanished => format!("{what} went away while being read"),
+                NotEntered::Failed(reason) => format!("{what} not read: {reason}"),
+            }
+        }
+        Warning::NamespacesUnknown { processes } => format!(
+            "the network namespaces of {} could not be told (permission denied): theirs may be missing",
+            plural(*processes, "process", "processes")
+        ),
+        Warning::ContainerStateUnreadable { count } => format!(
+            "skipped {} of container runtimes that could not be read",
+            plural(*count, "state file", "state files")
         ),
         Warning::NetlinkRefused { reason } => {
             format!("netlink unavailable ({reason}); read the /proc/net tables instead")

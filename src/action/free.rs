@@ -95,6 +95,7 @@ mod tests {
             width: None,
             numeric: false,
             owners: true,
+            netns: false,
             targets: Vec::new(),
             now: 0,
         };

@@ -7,7 +7,10 @@ use std::rc::Rc;
 
 use super::{Backend, Holding, PinError, PinnedProcess, SignalError, SocketTable};
 use crate::error::Error;
-use crate::model::{Detail, Host, Owners, Process, ProcessDetails, Socket, SocketQuery};
+use crate::model::{
+    ContainerState, Containers, Detail, Host, Namespace, NamespaceList, Netns, NetnsChoice,
+    NotEntered, Owners, Process, ProcessDetails, Socket, SocketQuery,
+};
 use crate::signal::Signal;
 
 /// Ways the fake system misbehaves on purpose.
@@ -36,7 +39,13 @@ type OnQuery = Box<dyn FnMut(usize, &mut Vec<Socket>)>;
 #[derive(Default)]
 struct State {
     procs: HashMap<u32, Proc>,
+    /// Every namespace's sockets; the caller's own namespace has inode 0.
     sockets: Vec<Socket>,
+    /// Namespaces besides the caller's own.
+    namespaces: Vec<Namespace>,
+    /// Namespaces that cannot be entered.
+    locked: HashSet<u64>,
+    containers: Vec<ContainerState>,
     reserved: Vec<RangeInclusive<u16>>,
     scripts: Vec<Script>,
     log: Vec<String>,
@@ -85,16 +94,24 @@ impl FakeBackend {
     }
 
     pub(crate) fn spawn(&self, pid: u32, name: &str, inodes: &[u64]) {
+        self.spawn_as(
+            Process {
+                cmdline: vec![name.into()],
+                ..crate::model::testing::process(pid, name)
+            },
+            inodes,
+        );
+    }
+
+    /// A process with these details, holding `inodes`.
+    pub(crate) fn spawn_as(&self, process: Process, inodes: &[u64]) {
         let mut state = self.state.borrow_mut();
         state.generations += 1;
         let generation = state.generations;
         state.procs.insert(
-            pid,
+            process.pid,
             Proc {
-                process: Process {
-                    cmdline: vec![name.into()],
-                    ..crate::model::testing::process(pid, name)
-                },
+                process,
                 inodes: inodes.iter().copied().collect(),
                 generation,
             },
@@ -103,6 +120,28 @@ impl FakeBackend {
 
     pub(crate) fn add_socket(&self, socket: Socket) {
         self.state.borrow_mut().sockets.push(socket);
+    }
+
+    /// Another network namespace, with these processes in it.
+    pub(crate) fn add_namespace(&self, inode: u64, name: Option<&str>, pids: &[u32]) {
+        self.state.borrow_mut().namespaces.push(Namespace {
+            netns: Netns {
+                inode,
+                name: name.map(str::to_string),
+            },
+            own: false,
+            paths: Vec::new(),
+            pids: pids.to_vec(),
+        });
+    }
+
+    /// A namespace that can be listed but not entered (as when not root).
+    pub(crate) fn lock_namespace(&self, inode: u64) {
+        self.state.borrow_mut().locked.insert(inode);
+    }
+
+    pub(crate) fn add_container(&self, container: ContainerState) {
+        self.state.borrow_mut().containers.push(container);
     }
 
     pub(crate) fn reserve(&self, ports: RangeInclusive<u16>) {
@@ -167,22 +206,67 @@ impl Backend for FakeBackend {
             f(n, &mut state.sockets);
             state.on_query = Some(f);
         }
-        let sockets = state
-            .sockets
-            .iter()
-            .filter(|s| !query.listening_only || s.state.is_listening())
-            .filter(|s| {
-                query
-                    .ports
-                    .as_ref()
-                    .is_none_or(|r| r.iter().any(|r| r.contains(&s.local.port())))
-            })
-            .cloned()
-            .collect();
         Ok(SocketTable {
-            sockets,
+            sockets: select(&state.sockets, 0, query),
             warnings: Vec::new(),
         })
+    }
+
+    fn namespaces(&self, choice: &NetnsChoice) -> Result<NamespaceList, Error> {
+        let state = self.state.borrow();
+        let own = Namespace {
+            netns: Netns {
+                inode: 0,
+                name: None,
+            },
+            own: true,
+            paths: Vec::new(),
+            pids: Vec::new(),
+        };
+        let others = state.namespaces.iter().cloned();
+        let namespaces: Vec<Namespace> = match choice {
+            NetnsChoice::Own => vec![own],
+            NetnsChoice::All => std::iter::once(own).chain(others).collect(),
+            NetnsChoice::Named(name) => others
+                .filter(|ns| ns.netns.name.as_ref() == Some(name))
+                .collect(),
+            NetnsChoice::Pid(pid) => others.filter(|ns| ns.pids.contains(pid)).collect(),
+        };
+        if namespaces.is_empty() {
+            return Err(Error::Netns(format!("{choice:?}: no such namespace")));
+        }
+        Ok(NamespaceList {
+            namespaces,
+            denied: 0,
+        })
+    }
+
+    fn sockets_in(&self, ns: &Namespace, query: &SocketQuery) -> Result<SocketTable, NotEntered> {
+        let mut state = self.state.borrow_mut();
+        state.socket_queries += 1;
+        if state.locked.contains(&ns.netns.inode) {
+            return Err(NotEntered::NotPermitted);
+        }
+        Ok(SocketTable {
+            sockets: select(&state.sockets, ns.netns.inode, query),
+            warnings: Vec::new(),
+        })
+    }
+
+    fn namespace_of(&self, pid: u32) -> Option<Namespace> {
+        let state = self.state.borrow();
+        state
+            .namespaces
+            .iter()
+            .find(|ns| ns.pids.contains(&pid))
+            .cloned()
+    }
+
+    fn containers(&self) -> Containers {
+        Containers {
+            containers: self.state.borrow().containers.clone(),
+            unreadable: 0,
+        }
     }
 
     fn owners(&self, wanted: &HashSet<u64>) -> Result<Owners, Error> {
@@ -294,4 +378,20 @@ impl Backend for FakeBackend {
         };
         state.logged(format!("kill {pid} {signal}"), result)
     }
+}
+
+/// The sockets of one namespace that a query asks for.
+fn select(sockets: &[Socket], netns: u64, query: &SocketQuery) -> Vec<Socket> {
+    sockets
+        .iter()
+        .filter(|s| s.netns == netns)
+        .filter(|s| !query.listening_only || s.state.is_listening())
+        .filter(|s| {
+            query
+                .ports
+                .as_ref()
+                .is_none_or(|r| r.iter().any(|r| r.contains(&s.local.port())))
+        })
+        .cloned()
+        .collect()
 }

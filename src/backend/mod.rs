@@ -4,8 +4,8 @@ use std::collections::HashSet;
 use std::io;
 
 use crate::error::Error;
-use crate::model::{Detail, Owners, ProcessDetails, SocketQuery};
-use crate::model::{Host, Socket, Warning};
+use crate::model::{Containers, Detail, Namespace, NetnsChoice, Owners, ProcessDetails};
+use crate::model::{Host, NamespaceList, NotEntered, Socket, SocketQuery, Warning};
 use crate::signal::Signal;
 
 #[cfg(test)]
@@ -64,8 +64,18 @@ pub(crate) enum SignalError {
 
 /// What portwho needs from an operating system.
 pub(crate) trait Backend {
-    /// Read the socket tables once.
+    /// Read the socket tables of the caller's own network namespace once.
     fn sockets(&self, query: &SocketQuery) -> Result<SocketTable, Error>;
+    /// The network namespaces `choice` names, the caller's own first when it is among
+    /// them. A name or pid that does not exist is an error; namespaces of processes whose
+    /// links could not be read are counted.
+    fn namespaces(&self, choice: &NetnsChoice) -> Result<NamespaceList, Error>;
+    /// The socket tables of a namespace that is not the caller's own.
+    fn sockets_in(&self, ns: &Namespace, query: &SocketQuery) -> Result<SocketTable, NotEntered>;
+    /// The namespace process `pid` lives in (a container's first process), if it runs.
+    fn namespace_of(&self, pid: u32) -> Option<Namespace>;
+    /// The containers that the runtimes' state on disk describes.
+    fn containers(&self) -> Containers;
     /// A hint, before `sockets`, that `owners` will be asked for: start what does not
     /// depend on which sockets are wanted, so it overlaps the socket dump.
     fn prepare_owners(&self) {}

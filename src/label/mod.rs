@@ -48,6 +48,9 @@ impl Labeller<'_> {
             processes,
             owners_hidden,
             findings: Vec::new(),
+            place: None,
+            published: Vec::new(),
+            forward: None,
         };
         if self.findings {
             entry.findings = findings::findings(&entry);

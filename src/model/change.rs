@@ -42,9 +42,22 @@ pub(crate) struct Listener {
     pub proto: Spelled<Proto>,
     pub local_addr: Spelled<IpAddr>,
     pub local_port: u16,
+    /// Where it lived, by a name that survives a restart: its container's, else its
+    /// namespace's `ip netns` name; `None` for the caller's own and unnamed namespaces.
+    pub place: Option<String>,
     /// The holders' executables (or names when the executable was not readable).
     pub programs: BTreeSet<String>,
     pub raw: serde_json::Value,
+}
+
+/// Where an entry lives, named as `Listener::place` names it.
+pub(crate) fn place_name(e: &Entry) -> Option<String> {
+    let place = e.place.as_deref()?;
+    match (place.container.as_deref(), &place.netns.name) {
+        (Some(c), _) => Some(format!("container {}", c.name.as_deref().unwrap_or(&c.id))),
+        (None, Some(name)) => Some(format!("netns {name}")),
+        (None, None) => None,
+    }
 }
 
 /// What changed for one listener.

@@ -14,6 +14,9 @@ pub struct Container {
     pub id: String,
     /// The Kubernetes pod uid, dashed as the API server shows it.
     pub pod: Option<String>,
+    /// Its name and image as the runtime's state on disk records them, when it was read.
+    pub name: Option<String>,
+    pub image: Option<String>,
 }
 
 /// What runs a container, as its cgroup path tells.

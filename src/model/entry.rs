@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::{Exposure, Finding, Process, Socket};
+use super::{Exposure, Finding, Forward, Place, Process, Published, Socket};
 
 /// IANA range of a port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -43,4 +43,10 @@ pub(crate) struct Entry {
     pub interface: Option<String>,
     /// Audit findings, most severe first (listening sockets only).
     pub findings: Vec<Finding>,
+    /// Its network namespace and that namespace's container, when known.
+    pub place: Option<std::sync::Arc<Place>>,
+    /// For a listener inside a container: the host ports that reach it.
+    pub published: Vec<Published>,
+    /// For a host socket that hands its traffic on: where it goes and who answers there.
+    pub forward: Option<Forward>,
 }

@@ -18,14 +18,19 @@ mod warning;
 pub(crate) use scan::{Detail, Owners, ProcessDetails, ScanStats, SocketQuery};
 pub(crate) use warning::Warning;
 
-pub(crate) use change::{Change, Listener, Spelled, describe, programs};
-pub(crate) use container::{Container, ProxyTarget, Runtime};
+pub(crate) use change::{Change, Listener, Spelled, describe, place_name, programs};
+pub use container::Runtime;
+pub(crate) use container::{Container, ProxyTarget};
 pub(crate) use entry::{Category, Entry};
 pub(crate) use exposure::Exposure;
 pub(crate) use exposure::canonical;
 pub(crate) use finding::{Finding, Severity};
 pub(crate) use host::Host;
-pub(crate) use netns::{ContainerState, Containers, Namespace, Netns, PortBinding};
+pub use netns::{ContainerState, PortBinding};
+pub(crate) use netns::{
+    Containers, Forward, Namespace, NamespaceList, Netns, NetnsChoice, NotEntered, Place,
+    Published, Via,
+};
 pub(crate) use process::{Ancestor, Manager, Process};
 pub use socket::{Family, Proto};
 pub(crate) use socket::{Socket, State};

@@ -16,6 +16,39 @@ pub(crate) struct Netns {
     pub name: Option<String>,
 }
 
+/// Which network namespaces a run reads (`--netns`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) enum NetnsChoice {
+    /// The caller's own, as `ss` does.
+    #[default]
+    Own,
+    /// Every one on the host.
+    All,
+    /// The one `ip netns` knows by this name.
+    Named(String),
+    /// The one this process lives in.
+    Pid(u32),
+}
+
+impl NetnsChoice {
+    /// `all`, a pid, or a name as `ip netns` would accept it.
+    pub(crate) fn parse(text: &str) -> Option<NetnsChoice> {
+        if text == "all" {
+            return Some(NetnsChoice::All);
+        }
+        if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+            return text
+                .parse()
+                .ok()
+                .filter(|&pid| pid > 0)
+                .map(NetnsChoice::Pid);
+        }
+        // A name is a file in /run/netns: never a path out of it.
+        let plain = !text.is_empty() && text != "." && text != ".." && !text.contains('/');
+        plain.then(|| NetnsChoice::Named(text.to_string()))
+    }
+}
+
 /// A namespace found on the host, and the ways into it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Namespace {
@@ -30,10 +63,77 @@ pub(crate) struct Namespace {
     pub pids: Vec<u32>,
 }
 
+/// The namespaces a run reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct NamespaceList {
+    pub namespaces: Vec<Namespace>,
+    /// Processes whose namespace could not be told (permission denied).
+    pub denied: usize,
+}
+
+/// Why another namespace's sockets could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum NotEntered {
+    /// Entering needs root (CAP_SYS_ADMIN), and no member's `/proc/PID/net` was readable.
+    NotPermitted,
+    /// It went away while portwho looked (its last process exited, it was deleted).
+    Vanished,
+    /// Anything else, in the system's words.
+    Failed(String),
+}
+
+/// Where a socket lives: its namespace, and the container whose namespace it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Place {
+    pub netns: Netns,
+    pub container: Option<std::sync::Arc<ContainerState>>,
+}
+
+/// How traffic for a host port reaches where it is handed on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum Via {
+    /// A `docker-proxy` process on the host accepts and relays each connection.
+    DockerProxy,
+    /// Only the runtime's recorded port binding says so.
+    Runtime,
+}
+
+impl Via {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Via::DockerProxy => "docker-proxy",
+            Via::Runtime => "runtime",
+        }
+    }
+}
+
+/// A host port that reaches a socket inside a container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Published {
+    pub proto: Proto,
+    /// `None`: every address.
+    pub host_addr: Option<IpAddr>,
+    pub host_port: u16,
+    pub via: Via,
+}
+
+/// Where a socket on the host hands its traffic on, and who answers there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Forward {
+    pub proto: Proto,
+    pub to_addr: Option<IpAddr>,
+    pub to_port: u16,
+    pub via: Via,
+    /// The namespace that owns the target address, when it was found.
+    pub place: Option<Place>,
+    /// The processes holding the listener there.
+    pub processes: Vec<std::sync::Arc<super::Process>>,
+}
+
 /// What a runtime's state on disk says about one container. Anything its files do not say
 /// (or say wrongly) is `None` or empty; the rest still counts.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct ContainerState {
+pub struct ContainerState {
     pub runtime: Option<Runtime>,
     /// The full id, as the runtime names its directory.
     pub id: String,
@@ -59,7 +159,7 @@ pub(crate) struct ContainerState {
 
 /// One published port, as the runtime recorded it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct PortBinding {
+pub struct PortBinding {
     pub proto: Proto,
     /// `None`: every address.
     pub host_addr: Option<IpAddr>,

@@ -48,5 +48,8 @@ pub(crate) fn entry(socket: Socket) -> Entry {
         ephemeral: false,
         interface: None,
         findings: Vec::new(),
+        place: None,
+        published: Vec::new(),
+        forward: None,
     }
 }

@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use super::NotEntered;
+
 /// Something the user should hear about a read that still produced an answer.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) enum Warning {
@@ -9,6 +11,13 @@ pub(crate) enum Warning {
     MalformedLines { path: PathBuf, count: usize },
     /// Sockets the kernel reported in a state this version does not know.
     UnknownStates { count: usize },
+    /// Network namespaces that could not be read, and why.
+    NamespacesNotRead { count: usize, why: NotEntered },
+    /// Processes whose network namespace could not be told (permission denied): theirs may
+    /// be missing from `--netns all`.
+    NamespacesUnknown { processes: usize },
+    /// Container state files that were unreadable or malformed, and skipped.
+    ContainerStateUnreadable { count: usize },
     /// Netlink could not be used; the `/proc/net` text tables were read instead. The
     /// reason is the system's own error text. Said only with `-v`: the answer is the same.
     NetlinkRefused { reason: String },

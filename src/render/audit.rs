@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 
-use crate::model::{Change, Entry, Finding, Severity, Spelled, describe, programs};
+use crate::model::{Change, Entry, Finding, Severity, Spelled, describe, place_name, programs};
 use crate::text::format_addr;
 use crate::text::{escape, plural};
 
@@ -26,11 +26,12 @@ pub(crate) fn findings(
         );
         writeln!(
             out,
-            "{:<6}  {:<25}  {} {} ({exposure})  {}",
+            "{:<6}  {:<25}  {} {}{} ({exposure})  {}",
             f.severity.as_str(),
             f.code,
             s.proto.as_str(),
             format_addr(s.local),
+            within(place_name(e).as_deref()),
             holders(e)
         )?;
         writeln!(out, "        {}", escape(&f.message))?;
@@ -50,6 +51,11 @@ pub(crate) fn findings(
         plural(listening, "listening socket", "listening sockets"),
         fail_on.as_str()
     )
+}
+
+/// ` in container web`, ` in netns blue`; nothing for the caller's own namespace.
+fn within(place: Option<&str>) -> String {
+    place.map_or(String::new(), |p| format!(" in {}", escape(p)))
 }
 
 fn holders(e: &Entry) -> String {
@@ -76,9 +82,10 @@ pub(crate) fn changes(
                 counts[0] += 1;
                 writeln!(
                     out,
-                    "+ {} {}  new: {}",
+                    "+ {} {}{}  new: {}",
                     e.socket.proto.as_str(),
                     format_addr(e.socket.local),
+                    within(place_name(e).as_deref()),
                     escape(&describe(&programs(e)))
                 )?;
             }
@@ -95,7 +102,8 @@ pub(crate) fn changes(
                 };
                 writeln!(
                     out,
-                    "- {proto} {addr}  gone: {}",
+                    "- {proto} {addr}{}  gone: {}",
+                    within(l.place.as_deref()),
                     escape(&describe(&l.programs))
                 )?;
             }
@@ -103,9 +111,10 @@ pub(crate) fn changes(
                 counts[2] += 1;
                 writeln!(
                     out,
-                    "~ {} {}  other program: {} → {}",
+                    "~ {} {}{}  other program: {} → {}",
                     after.socket.proto.as_str(),
                     format_addr(after.socket.local),
+                    within(place_name(after).as_deref()),
                     escape(&describe(&before.programs)),
                     escape(&describe(&programs(after)))
                 )?;
@@ -137,6 +146,7 @@ mod tests {
             proto: Spelled::read(proto.to_string(), crate::model::Proto::from_name),
             local_addr: Spelled::read(addr.to_string(), |text| text.parse().ok()),
             local_port: 80,
+            place: None,
             programs: Default::default(),
             raw: serde_json::Value::Null,
         };

@@ -4,7 +4,7 @@
 use std::io::{self, Write};
 
 use super::time::{elapsed, rfc3339};
-use crate::model::{Container, Entry, Process, Runtime};
+use crate::model::{Container, ContainerState, Entry, Process, Runtime};
 use crate::text::escape;
 use crate::text::format_addr;
 
@@ -32,12 +32,7 @@ impl Cards {
     }
 
     fn card(&self, out: &mut dyn Write, p: &Process, entries: &[Entry]) -> io::Result<()> {
-        let user = match (&p.user, p.uid) {
-            (Some(user), _) => escape(user).into_owned(),
-            (None, Some(uid)) => format!("uid {uid}"),
-            (None, None) => "unknown user".to_string(),
-        };
-        let title = format!("{} {} ({user})", p.pid, escape(&p.name));
+        let title = who(p);
         if self.color {
             writeln!(out, "\x1b[1m{title}\x1b[0m")?;
         } else {
@@ -74,11 +69,16 @@ impl Cards {
             self.line(out, "managed", &managed)?;
         }
         if let Some(t) = &p.proxy {
+            let forward = held_by(entries, p).find_map(|e| e.forward.as_ref());
+            let to = match forward.and_then(|f| f.place.as_ref()?.container.as_deref()) {
+                Some(c) => format!(", {}", container_words(c)),
+                None => " (a published container port)".to_string(),
+            };
             self.line(
                 out,
                 "forwards",
                 &format!(
-                    "{} {}:{} → {}:{} (a published container port)",
+                    "{} {}:{} → {}:{}{to}",
                     t.proto.as_str(),
                     t.host_ip,
                     t.host_port,
@@ -86,11 +86,12 @@ impl Cards {
                     t.container_port
                 ),
             )?;
+            if let Some(f) = forward.filter(|f| !f.processes.is_empty()) {
+                let there: Vec<String> = f.processes.iter().map(|h| who(h)).collect();
+                self.line(out, "", &format!("held there by {}", there.join(", ")))?;
+            }
         }
-        for e in entries
-            .iter()
-            .filter(|e| e.processes.iter().any(|h| h.pid == p.pid))
-        {
+        for e in held_by(entries, p) {
             let s = &e.socket;
             let peer = s
                 .remote
@@ -132,10 +133,16 @@ impl Cards {
             )
         };
         if let Some(t) = &p.proxy {
-            return format!(
-                "stop the container that publishes port {}: docker ps --filter publish={}, then docker stop ID",
-                t.host_port, t.host_port
-            );
+            let target = held_by(entries, p)
+                .filter_map(|e| e.forward.as_ref()?.place.as_ref()?.container.as_deref())
+                .next();
+            return match target {
+                Some(c) => state_stop(c),
+                None => format!(
+                    "stop the container that publishes port {}: docker ps --filter publish={}, then docker stop ID",
+                    t.host_port, t.host_port
+                ),
+            };
         }
         if let Some(c) = &p.manager.container {
             return container_stop(c);
@@ -153,6 +160,60 @@ impl Cards {
     }
 }
 
+/// The entries a process holds.
+fn held_by<'a>(entries: &'a [Entry], p: &'a Process) -> impl Iterator<Item = &'a Entry> {
+    entries
+        .iter()
+        .filter(|e| e.processes.iter().any(|h| h.pid == p.pid))
+}
+
+/// `1499 nginx (root)`.
+fn who(p: &Process) -> String {
+    let user = match (&p.user, p.uid) {
+        (Some(user), _) => escape(user).into_owned(),
+        (None, Some(uid)) => format!("uid {uid}"),
+        (None, None) => "unknown user".to_string(),
+    };
+    format!("{} {} ({user})", p.pid, escape(&p.name))
+}
+
+/// `container web (nginx:1.25)`, `pod api-7f9 in namespace shop`, `container 3f2a1b4c5d6e`.
+fn container_words(c: &ContainerState) -> String {
+    let mut text = match (&c.pod, &c.pod_namespace) {
+        (Some(pod), Some(namespace)) => {
+            format!(
+                "pod {} in namespace {}, container",
+                escape(pod),
+                escape(namespace)
+            )
+        }
+        _ => "container".to_string(),
+    };
+    text.push(' ');
+    text.push_str(&escape(c.name.as_deref().unwrap_or(short_id(&c.id))));
+    if let Some(image) = &c.image {
+        text.push_str(&format!(" ({})", escape(image)));
+    }
+    text
+}
+
+/// How to stop a container the runtime's state names: by its name, as its user knows it.
+fn state_stop(c: &ContainerState) -> String {
+    let name = escape(c.name.as_deref().unwrap_or(short_id(&c.id))).into_owned();
+    match (c.runtime, &c.pod, &c.pod_namespace) {
+        (_, Some(pod), Some(namespace)) => {
+            format!(
+                "kubectl delete pod {} -n {}",
+                escape(pod),
+                escape(namespace)
+            )
+        }
+        (Some(Runtime::Podman), _, _) => format!("podman stop {name}"),
+        (Some(Runtime::Containerd), _, _) => format!("nerdctl stop {name}"),
+        _ => format!("docker stop {name}"),
+    }
+}
+
 /// `nginx.service (systemd)`, `docker container 3f2a…`, `kubernetes pod …, container …`.
 fn managed_by(p: &Process) -> Option<String> {
     let unit = p
@@ -164,7 +225,7 @@ fn managed_by(p: &Process) -> Option<String> {
         let mut text = format!(
             "{} container {}",
             c.runtime.as_str(),
-            escape(short_id(&c.id))
+            escape(c.name.as_deref().unwrap_or(short_id(&c.id)))
         );
         if let Some(pod) = &c.pod {
             text.push_str(&format!(" in pod {}", escape(pod)));
@@ -189,7 +250,8 @@ fn short_id(id: &str) -> &str {
 /// How each runtime stops a container (kubernetes restarts what `crictl stop` stops, so
 /// its pod is what to change).
 fn container_stop(c: &Container) -> String {
-    let id = escape(short_id(&c.id)).into_owned();
+    // The name the runtime's state gives it, where read, is what its user typed.
+    let id = escape(c.name.as_deref().unwrap_or(short_id(&c.id))).into_owned();
     match c.runtime {
         Runtime::Docker => format!("docker stop {id}"),
         Runtime::Podman | Runtime::PodmanConmon => format!("podman stop {id}"),
@@ -386,6 +448,8 @@ mod tests {
             runtime: Runtime::Docker,
             id: "3f2a1b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708".into(),
             pod: None,
+            name: None,
+            image: None,
         };
         assert_eq!(
             stop_line(with(Some("docker-3f2a.scope"), Some(docker))),
@@ -395,6 +459,8 @@ mod tests {
             runtime: Runtime::Kubernetes,
             id: "abcdef0123456789".into(),
             pod: Some("1234-5678".into()),
+            name: None,
+            image: None,
         };
         let line = stop_line(with(None, Some(pod)));
         assert!(

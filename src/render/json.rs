@@ -7,8 +7,8 @@ use serde::Serialize;
 use super::Rows;
 use super::time::rfc3339;
 use crate::model::{
-    Category, Change, Container, Entry, Exposure, Family, Finding, Process, Proto, ProxyTarget,
-    State,
+    Category, Change, Container, ContainerState, Entry, Exposure, Family, Finding, Forward, Place,
+    Process, Proto, ProxyTarget, Runtime, State,
 };
 
 /// Renders entries as the contract's JSON array.
@@ -33,6 +33,95 @@ struct Record<'a> {
     interface: Option<&'a str>,
     findings: &'a [Finding],
     processes: Vec<ProcessRecord<'a>>,
+    netns: NetnsRecord<'a>,
+    container: Option<ContainerRecord<'a>>,
+    published: Vec<PublishedRecord>,
+    forward: Option<ForwardRecord<'a>>,
+}
+
+/// `{"inode": 4026531840, "name": "blue"}`; the inode is `null` where it is not known (a
+/// captured proc tree).
+#[derive(Serialize)]
+struct NetnsRecord<'a> {
+    inode: Option<u64>,
+    name: Option<&'a str>,
+}
+
+impl<'a> NetnsRecord<'a> {
+    fn of(inode: u64, place: Option<&'a Place>) -> Self {
+        NetnsRecord {
+            inode: (inode != 0).then_some(inode),
+            name: place.and_then(|p| p.netns.name.as_deref()),
+        }
+    }
+}
+
+/// The container whose namespace a socket lives in, as its runtime recorded it.
+#[derive(Serialize)]
+struct ContainerRecord<'a> {
+    runtime: Option<Runtime>,
+    id: &'a str,
+    name: Option<&'a str>,
+    image: Option<&'a str>,
+    pod: Option<&'a str>,
+    namespace: Option<&'a str>,
+}
+
+impl<'a> From<&'a ContainerState> for ContainerRecord<'a> {
+    fn from(c: &'a ContainerState) -> Self {
+        ContainerRecord {
+            runtime: c.runtime,
+            id: &c.id,
+            name: c.name.as_deref(),
+            image: c.image.as_deref(),
+            pod: c.pod.as_deref(),
+            namespace: c.pod_namespace.as_deref(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct PublishedRecord {
+    proto: Proto,
+    host_addr: Option<String>,
+    host_port: u16,
+    via: &'static str,
+}
+
+#[derive(Serialize)]
+struct ForwardRecord<'a> {
+    proto: Proto,
+    to_addr: Option<String>,
+    to_port: u16,
+    via: &'static str,
+    netns: Option<NetnsRecord<'a>>,
+    container: Option<ContainerRecord<'a>>,
+    processes: Vec<ProcessRecord<'a>>,
+}
+
+impl<'a> From<&'a Forward> for ForwardRecord<'a> {
+    fn from(f: &'a Forward) -> Self {
+        ForwardRecord {
+            proto: f.proto,
+            to_addr: f.to_addr.map(|a| a.to_string()),
+            to_port: f.to_port,
+            via: f.via.as_str(),
+            netns: f
+                .place
+                .as_ref()
+                .map(|p| NetnsRecord::of(p.netns.inode, Some(p))),
+            container: f
+                .place
+                .as_ref()
+                .and_then(|p| p.container.as_deref())
+                .map(ContainerRecord::from),
+            processes: f
+                .processes
+                .iter()
+                .map(|p| ProcessRecord::from(&**p))
+                .collect(),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -97,6 +186,23 @@ impl<'a> From<&'a Entry> for Record<'a> {
                 .iter()
                 .map(|p| ProcessRecord::from(&**p))
                 .collect(),
+            netns: NetnsRecord::of(s.netns, e.place.as_deref()),
+            container: e
+                .place
+                .as_ref()
+                .and_then(|p| p.container.as_deref())
+                .map(ContainerRecord::from),
+            published: e
+                .published
+                .iter()
+                .map(|p| PublishedRecord {
+                    proto: p.proto,
+                    host_addr: p.host_addr.map(|a| a.to_string()),
+                    host_port: p.host_port,
+                    via: p.via.as_str(),
+                })
+                .collect(),
+            forward: e.forward.as_ref().map(ForwardRecord::from),
         }
     }
 }
@@ -205,6 +311,9 @@ mod tests {
             exposure: Exposure::Loopback,
             interface: None,
             findings: Vec::new(),
+            place: None,
+            published: Vec::new(),
+            forward: None,
         };
         let mut out = Vec::new();
         Json.render(&[entry], &mut out).unwrap();
@@ -217,7 +326,9 @@ mod tests {
             "processes": [{"pid": 4242, "name": "py\u{1b}thon3", "cmdline": ["python3", "-m"],
                            "user": "alice", "uid": 1000, "ppid": 1, "exe": "/usr/bin/python3.11",
                            "exe_deleted": true, "cwd": "/srv", "start_time": "2023-11-14T22:13:20Z",
-                           "unit": "app.service", "container": null, "proxy": null}]
+                           "unit": "app.service", "container": null, "proxy": null}],
+            "netns": {"inode": null, "name": null}, "container": null, "published": [],
+            "forward": null
         }]);
         assert_eq!(value, expected);
     }

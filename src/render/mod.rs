@@ -149,6 +149,8 @@ pub(crate) mod tests {
                                 runtime,
                                 id,
                                 pod,
+                                name: None,
+                                image: None,
                             }),
                         },
                         proxy: proxy.map(|(proto, host_ip, container_ip)| ProxyTarget {
@@ -183,8 +185,9 @@ pub(crate) mod tests {
             socket_user in proptest::option::of(text()),
             interface in text(),
             width in proptest::option::of(10usize..120),
+            (container_name, image, netns_name, pod) in (text(), text(), text(), text()),
         ) {
-            use crate::model::{Host, Socket, State};
+            use crate::model::{ContainerState, Forward, Host, Netns, Place, Socket, State, Via};
             let users = std::collections::HashMap::from([(1000, socket_user.unwrap_or_default().into())]);
             let interfaces = [("192.0.2.1".parse().unwrap(), interface)];
             let labeller = crate::label::Labeller {
@@ -204,22 +207,45 @@ pub(crate) mod tests {
                 v6only: None,
                 netns: 0,
             };
-            let entries = vec![
+            // What a container's creator chose: its name, image and pod, and a netns name.
+            let container = std::sync::Arc::new(ContainerState {
+                name: Some(container_name),
+                image: Some(image),
+                pod: Some(pod.clone()),
+                pod_namespace: Some(pod),
+                ..ContainerState::default()
+            });
+            let place = std::sync::Arc::new(Place {
+                netns: Netns { inode: 7, name: Some(netns_name) },
+                container: Some(container),
+            });
+            let mut entries = vec![
                 labeller.entry(socket("0.0.0.0:6379", 1), processes.clone(), false),
-                labeller.entry(socket("192.0.2.1:6379", 2), processes, false),
+                labeller.entry(socket("192.0.2.1:6379", 2), processes.clone(), false),
                 labeller.entry(socket("[::]:6379", 3), Vec::new(), true),
             ];
+            entries[1].place = Some(std::sync::Arc::clone(&place));
+            entries[0].forward = Some(Forward {
+                proto: Proto::Tcp,
+                to_addr: None,
+                to_port: 80,
+                via: Via::DockerProxy,
+                place: Some(Place::clone(&place)),
+                processes,
+            });
             let mut out = Vec::new();
-            table::Table { color: false, width, numeric: false, owners: true }.render(&entries, &mut out).unwrap();
+            table::Table { color: false, width, numeric: false, owners: true, netns: true }.render(&entries, &mut out).unwrap();
             card::Cards { now: 1_700_000_100, width, color: false, targets: vec![":6379".into()] }
                 .render(&entries, &mut out)
                 .unwrap();
             let target = crate::target::Target { addr: None, ports: 6379..=6379, proto: None };
-            for line in crate::diagnose::diagnose(&target, &entries, &Host::default()) {
+            for line in crate::diagnose::diagnose(&target, &entries, &entries, &Host::default()) {
                 out.extend_from_slice(line.as_bytes());
                 out.push(b'\n');
             }
             audit::findings(&entries, entries.len(), crate::model::Severity::High, &mut out).unwrap();
+            let changes: Vec<crate::model::Change> = entries.iter().map(crate::model::Change::Added).collect();
+            audit::changes(&changes, "base.json", &mut out).unwrap();
             assert_inert(&out)?;
         }
 

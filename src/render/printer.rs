@@ -25,6 +25,8 @@ pub struct Style {
     pub numeric: bool,
     /// The PROCESS column is shown (not with `--no-owners`).
     pub owners: bool,
+    /// The NETNS column is shown (`--netns all`).
+    pub netns: bool,
     /// The TARGET arguments as typed, for suggestions in the cards.
     pub targets: Vec<String>,
     /// Seconds since the Unix epoch, for how long a process has run.
@@ -56,6 +58,7 @@ impl Render for Text {
             width: self.style.width,
             numeric: self.style.numeric,
             owners: self.style.owners,
+            netns: self.style.netns,
         }
         .rows(rows, out)
     }

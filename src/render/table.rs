@@ -14,7 +14,7 @@ const GREEN: &str = "\x1b[32m";
 const YELLOW: &str = "\x1b[33m";
 const RESET: &str = "\x1b[0m";
 
-/// Where the PEER column sits, after PROTO and LOCAL.
+/// Where the PEER column sits, after PROTO and LOCAL (and NETNS when shown).
 const PEER: usize = 2;
 
 /// Renders entries as a whitespace-aligned table, like `ss` and `ps`.
@@ -26,6 +26,8 @@ pub(crate) struct Table {
     pub numeric: bool,
     /// Show the PROCESS column (not with `--no-owners`).
     pub owners: bool,
+    /// Show the NETNS column first (`--netns all`).
+    pub netns: bool,
 }
 
 /// One row's cells written end to end into one buffer, so a row of eight cells costs no
@@ -75,6 +77,10 @@ impl Table {
     fn row(&self, e: &Entry, with_peer: bool, cells: &mut Cells) {
         cells.clear();
         let s = &e.socket;
+        if self.netns {
+            netns(e, cells);
+            cells.end();
+        }
         cells.push(s.proto.as_str());
         // Writing to a String cannot fail.
         let _ = write!(cells.text, "{}", s.local);
@@ -141,6 +147,21 @@ impl Table {
     }
 }
 
+/// Where a socket lives: its container's name, its `ip netns` name, or its inode.
+fn netns(e: &Entry, cells: &mut Cells) {
+    let place = e.place.as_deref();
+    let container = place
+        .and_then(|p| p.container.as_deref())
+        .map(|c| c.name.as_deref().unwrap_or(&c.id));
+    match (container, place.and_then(|p| p.netns.name.as_deref())) {
+        (Some(name), _) | (None, Some(name)) => cells.text.push_str(&escape(name)),
+        (None, None) if e.socket.netns != 0 => {
+            let _ = write!(cells.text, "{}", e.socket.netns);
+        }
+        (None, None) => cells.text.push('-'),
+    }
+}
+
 /// How a holder's user is shown: its name, else its uid.
 fn name(p: &Process) -> Option<Cow<'_, str>> {
     match (&p.user, p.uid) {
@@ -187,7 +208,11 @@ fn user(e: &Entry, cells: &mut Cells) {
 impl Table {
     fn header(&self, with_peer: bool, cells: &mut Cells) {
         cells.clear();
-        let mut header = vec!["PROTO", "LOCAL"];
+        let mut header = Vec::new();
+        if self.netns {
+            header.push("NETNS");
+        }
+        header.extend(["PROTO", "LOCAL"]);
         if with_peer {
             header.push("PEER");
         }
@@ -232,7 +257,7 @@ impl Table {
             return Ok(());
         }
         if !with_peer {
-            widths.remove(PEER);
+            widths.remove(PEER + usize::from(self.netns));
         }
         self.header(with_peer, &mut cells);
         let columns = columns(&cells, &widths, self.width);
@@ -374,6 +399,9 @@ mod tests {
                     exposure: crate::model::Exposure::All,
                     interface: None,
                     findings: Vec::new(),
+                    place: None,
+                    published: Vec::new(),
+                    forward: None,
                 },
             )
     }
@@ -422,7 +450,7 @@ mod tests {
             numeric in any::<bool>(),
             owners in any::<bool>(),
         ) {
-            let table = Table { color, width: None, numeric, owners };
+            let table = Table { color, width: None, numeric, owners, netns: false };
             let mut streamed = Vec::new();
             table.rows(&entries.as_slice(), &mut streamed).unwrap();
             prop_assert_eq!(String::from_utf8(streamed).unwrap(), tabled(&table, &entries));
@@ -437,7 +465,7 @@ mod tests {
             numeric in any::<bool>(),
             owners in any::<bool>(),
         ) {
-            let table = Table { color, width: Some(width), numeric, owners };
+            let table = Table { color, width: Some(width), numeric, owners, netns: false };
             let mut streamed = Vec::new();
             table.rows(&entries.as_slice(), &mut streamed).unwrap();
             prop_assert_eq!(String::from_utf8(streamed).unwrap(), tabled(&table, &entries));

@@ -251,7 +251,13 @@ fn contained(runtime: Runtime, id: String, pod: Option<String>) -> Container {
         Some(_) if !runtime.is_monitor() => Runtime::Kubernetes,
         _ => runtime,
     };
-    Container { runtime, id, pod }
+    Container {
+        runtime,
+        id,
+        pod,
+        name: None,
+        image: None,
+    }
 }
 
 /// Where a `docker-proxy` forwards, from its command line; `None` for any other program
@@ -348,6 +354,8 @@ mod tests {
                     .unwrap_or_else(|| panic!("no runtime spelled {runtime}")),
                 id: id.to_string(),
                 pod: pod.map(str::to_string),
+                name: None,
+                image: None,
             }),
         }
     }
@@ -534,7 +542,7 @@ mod tests {
             json,
             serde_json::json!({
                 "unit": format!("cri-containerd-{K2}.scope"),
-                "container": {"runtime": "kubernetes", "id": K2, "pod": U3},
+                "container": {"runtime": "kubernetes", "id": K2, "pod": U3, "name": null, "image": null},
             })
         );
         let json = serde_json::to_value(parse(&fixture("root.v2"))).unwrap();

@@ -22,8 +22,14 @@ use std::thread::JoinHandle;
 
 use crate::backend::{Backend, Holding, PinError, PinnedProcess, SignalError, SocketTable};
 use crate::error::Error;
-use crate::model::{Detail, Host, Owners, Process, ProcessDetails, SocketQuery, Warning};
+use crate::model::{
+    Containers, Detail, Host, Namespace, NamespaceList, Netns, NetnsChoice, NotEntered, Owners,
+    Process, ProcessDetails, SocketQuery, Warning,
+};
 use rustix::fs::OFlags;
+
+/// Where `ip netns` and docker keep their namespace files.
+const RUN_ROOT: &str = "/run";
 
 /// A statically linked glibc, where NSS lookups may crash (see `passwd`): user names come
 /// from `/etc/passwd` alone. musl and a shared glibc use getpwuid_r and getpwnam_r.
@@ -115,13 +121,16 @@ impl LinuxBackend {
 
 impl Backend for LinuxBackend {
     fn sockets(&self, query: &SocketQuery) -> Result<SocketTable, Error> {
-        if !self.netlink {
-            return self.proc_net(query);
-        }
-        // Any netlink failure (seccomp, an old kernel, a sandbox) falls back to text.
-        let mut table = match netlink::dump_counted(query) {
-            Ok(dump) => netlink_table(dump),
-            Err(refused) => {
+        // Any netlink failure (seccomp, an old kernel, a sandbox) falls back to text; a
+        // copied proc tree is text.
+        let dump = match self.netlink {
+            true => Some(netlink::dump_counted(query)),
+            false => None,
+        };
+        let mut table = match dump {
+            None => self.proc_net(query)?,
+            Some(Ok(dump)) => netlink_table(dump),
+            Some(Err(refused)) => {
                 let mut table = self.proc_net(query)?;
                 table.warnings.push(Warning::NetlinkRefused {
                     reason: refused.to_string(),
@@ -129,13 +138,76 @@ impl Backend for LinuxBackend {
                 table
             }
         };
-        // The live system's sockets are those of the caller's own namespace.
+        // The sockets are those of the caller's own namespace (of the tree's `self`, which a
+        // copied tree usually lacks: its sockets then stay 0, unknown).
         if let Some(inode) = netns::own_inode(&self.proc_root) {
             for socket in &mut table.sockets {
                 socket.netns = inode;
             }
         }
         Ok(table)
+    }
+
+    fn namespaces(&self, choice: &NetnsChoice) -> Result<NamespaceList, Error> {
+        let run_root = Path::new(RUN_ROOT);
+        let one = |spec: &str| {
+            netns::resolve(spec, &self.proc_root, run_root)
+                .map(|ns| NamespaceList {
+                    namespaces: vec![ns],
+                    denied: 0,
+                })
+                .map_err(|e| Error::Netns(e.to_string()))
+        };
+        match choice {
+            // A captured tree has no other namespace to read.
+            NetnsChoice::Own => Ok(NamespaceList {
+                namespaces: vec![Namespace {
+                    netns: Netns {
+                        inode: netns::own_inode(&self.proc_root).unwrap_or(0),
+                        name: None,
+                    },
+                    own: true,
+                    paths: Vec::new(),
+                    pids: Vec::new(),
+                }],
+                denied: 0,
+            }),
+            _ if !self.netlink => Err(Error::Unsupported(
+                "--netns reads the live system, not a copied proc tree".into(),
+            )),
+            NetnsChoice::All => {
+                let found = netns::discover(&self.proc_root, run_root);
+                Ok(NamespaceList {
+                    namespaces: found.namespaces,
+                    denied: found.denied,
+                })
+            }
+            NetnsChoice::Named(name) => one(name),
+            NetnsChoice::Pid(pid) => one(&pid.to_string()),
+        }
+    }
+
+    fn sockets_in(&self, ns: &Namespace, query: &SocketQuery) -> Result<SocketTable, NotEntered> {
+        netns::read_sockets(ns, &self.proc_root, query).map_err(|why| match why {
+            netns::Unreadable::NotPermitted => NotEntered::NotPermitted,
+            netns::Unreadable::Vanished => NotEntered::Vanished,
+            netns::Unreadable::Other(e) => NotEntered::Failed(e.to_string()),
+        })
+    }
+
+    fn namespace_of(&self, pid: u32) -> Option<Namespace> {
+        if !self.netlink {
+            return None;
+        }
+        netns::resolve(&pid.to_string(), &self.proc_root, Path::new(RUN_ROOT)).ok()
+    }
+
+    fn containers(&self) -> Containers {
+        // A captured proc tree comes with no runtime state.
+        if !self.netlink {
+            return Containers::default();
+        }
+        containers::read(Path::new("/"))
     }
 
     fn prepare_owners(&self) {
