@@ -9,9 +9,12 @@
 #                                     and wait for it; a daemon that was already running is
 #                                     left alone
 #
-# `docker info` asks the daemon DOCKER_HOST names (the default socket when unset): to try
-# this beside a running daemon, point DOCKER_HOST at another socket and give dockerd that
-# socket and its own directories (-H, --data-root, --exec-root, --pidfile).
+# `docker info` asks the daemon DOCKER_HOST names (the default socket when unset). To try
+# this beside a running daemon, point DOCKER_HOST at another socket, give dockerd that
+# socket and its own directories (-H, --data-root, --exec-root, --pidfile), and run it all
+# under `unshare --net`: a second dockerd in the host's network namespace takes the host's
+# docker0 bridge for its own, and with `--bridge none` deletes it (`ip netns exec` does not
+# do either: it remounts /sys, and dockerd then finds no cgroups).
 
 dockerd_pid=
 dockerd_log=
