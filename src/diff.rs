@@ -126,6 +126,41 @@ mod tests {
         }
     }
 
+    /// A listener of a container's, in a namespace with this inode.
+    fn in_container(name: &str, inode: u64) -> Entry {
+        use crate::model::{ContainerState, Netns, Place};
+        let place = Place {
+            netns: Netns { inode, name: None },
+            container: Some(std::sync::Arc::new(ContainerState {
+                name: Some(name.into()),
+                ..ContainerState::default()
+            })),
+        };
+        Entry {
+            place: Some(std::sync::Arc::new(place)),
+            ..entry("0.0.0.0:80", "/bin/httpd")
+        }
+    }
+
+    #[test]
+    fn a_container_is_matched_by_name_not_by_namespace() {
+        let baseline = parse_baseline(
+            r#"[{"proto": "tcp", "local_addr": "0.0.0.0", "local_port": 80, "state": "LISTEN",
+                 "netns": {"inode": 4026532181, "name": null},
+                 "container": {"runtime": "docker", "id": "b973", "name": "web"},
+                 "processes": [{"pid": 1499, "name": "httpd", "exe": "/bin/httpd"}]}]"#,
+        )
+        .unwrap();
+        assert_eq!(baseline[0].place.as_deref(), Some("container web"));
+        // Restarted: another namespace, another pid, the same container.
+        assert!(diff(&baseline, &[in_container("web", 4026532999)]).is_empty());
+        // Another container on the same port, or the host's own: a change each way.
+        let other = [in_container("db", 4026532181)];
+        assert_eq!(diff(&baseline, &other).len(), 2);
+        let host = [entry("0.0.0.0:80", "/bin/httpd")];
+        assert_eq!(diff(&baseline, &host).len(), 2);
+    }
+
     const BASELINE: &str = r#"[
       {"proto": "tcp", "local_addr": "0.0.0.0", "local_port": 80, "state": "LISTEN",
        "processes": [{"pid": 1, "name": "nginx", "exe": "/usr/sbin/nginx"}]},

@@ -78,6 +78,7 @@ fn warning_text(warning: &Warning) -> String {
             "skipped {} of container runtimes that could not be read",
             plural(*count, "state file", "state files")
         ),
+        Warning::ContainerStateDenied => "containers are not named: only root may read the container runtimes' state; run as root: sudo portwho ...".to_string(),
         Warning::NetlinkRefused { reason } => {
             format!("netlink unavailable ({reason}); read the /proc/net tables instead")
         }

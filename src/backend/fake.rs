@@ -265,7 +265,7 @@ impl Backend for FakeBackend {
     fn containers(&self) -> Containers {
         Containers {
             containers: self.state.borrow().containers.clone(),
-            unreadable: 0,
+            ..Containers::default()
         }
     }
 

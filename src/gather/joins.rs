@@ -57,6 +57,15 @@ pub(super) fn read(
             count: state.unreadable,
         });
     }
+    // Only worth saying when sockets of another namespace were read, to be named.
+    let foreign = |s: &Socket| {
+        namespaces
+            .iter()
+            .any(|ns| !ns.own && ns.netns.inode == s.netns)
+    };
+    if state.denied > 0 && sockets.iter().any(foreign) {
+        joined.warnings.push(Warning::ContainerStateDenied);
+    }
     joined.places = namespaces
         .iter()
         .map(|ns| place(ns, &joined.containers))

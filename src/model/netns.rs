@@ -173,4 +173,6 @@ pub(crate) struct Containers {
     pub containers: Vec<ContainerState>,
     /// State files that were unreadable, truncated or malformed, and skipped.
     pub unreadable: usize,
+    /// State files and directories only root may read.
+    pub denied: usize,
 }

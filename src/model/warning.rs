@@ -18,6 +18,8 @@ pub(crate) enum Warning {
     NamespacesUnknown { processes: usize },
     /// Container state files that were unreadable or malformed, and skipped.
     ContainerStateUnreadable { count: usize },
+    /// The runtimes' state, which names the containers, is root's to read.
+    ContainerStateDenied,
     /// Netlink could not be used; the `/proc/net` text tables were read instead. The
     /// reason is the system's own error text. Said only with `-v`: the answer is the same.
     NetlinkRefused { reason: String },

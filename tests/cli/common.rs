@@ -324,6 +324,19 @@ impl Netns {
         Some(ns)
     }
 
+    /// Its `ip netns` name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The inode of its namespace, as `--netns` reports it.
+    pub fn inode(&self) -> u64 {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(format!("/run/netns/{}", self.name))
+            .expect("its /run/netns file")
+            .ino()
+    }
+
     pub fn exec(&self, program: &str) -> Command {
         let mut cmd = Command::new("ip");
         cmd.args(["netns", "exec", &self.name, program]);

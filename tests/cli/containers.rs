@@ -176,8 +176,12 @@ impl TestContainer {
     /// when docker fails, and on a `-p` that is not on 127.0.0.1, `-P`, or the host's
     /// network: a test must not open the host's ports to other hosts.
     pub fn run(docker_args: &[&str], command: &[&str]) -> TestContainer {
-        static NEXT: AtomicU32 = AtomicU32::new(0);
         check_args(docker_args);
+        Self::start(docker_args, command)
+    }
+
+    fn start(docker_args: &[&str], command: &[&str]) -> TestContainer {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
         ensure_image();
         let name = format!(
             "pw-test-{}-{}",
@@ -208,6 +212,13 @@ impl TestContainer {
         container.read_inspect();
         assert_eq!(container.id, id, "docker run said {id}, inspect another id");
         container
+    }
+
+    /// A container in the host's network namespace (`--network host`) whose httpd binds
+    /// 127.0.0.1:PORT only: the one way the guard of `run` lets the host's network in.
+    pub fn run_on_host_network(port: u16) -> TestContainer {
+        let bind = format!("127.0.0.1:{port}");
+        Self::start(&["--network", "host"], &["/bin/httpd", "-f", "-p", &bind])
     }
 
     fn read_inspect(&mut self) {
@@ -307,7 +318,7 @@ impl Drop for TestContainer {
 }
 
 /// Whether a TCP socket of PID's network namespace listens on `port`.
-fn listens(pid: u32, port: u16) -> bool {
+pub fn listens(pid: u32, port: u16) -> bool {
     let want = format!(":{port:04X}");
     ["tcp", "tcp6"].iter().any(|table| {
         std::fs::read_to_string(format!("/proc/{pid}/net/{table}"))

@@ -18,6 +18,7 @@ mod docs;
 mod errors;
 mod fixtures;
 mod live;
+mod netns;
 mod output;
 mod privilege;
 mod races;

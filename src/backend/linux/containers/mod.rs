@@ -53,8 +53,8 @@ pub struct Parsed {
 /// Every container the runtimes' files under `root` describe (`/` on a live host).
 ///
 /// A runtime that is not installed has no directory: nothing, and nothing counted. A state
-/// file or directory that exists but cannot be read (permissions), or is malformed, is
-/// counted in `unreadable`; the others still count.
+/// file or directory that exists but is malformed or cannot be read is counted in
+/// `unreadable`, or in `denied` when only root may read it; the others still count.
 pub(crate) fn read(root: &Path) -> Containers {
     let mut found = Containers::default();
     docker::read(root, &mut found);
@@ -70,6 +70,8 @@ const MAX_STATE_FILE: u64 = 8 << 20;
 /// A state file, read whole.
 enum File {
     Missing,
+    /// Only root may read it (the runtimes keep their state so).
+    Denied,
     Unreadable,
     Bytes(Vec<u8>),
 }
@@ -79,6 +81,7 @@ impl File {
         let file = match std::fs::File::open(path) {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return File::Missing,
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => return File::Denied,
             Err(_) => return File::Unreadable,
         };
         let mut bytes = Vec::new();
@@ -94,6 +97,10 @@ impl File {
         match self {
             File::Bytes(bytes) => Some(bytes),
             File::Missing => None,
+            File::Denied => {
+                found.denied += 1;
+                None
+            }
             File::Unreadable => {
                 found.unreadable += 1;
                 None
@@ -108,6 +115,10 @@ fn subdirectories(dir: &Path, found: &mut Containers) -> Vec<(String, PathBuf)> 
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            found.denied += 1;
+            return Vec::new();
+        }
         Err(_) => {
             found.unreadable += 1;
             return Vec::new();
