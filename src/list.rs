@@ -30,103 +30,154 @@ pub(crate) fn run(
     // `portwho :PORT` for a person explains the port, which takes every socket on it, on
     // any address and in any state: a listener on 0.0.0.0 blocks 127.0.0.1 too.
     let explain = config.mode == Mode::List && !filters.targets.is_empty() && printer.explains();
-    // A quiet listing without owner filters answers from the socket table alone: no /proc
-    // scan. An audit or a diff judges the owners, quiet or not.
-    let bare = config.format == Format::Quiet && config.mode == Mode::List;
-    let related = |s: &Socket| explain && filters.on_target_port(s);
-    let request = Request {
-        query: filters.query(),
-        keep: &|s| filters.socket(s) || related(s),
-        held: &|s, pids| filters.pids(pids) || related(s),
-        owners: config.owners && (!bare || filters.needs_owners()),
-        detail: config.detail(explain),
-        netns: &config.netns,
+    let listing = Listing {
+        config,
+        backend,
+        services,
+        printer,
+        explain,
         // Where a published port goes is shown in JSON and in the cards.
         joins: config.owners && (config.format == Format::Json || explain),
-        elsewhere: explain,
     };
-    let mut snapshot = Snapshot::read(backend, &request)?;
+    let mut snapshot = listing.read()?;
     messages.warnings(&snapshot.warnings);
+    let (shown, related) = split(&mut snapshot, filters, listing.explain);
+    listing.present(snapshot, shown, &related, out, messages)
+}
 
-    let (mut shown, related) = split(&mut snapshot, filters, explain);
-    let host = backend.host();
-    let interfaces = backend.interfaces();
-    let labeller = Labeller {
-        interfaces: &interfaces,
-        services: (!config.numeric).then_some(services),
-        ephemeral: host.ephemeral.clone(),
-        users: &snapshot.users,
-        findings: config.format == Format::Json || matches!(config.mode, Mode::Audit { .. }),
-    };
-    if !filters.commands.is_empty() || !filters.uids.is_empty() {
-        let entry = |s: &Socket| label(&labeller, &snapshot, None, s, snapshot.holders(s));
-        shown.retain(|s| filters.entry(&entry(s)));
+/// One listing, `--audit` or `--diff`, and what decides how it is read and shown.
+struct Listing<'a> {
+    config: &'a Config,
+    backend: &'a dyn Backend,
+    services: &'a ServiceTable,
+    printer: &'a dyn Render,
+    explain: bool,
+    joins: bool,
+}
+
+impl Listing<'_> {
+    /// The one snapshot this listing needs.
+    fn read(&self) -> Result<Snapshot, Error> {
+        let (config, filters) = (self.config, &self.config.filters);
+        // A quiet listing without owner filters answers from the socket table alone: no
+        // /proc scan. An audit or a diff judges the owners, quiet or not.
+        let bare = config.format == Format::Quiet && config.mode == Mode::List;
+        let related = |s: &Socket| self.explain && filters.on_target_port(s);
+        let request = Request {
+            query: filters.query(),
+            keep: &|s| filters.socket(s) || related(s),
+            held: &|s, pids| filters.pids(pids) || related(s),
+            owners: config.owners && (!bare || filters.needs_owners()),
+            detail: config.detail(self.explain),
+            netns: &config.netns,
+            joins: self.joins,
+            elsewhere: self.explain,
+        };
+        Snapshot::read(self.backend, &request)
     }
-    join::sort(&mut shown);
-    // The listeners on both sides of the namespaces' borders, each with its holders.
-    let mut listeners = Vec::new();
-    if request.joins {
-        for s in shown.iter().chain(&snapshot.behind) {
-            if s.state.is_listening() {
-                listeners.push((s, snapshot.processes_of(snapshot.holders(s))));
+
+    /// Label, filter, sort and print; then the notes for stderr.
+    fn present(
+        &self,
+        mut snapshot: Snapshot,
+        mut shown: Vec<Socket>,
+        related: &[Socket],
+        out: &mut dyn Write,
+        messages: &mut Messages,
+    ) -> Result<ExitCode, Error> {
+        let (config, filters) = (self.config, &self.config.filters);
+        let host = self.backend.host();
+        let interfaces = self.backend.interfaces();
+        let labeller = Labeller {
+            interfaces: &interfaces,
+            services: (!config.numeric).then_some(self.services),
+            ephemeral: host.ephemeral.clone(),
+            users: &snapshot.users,
+            findings: config.format == Format::Json || matches!(config.mode, Mode::Audit { .. }),
+        };
+        if !filters.commands.is_empty() || !filters.uids.is_empty() {
+            let entry = |s: &Socket| label(&labeller, &snapshot, None, s, snapshot.holders(s));
+            shown.retain(|s| filters.entry(&entry(s)));
+        }
+        join::sort(&mut shown);
+        // The listeners on both sides of the namespaces' borders, each with its holders.
+        let mut listeners = Vec::new();
+        if self.joins {
+            for s in shown.iter().chain(&snapshot.behind) {
+                if s.state.is_listening() {
+                    listeners.push((s, snapshot.processes_of(snapshot.holders(s))));
+                }
             }
         }
+        let view = self.joins.then_some(forward::View {
+            containers: &snapshot.containers,
+            places: &snapshot.places,
+            listeners,
+        });
+        let entries = |sockets: &[Socket]| -> Vec<Entry> {
+            let entry = |s| label(&labeller, &snapshot, view.as_ref(), s, snapshot.holders(s));
+            sockets.iter().map(entry).collect()
+        };
+        let around = Around {
+            related: entries(related),
+            elsewhere: entries(&snapshot.elsewhere),
+            host: &host,
+        };
+        let holders = join::HolderList::new(&shown, &snapshot.owners);
+        // The rows read their holders from the list: the map of every socket on the host
+        // goes.
+        snapshot.owners.by_inode = Default::default();
+        let row = |i: usize| {
+            label(
+                &labeller,
+                &snapshot,
+                view.as_ref(),
+                &shown[i],
+                holders.of(i),
+            )
+        };
+        let code = self.print(&shown, &row, &around, out)?;
+        if config.format != Format::Quiet {
+            let hidden = (0..shown.len())
+                .filter(|&i| snapshot.hidden(&shown[i], holders.of(i)))
+                .count();
+            notes(messages, &snapshot, hidden, self.backend.privileged());
+            if code == ExitCode::NoMatch && !self.explain && self.printer.explains() {
+                messages.note("no socket matches");
+            }
+        }
+        Ok(code)
     }
-    let view = request.joins.then_some(forward::View {
-        containers: &snapshot.containers,
-        places: &snapshot.places,
-        listeners,
-    });
-    let entries = |sockets: &[Socket]| -> Vec<Entry> {
-        let entry = |s| label(&labeller, &snapshot, view.as_ref(), s, snapshot.holders(s));
-        sockets.iter().map(entry).collect()
-    };
-    let around = Around {
-        related: entries(&related),
-        elsewhere: entries(&snapshot.elsewhere),
-        host: &host,
-    };
-    let holders = join::HolderList::new(&shown, &snapshot.owners);
-    // The rows read their holders from the list: the map of every socket on the host goes.
-    snapshot.owners.by_inode = Default::default();
-    let row = |i: usize| {
-        label(
-            &labeller,
-            &snapshot,
-            view.as_ref(),
-            &shown[i],
-            holders.of(i),
-        )
-    };
-    let code = match &config.mode {
-        Mode::Audit { fail_on } => {
-            let entries: Vec<Entry> = (0..shown.len()).map(row).collect();
-            audit(printer, &entries, *fail_on, out)?
-        }
-        Mode::Diff { path } => {
-            let entries: Vec<Entry> = (0..shown.len()).map(row).collect();
-            changes(printer, &entries, path, out)?
-        }
-        _ => {
-            let rows = render::Lazy {
-                sockets: &shown,
-                make: &row,
-            };
-            list(printer, &rows, filters, &around, out)?
-        }
-    };
-    out.flush().map_err(Error::Output)?;
 
-    if config.format != Format::Quiet {
-        let hidden = (0..shown.len())
-            .filter(|&i| snapshot.hidden(&shown[i], holders.of(i)))
-            .count();
-        notes(messages, &snapshot, hidden, backend.privileged());
-        if code == ExitCode::NoMatch && !explain && printer.explains() {
-            messages.note("no socket matches");
-        }
+    /// The answer on stdout, as the mode asks.
+    fn print(
+        &self,
+        shown: &[Socket],
+        row: &dyn Fn(usize) -> Entry,
+        around: &Around,
+        out: &mut dyn Write,
+    ) -> Result<ExitCode, Error> {
+        let printer = self.printer;
+        let code = match &self.config.mode {
+            Mode::Audit { fail_on } => {
+                let entries: Vec<Entry> = (0..shown.len()).map(row).collect();
+                audit(printer, &entries, *fail_on, out)?
+            }
+            Mode::Diff { path } => {
+                let entries: Vec<Entry> = (0..shown.len()).map(row).collect();
+                changes(printer, &entries, path, out)?
+            }
+            _ => {
+                let rows = render::Lazy {
+                    sockets: shown,
+                    make: row,
+                };
+                list(printer, &rows, &self.config.filters, around, out)?
+            }
+        };
+        out.flush().map_err(Error::Output)?;
+        Ok(code)
     }
-    Ok(code)
 }
 
 /// The sockets to show, and those on the asked ports that explain them (only when the
