@@ -294,10 +294,46 @@ const JSON_FIELDS: &[(&str, &str)] = &[
         "processes",
         "every process holding the socket: pid, name, cmdline (the argument vector), \
          user, uid, ppid, exe, exe_deleted, cwd, start_time (RFC 3339), unit (systemd), \
-         container (runtime, id, pod), proxy (where a docker-proxy forwards); empty for \
-         TIME_WAIT or when the owner is hidden (stderr says so)",
+         container (runtime, id, pod uid, and name and image from the runtime's state), \
+         proxy (where a docker-proxy forwards); empty for TIME_WAIT or when the owner is \
+         hidden (stderr says so)",
+    ),
+    (
+        "netns",
+        "the network namespace the socket lives in: {\"inode\", \"name\"}, name being its \
+         ip netns name or null; inode null where unknown (a copied proc tree)",
+    ),
+    (
+        "container",
+        "the container whose namespace it is, from the runtime's state on disk: runtime, \
+         id, name, image, and Kubernetes' pod and namespace; null for the host's own \
+         namespace and plain ip netns ones",
+    ),
+    (
+        "published",
+        "for a listener inside a container: the host ports that reach it, each with \
+         proto, host_addr (null: every address), host_port and via (docker-proxy, or \
+         runtime when only the runtime's record says so)",
+    ),
+    (
+        "forward",
+        "for a docker-proxy's socket on the host: where the port really goes (proto, \
+         to_addr, to_port, via) and who answers there (netns, container, processes); null \
+         otherwise",
     ),
 ];
+
+const CONTAINERS: &str = "ss, netstat and lsof see only their own network namespace, so \
+     a port published by a container shows at most a docker-proxy. portwho reads the \
+     container runtimes' state on disk (docker's /var/lib/docker/containers, containerd's \
+     task bundles for Kubernetes, podman's storage), never a daemon or a CLI: a \
+     docker-proxy's card then says which container the port goes to, its image, the \
+     process listening inside, and 'docker stop NAME'. --netns all reads every namespace \
+     on the host (those of all processes, /run/netns and docker's), each once, through a \
+     thread that enters it (root), or else a member process's /proc/PID/net; one walk of \
+     every process's fds finds the holders in all of them. A TARGET free in the caller's \
+     namespace but held in another gets a diagnosis naming that namespace and container. \
+     Namespaces that cannot be read (not root) are counted on stderr.";
 
 const EXAMPLES: &[(&str, &str)] = &[
     ("portwho", "What is listening on this host."),
@@ -321,6 +357,14 @@ const EXAMPLES: &[(&str, &str)] = &[
     (
         "portwho -c nginx -U www-data",
         "What nginx holds as www-data.",
+    ),
+    (
+        "sudo portwho --netns all",
+        "Every namespace's listeners, with the container each one belongs to.",
+    ),
+    (
+        "portwho --netns blue :53/udp",
+        "Who holds port 53 in the ip netns namespace named blue.",
     ),
     (
         "portwho --json | jq '.[] | select(.category == \"well-known\")'",
@@ -347,7 +391,7 @@ const EXAMPLES: &[(&str, &str)] = &[
 /// The man page's date: when its text last changed. A fixed string, so the checked-in page
 /// stays what `--generate man` prints; without one, clap_mangen's empty date moves the
 /// version into the date field of `.TH`.
-const MAN_DATE: &str = "2026-11-23";
+const MAN_DATE: &str = "2026-12-06";
 
 fn man(out: &mut dyn Write) -> io::Result<()> {
     let man = clap_mangen::Man::new(command())
@@ -376,6 +420,8 @@ fn man(out: &mut dyn Write) -> io::Result<()> {
          escaped. Colour is used only on a terminal and never with NO_COLOR set; on a \
          terminal, the widest cells are cut to fit.",
     )]);
+    roff.control("SH", ["CONTAINERS AND NETWORK NAMESPACES"])
+        .text([roman(CONTAINERS)]);
     roff.control("SH", ["STOPPING A PORT'S HOLDER"])
         .text([roman(KILL)]);
     crate::exit::man(&mut roff);
