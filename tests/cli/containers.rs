@@ -1,4 +1,4 @@
-//! Docker for the tests under `docker::`: whether a daemon answers, and containers that are
+//! Docker for the tests under `dockerd::`: whether a daemon answers, and containers that are
 //! always removed, by name.
 //!
 //! `PORTWHO_TEST_DOCKER`: unset or `auto`, the docker tests run where a dockerd answers in
@@ -71,7 +71,7 @@ fn probe() -> Result<(), String> {
             if theirs != ours {
                 return Err(format!(
                     "these tests run in network namespace {} and dockerd (pid {}) in {}: \
-                     run the docker:: tests in dockerd's (.ci/run runs them outside its \
+                     run the dockerd:: tests in dockerd's (.ci/run runs them outside its \
                      unshare --net)",
                     ours.display(),
                     pid.trim(),

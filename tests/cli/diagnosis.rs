@@ -132,6 +132,7 @@ fn free_port_says_who_may_bind() {
 
 #[test]
 fn privileged_port_free_as_nobody() {
+    let _turn = crate::privilege::nobody_turn();
     if !crate::privilege::can_switch_user() {
         eprintln!("skipped: needs root and setpriv");
         return;

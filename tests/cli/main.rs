@@ -13,7 +13,7 @@ mod common;
 mod completion;
 mod containers;
 mod diagnosis;
-mod docker;
+mod dockerd;
 mod docs;
 mod errors;
 mod fixtures;

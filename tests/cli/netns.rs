@@ -5,7 +5,7 @@ use std::os::unix::fs::MetadataExt;
 use std::process::Command;
 
 use crate::common::{Helper, Netns, json, portwho_run, python3, run};
-use crate::privilege::{as_nobody, binary_for_nobody, can_switch_user};
+use crate::privilege::{as_nobody, binary_for_nobody, can_switch_user, nobody_turn};
 
 /// The listening TCP ports `ss` sees inside a namespace.
 fn ss_ports(ns: &Netns) -> Vec<u64> {
@@ -123,11 +123,15 @@ fn an_unnamed_namespace_is_found_through_its_process() {
 
 #[test]
 fn without_root_other_namespaces_are_counted_not_read() {
+    let _turn = nobody_turn();
     let Some(ns) = Netns::new() else { return };
     if !can_switch_user() {
         return;
     }
     let _server = ns.listen("[('tcp', '127.0.0.1', 0)]");
+    // Something in the caller's own namespace, which is read whoever runs portwho.
+    let own = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let own_port = own.local_addr().unwrap().port();
     let bin = binary_for_nobody();
     let r = run(as_nobody(bin.to_str().unwrap()).args(["--netns", ns.name()]));
     let all = run(as_nobody(bin.to_str().unwrap()).args(["--netns", "all", "-n"]));
@@ -140,6 +144,12 @@ fn without_root_other_namespaces_are_counted_not_read() {
     );
     // The caller's own is read all the same, and the status is that of what was read.
     assert!(all.stdout.starts_with("NETNS "), "{}", all.stdout);
+    assert!(
+        all.stdout.contains(&format!("127.0.0.1:{own_port}")),
+        "{}",
+        all.stdout
+    );
+    assert_eq!(all.code, 0, "the own namespace's sockets matched");
     assert!(
         all.stderr
             .contains("not read: entering another namespace needs root"),

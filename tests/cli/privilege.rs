@@ -23,6 +23,15 @@ pub fn binary_for_nobody() -> PathBuf {
     bin
 }
 
+/// Tests that run processes as `nobody` take turns: one test's nobody process, caught
+/// mid-exec (not yet dumpable), is a process another's unprivileged portwho cannot read,
+/// and that test's count of denied processes would be off by one.
+pub fn nobody_turn() -> std::sync::MutexGuard<'static, ()> {
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    TURN.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 pub fn as_nobody(program: &str) -> Command {
     let mut cmd = Command::new("setpriv");
     cmd.args([
@@ -44,6 +53,7 @@ pub fn can_switch_user() -> bool {
 
 #[test]
 fn unprivileged_sees_sockets_but_not_foreign_owners() {
+    let _turn = nobody_turn();
     if !can_switch_user() {
         eprintln!("skipped: needs root and setpriv");
         return;
@@ -109,6 +119,7 @@ fn unprivileged_sees_sockets_but_not_foreign_owners() {
 /// are hidden, and why.
 #[test]
 fn hidepid_proc_hides_owners_not_sockets() {
+    let _turn = nobody_turn();
     if !can_switch_user() {
         eprintln!("skipped: needs root and setpriv");
         return;
@@ -190,6 +201,7 @@ fn hidepid_proc_hides_owners_not_sockets() {
 /// the uid it runs as, not root.
 #[test]
 fn a_non_dumpable_process_keeps_its_user() {
+    let _turn = nobody_turn();
     if !can_switch_user() {
         eprintln!("skipped: needs root and setpriv");
         return;

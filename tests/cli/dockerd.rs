@@ -1,6 +1,6 @@
 //! Docker containers. These need a dockerd whose published ports are in this network
 //! namespace (see `containers.rs`): `.ci/run` runs them by name, one at a time, outside
-//! the private network namespace of the other tests (`cargo test --test cli docker::`).
+//! the private network namespace of the other tests (`cargo test --test cli dockerd::`).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
