@@ -5,6 +5,7 @@ mod container;
 mod entry;
 mod exposure;
 mod finding;
+mod firewall;
 mod host;
 mod netns;
 mod process;
@@ -25,6 +26,10 @@ pub(crate) use entry::{Category, Entry};
 pub(crate) use exposure::Exposure;
 pub(crate) use exposure::canonical;
 pub(crate) use finding::{Finding, Severity};
+pub(crate) use firewall::{
+    CmpOp, Expr, Firewall, FirewallVerdict, Hook, Immediate, NatKind, NfChain, NfFamily, NfRule,
+    NfSet, NfSetElement, NfTable, PayloadBase, RuleForward, RuleRef, Ruleset, Verdict,
+};
 pub(crate) use host::Host;
 pub use netns::{ContainerState, PortBinding};
 pub(crate) use netns::{
