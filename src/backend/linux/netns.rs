@@ -381,18 +381,29 @@ fn read_inside(
     proc_root: &Path,
     query: &SocketQuery,
 ) -> Result<Result<SocketTable, Unreadable>, Unreadable> {
+    run_inside(ns, proc_root, |own| dump_or_text(query, &own.join("net")))
+}
+
+/// Run `work` on a thread of its own that enters `ns` (through the first of its paths that
+/// lets it in) and ends with it; `work` is given that thread's own proc directory
+/// (`PROC/thread-self`), whose `net/` shows `ns`. `Err` when no path let it in.
+///
+/// setns changes the namespace of the calling thread alone. The thread runs nothing but
+/// `work` and ends with it, so nothing else ever runs in `ns`, and the caller's thread
+/// stays where it was.
+pub(crate) fn run_inside<T, F>(ns: &Namespace, proc_root: &Path, work: F) -> Result<T, Unreadable>
+where
+    T: Send,
+    F: FnOnce(&Path) -> T + Send,
+{
     std::thread::scope(|scope| {
-        // setns changes the namespace of the calling thread alone. This thread runs
-        // nothing but this closure and ends with it, so nothing else ever runs in `ns`.
         let reader = std::thread::Builder::new()
             .name("portwho-netns".into())
-            .spawn_scoped(scope, || {
+            .spawn_scoped(scope, move || {
                 let mut why = Unreadable::Vanished;
                 for path in &ns.paths {
                     match enter(path, ns.netns.inode) {
-                        Ok(()) => {
-                            return Ok(dump_or_text(query, &proc_root.join("thread-self/net")));
-                        }
+                        Ok(()) => return Ok(work(&proc_root.join("thread-self"))),
                         Err(e) => why = why.most_telling(e),
                     }
                 }
