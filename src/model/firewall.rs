@@ -163,10 +163,20 @@ pub enum Expr {
     },
     /// Load packet metadata (`NFT_META_*`: `l4proto` 16, `nfproto` 15, `iif` 4,
     /// `iifname` 6, `oif` 5, `oifname` 7, `skuid` 10, `mark` 3, ...) into `dreg`.
-    Meta { key: u32, dreg: u32 },
+    Meta {
+        key: u32,
+        dreg: u32,
+    },
     /// Conntrack data (`NFT_CT_*`: `state` 0, `direction` 1, `status` 2, ...) into `dreg`.
-    Ct { key: u32, dreg: u32 },
-    Cmp { sreg: u32, op: CmpOp, data: Vec<u8> },
+    Ct {
+        key: u32,
+        dreg: u32,
+    },
+    Cmp {
+        sreg: u32,
+        op: CmpOp,
+        data: Vec<u8>,
+    },
     /// `dreg = (sreg & mask) ^ xor` over `len` bytes (a mask-and-xor bitwise).
     Bitwise {
         sreg: u32,
@@ -190,7 +200,10 @@ pub enum Expr {
         invert: bool,
     },
     /// Load a verdict (`dreg` 0) or a value.
-    Immediate { dreg: u32, data: Immediate },
+    Immediate {
+        dreg: u32,
+        data: Immediate,
+    },
     /// `dnat`/`snat` to the addresses and ports in these registers.
     Nat {
         kind: NatKind,
@@ -231,7 +244,8 @@ pub enum NatKind {
 pub struct NfSet {
     pub name: String,
     /// `NFT_SET_INTERVAL`: elements are ranges, each start followed by an end flagged
-    /// `interval_end` (or carrying `key_end`).
+    /// `interval_end` (or carrying `key_end`). The end is the first key past the range;
+    /// elements are sorted by key, and a last start with no end runs to the largest key.
     pub interval: bool,
     /// `NFT_SET_MAP`: elements carry data (a value, or a verdict when `verdict_map`).
     pub map: bool,
@@ -247,6 +261,9 @@ pub struct NfSetElement {
     pub key_end: Option<Vec<u8>>,
     /// `NFT_SET_ELEM_INTERVAL_END`: this key ends the range the previous one began.
     pub interval_end: bool,
+    /// The catch-all element `*` (`NFT_SET_ELEM_CATCHALL`): it has no key (`key` is
+    /// empty) and matches whatever no other element does, as a map's default.
+    pub catchall: bool,
     pub data: Option<Immediate>,
 }
 
