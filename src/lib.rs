@@ -33,7 +33,7 @@ pub use error::Error;
 pub use exit::ExitCode;
 pub use messages::error as report_error;
 
-/// The parsers of untrusted input (the kernel's tables, other processes' names and command
+/// The parsers of untrusted input (the kernel's tables and nftables ruleset, other processes' names and command
 /// lines, a cgroup path, container runtimes' state files, what a user types), for the fuzz
 /// targets in `fuzz/`.
 pub mod fuzzing {
@@ -45,6 +45,9 @@ pub mod fuzzing {
             parse_podman_list,
         },
         netlink::{Table, decode},
+        nftables::decode::{
+            Assembly, DecodeError, Decoded, Progress, decode_datagram, decode_dump,
+        },
         proc_net::{parse_line, parse_table},
         process::{decode_cmdline, decode_comm, parse_stat},
     };

@@ -6,6 +6,7 @@ pub(crate) mod containers;
 pub(crate) mod hidepid;
 pub(crate) mod netlink;
 pub(crate) mod netns;
+pub(crate) mod nftables;
 pub(crate) mod owners;
 pub(crate) mod passwd;
 pub(crate) mod proc_net;

@@ -1,0 +1,861 @@
+//! The nfnetlink messages of an nftables dump, decoded into `model::Ruleset`.
+//!
+//! Pure functions over bytes: the reader (`mod.rs`) feeds them the datagrams the kernel
+//! sends, the tests feed them captured dumps, the fuzz target anything at all. Netlink
+//! headers are in host byte order; every integer inside nfnetlink attributes is big-endian.
+//!
+//! What cannot be decoded is never a panic. A table, chain, rule, set or element that cannot
+//! be placed or read is left out and counted in [`Decoded::dropped`] (the ruleset is then
+//! incomplete, and the reader refuses it); an expression whose data cannot be read becomes
+//! `Expr::Other(name)` in its place and is counted in [`Decoded::opaque`] (the rule is still
+//! there, and the evaluator says `unknown` when it reaches it).
+
+use std::collections::HashMap;
+
+use crate::model::{
+    CmpOp, Expr, Hook, Immediate, NatKind, NfChain, NfFamily, NfRule, NfSet, NfSetElement, NfTable,
+    PayloadBase, Ruleset, Verdict,
+};
+
+// <linux/netlink.h>
+pub(crate) const NLMSG_HDRLEN: usize = 16;
+const NLMSG_NOOP: u16 = 1;
+const NLMSG_ERROR: u16 = 2;
+const NLMSG_DONE: u16 = 3;
+const NLMSG_OVERRUN: u16 = 4;
+const NLM_F_DUMP_INTR: u16 = 0x10;
+/// The flag bits of `nla_type`: NLA_F_NESTED, NLA_F_NET_BYTEORDER.
+const NLA_TYPE_MASK: u16 = 0x3fff;
+
+// <linux/netfilter/nfnetlink.h>: message type = subsystem << 8 | message.
+pub(crate) const NFNL_SUBSYS_NFTABLES: u16 = 10;
+/// `struct nfgenmsg`: family, version, resource id.
+pub(crate) const NFGENMSG_LEN: usize = 4;
+
+// <linux/netfilter/nf_tables.h>, enum nf_tables_msg_types.
+pub(crate) const NFT_MSG_NEWTABLE: u16 = 0;
+pub(crate) const NFT_MSG_GETTABLE: u16 = 1;
+pub(crate) const NFT_MSG_NEWCHAIN: u16 = 3;
+pub(crate) const NFT_MSG_GETCHAIN: u16 = 4;
+pub(crate) const NFT_MSG_NEWRULE: u16 = 6;
+pub(crate) const NFT_MSG_GETRULE: u16 = 7;
+pub(crate) const NFT_MSG_NEWSET: u16 = 9;
+pub(crate) const NFT_MSG_GETSET: u16 = 10;
+pub(crate) const NFT_MSG_NEWSETELEM: u16 = 12;
+pub(crate) const NFT_MSG_GETSETELEM: u16 = 13;
+pub(crate) const NFT_MSG_NEWGEN: u16 = 15;
+pub(crate) const NFT_MSG_GETGEN: u16 = 16;
+
+const NFTA_TABLE_NAME: u16 = 1;
+const NFTA_TABLE_FLAGS: u16 = 2;
+/// `NFT_TABLE_F_DORMANT`: the table's base chains are not attached to their hooks.
+const NFT_TABLE_F_DORMANT: u32 = 0x1;
+
+const NFTA_CHAIN_TABLE: u16 = 1;
+const NFTA_CHAIN_NAME: u16 = 3;
+const NFTA_CHAIN_HOOK: u16 = 4;
+const NFTA_CHAIN_POLICY: u16 = 5;
+const NFTA_CHAIN_TYPE: u16 = 7;
+const NFTA_HOOK_HOOKNUM: u16 = 1;
+const NFTA_HOOK_PRIORITY: u16 = 2;
+
+const NFTA_RULE_TABLE: u16 = 1;
+const NFTA_RULE_CHAIN: u16 = 2;
+const NFTA_RULE_HANDLE: u16 = 3;
+const NFTA_RULE_EXPRESSIONS: u16 = 4;
+const NFTA_LIST_ELEM: u16 = 1;
+const NFTA_EXPR_NAME: u16 = 1;
+const NFTA_EXPR_DATA: u16 = 2;
+
+const NFTA_SET_TABLE: u16 = 1;
+const NFTA_SET_NAME: u16 = 2;
+const NFTA_SET_FLAGS: u16 = 3;
+const NFTA_SET_KEY_LEN: u16 = 5;
+const NFTA_SET_DATA_TYPE: u16 = 6;
+const NFT_SET_INTERVAL: u32 = 0x4;
+const NFT_SET_MAP: u32 = 0x8;
+/// The data type of a verdict map's values.
+const NFT_DATA_VERDICT: u32 = 0xffff_ff00;
+
+pub(crate) const NFTA_SET_ELEM_LIST_TABLE: u16 = 1;
+pub(crate) const NFTA_SET_ELEM_LIST_SET: u16 = 2;
+const NFTA_SET_ELEM_LIST_ELEMENTS: u16 = 3;
+const NFTA_SET_ELEM_KEY: u16 = 1;
+const NFTA_SET_ELEM_DATA: u16 = 2;
+const NFTA_SET_ELEM_FLAGS: u16 = 3;
+const NFTA_SET_ELEM_KEY_END: u16 = 10;
+const NFT_SET_ELEM_INTERVAL_END: u32 = 0x1;
+const NFT_SET_ELEM_CATCHALL: u32 = 0x2;
+
+const NFTA_DATA_VALUE: u16 = 1;
+const NFTA_DATA_VERDICT: u16 = 2;
+const NFTA_VERDICT_CODE: u16 = 1;
+const NFTA_VERDICT_CHAIN: u16 = 2;
+
+const NFTA_GEN_ID: u16 = 1;
+
+/// `NFPROTO_ARP` and `NFPROTO_NETDEV`, whose hook numbers are not `NF_INET_*`.
+const NFPROTO_ARP: u8 = 3;
+const NFPROTO_NETDEV: u8 = 5;
+
+/// Why a datagram could not be read at all (as opposed to an object in it that is dropped
+/// and counted).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// The kernel answered with an error (a positive errno).
+    #[error("the kernel refused: errno {0}")]
+    Kernel(i32),
+    /// The ruleset changed during the dump (`NLM_F_DUMP_INTR`).
+    #[error("the dump was interrupted by a change of the ruleset")]
+    Interrupted,
+    #[error("malformed nfnetlink reply: {0}")]
+    Malformed(&'static str),
+}
+
+/// What one datagram contributed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// NLMSG_DONE (a dump's end) or an acknowledgement (a request's end) was seen.
+    pub done: bool,
+}
+
+/// A whole dump, decoded.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Decoded {
+    pub ruleset: Ruleset,
+    /// Tables, chains, rules, sets and set elements left out: they could not be read, or
+    /// named a table, chain or set the dump did not hold.
+    pub dropped: usize,
+    /// Expressions whose data could not be read, kept as `Expr::Other(name)`.
+    pub opaque: usize,
+}
+
+/// Decode one received datagram (or several concatenated), adding what it holds to
+/// `into`. With `seq`, every message must carry that sequence number.
+///
+/// Pure and total: any byte string gives `Ok` or `Err`, never a panic.
+pub fn decode_datagram(
+    buf: &[u8],
+    seq: Option<u32>,
+    into: &mut Assembly,
+) -> Result<Progress, DecodeError> {
+    let mut rest = buf;
+    while !rest.is_empty() {
+        let header = rest
+            .get(..NLMSG_HDRLEN)
+            .ok_or(DecodeError::Malformed("truncated message header"))?;
+        let len = usize::try_from(ne_u32(header, 0)).unwrap_or(usize::MAX);
+        let kind = ne_u16(header, 4);
+        let flags = ne_u16(header, 6);
+        if len < NLMSG_HDRLEN {
+            return Err(DecodeError::Malformed("message shorter than its header"));
+        }
+        let payload = rest
+            .get(NLMSG_HDRLEN..len)
+            .ok_or(DecodeError::Malformed("message runs past the datagram"))?;
+        if seq.is_some_and(|seq| seq != ne_u32(header, 8)) {
+            return Err(DecodeError::Malformed("sequence number of another request"));
+        }
+        if flags & NLM_F_DUMP_INTR != 0 {
+            return Err(DecodeError::Interrupted);
+        }
+        match kind {
+            NLMSG_NOOP => {}
+            NLMSG_DONE => {
+                // A dump that failed part way says so in DONE's payload.
+                let code = payload.get(..4).map_or(0, |b| ne_i32(b, 0));
+                if code < 0 {
+                    return Err(DecodeError::Kernel(code.saturating_neg()));
+                }
+                return Ok(Progress { done: true });
+            }
+            NLMSG_ERROR => {
+                let code = payload
+                    .get(..4)
+                    .map(|b| ne_i32(b, 0))
+                    .ok_or(DecodeError::Malformed("truncated error message"))?;
+                if code < 0 {
+                    return Err(DecodeError::Kernel(code.saturating_neg()));
+                }
+                // An acknowledgement ends a request that is not a dump.
+                return Ok(Progress { done: true });
+            }
+            NLMSG_OVERRUN => return Err(DecodeError::Malformed("overrun reported")),
+            kind if kind >> 8 == NFNL_SUBSYS_NFTABLES => into.message(kind & 0xff, payload),
+            _ => return Err(DecodeError::Malformed("message of another subsystem")),
+        }
+        // Messages are 4-byte aligned; the last one's padding may be left off.
+        rest = rest.get(len.saturating_add(3) & !3..).unwrap_or_default();
+    }
+    Ok(Progress::default())
+}
+
+/// Decode a whole captured dump: the datagrams of every request, one after another, in any
+/// order, whatever their sequence numbers. Errors and ends of dumps between them are
+/// skipped; a datagram that cannot be read at all ends the decoding, counted as dropped.
+pub fn decode_dump(bytes: &[u8]) -> Decoded {
+    let mut assembly = Assembly::default();
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        // One message at a time, so that an error or DONE does not hide what follows.
+        let len = rest
+            .get(..4)
+            .map_or(0, |b| usize::try_from(ne_u32(b, 0)).unwrap_or(usize::MAX));
+        let (one, next) = if len >= NLMSG_HDRLEN && len <= rest.len() {
+            let next = (len.saturating_add(3) & !3).min(rest.len());
+            (&rest[..len], &rest[next..])
+        } else {
+            (rest, &[][..])
+        };
+        match decode_datagram(one, None, &mut assembly) {
+            Ok(_) | Err(DecodeError::Kernel(_)) => {}
+            Err(_) => assembly.dropped += 1,
+        }
+        rest = next;
+    }
+    assembly.finish()
+}
+
+/// The ruleset as its messages arrive: tables, then their chains, sets and rules, then the
+/// sets' elements. Each object finds its parent by name (and the family of its message).
+#[derive(Debug, Default)]
+pub struct Assembly {
+    tables: Vec<(u8, NfTable)>,
+    /// Tables by (family, name): their index in `tables`.
+    table_index: HashMap<(u8, String), usize>,
+    /// Chains by (family, table, chain): their table's and their own index.
+    chain_index: HashMap<(u8, String, String), (usize, usize)>,
+    set_index: HashMap<(u8, String, String), (usize, usize)>,
+    /// Dormant tables: not attached to any hook, so left out with all they hold.
+    dormant: Vec<(u8, String)>,
+    generation: Option<u32>,
+    dropped: usize,
+    opaque: usize,
+}
+
+impl Assembly {
+    /// The generation a NEWGEN message announced, if one was seen.
+    pub fn generation(&self) -> Option<u32> {
+        self.generation
+    }
+
+    /// Every set read so far, as (family, table, set): the requests for their elements.
+    pub fn sets(&self) -> Vec<(u8, String, String)> {
+        let mut sets = Vec::new();
+        for (family, table) in &self.tables {
+            for set in &table.sets {
+                sets.push((*family, table.name.clone(), set.name.clone()));
+            }
+        }
+        sets
+    }
+
+    pub fn finish(mut self) -> Decoded {
+        for (_, table) in &mut self.tables {
+            for set in table.sets.iter_mut().filter(|set| set.interval) {
+                in_order(&mut set.elements);
+            }
+        }
+        Decoded {
+            ruleset: Ruleset {
+                tables: self.tables.into_iter().map(|(_, table)| table).collect(),
+                generation: self.generation.unwrap_or(0),
+            },
+            dropped: self.dropped,
+            opaque: self.opaque,
+        }
+    }
+
+    /// One nf_tables message (its type within the subsystem, and its payload).
+    fn message(&mut self, kind: u16, payload: &[u8]) {
+        let Some((&family, attrs)) = payload
+            .get(..NFGENMSG_LEN)
+            .and_then(|head| head.first())
+            .zip(payload.get(NFGENMSG_LEN..))
+        else {
+            self.dropped += 1;
+            return;
+        };
+        let added = match kind {
+            NFT_MSG_NEWTABLE => self.table(family, attrs),
+            NFT_MSG_NEWCHAIN => self.chain(family, attrs),
+            NFT_MSG_NEWRULE => self.rule(family, attrs),
+            NFT_MSG_NEWSET => self.set(family, attrs),
+            NFT_MSG_NEWSETELEM => self.elements(family, attrs),
+            NFT_MSG_NEWGEN => {
+                match attributes::<2>(attrs).and_then(|a| be_u32(a[usize::from(NFTA_GEN_ID)]?)) {
+                    Some(id) => {
+                        self.generation = Some(id);
+                        Added::Yes
+                    }
+                    None => Added::No,
+                }
+            }
+            // Objects, flowtables and whatever comes later: not part of the answer.
+            _ => Added::Yes,
+        };
+        match added {
+            Added::Yes | Added::Dormant => {}
+            Added::No => self.dropped += 1,
+            Added::Some(dropped) => self.dropped += dropped,
+        }
+    }
+
+    fn table(&mut self, family: u8, attrs: &[u8]) -> Added {
+        let Some(a) = attributes::<3>(attrs) else {
+            return Added::No;
+        };
+        let Some(name) = string(a[usize::from(NFTA_TABLE_NAME)]) else {
+            return Added::No;
+        };
+        let flags = a[usize::from(NFTA_TABLE_FLAGS)]
+            .and_then(be_u32)
+            .unwrap_or(0);
+        let key = (family, name);
+        if self.table_index.contains_key(&key) || self.dormant.contains(&key) {
+            return Added::No;
+        }
+        if flags & NFT_TABLE_F_DORMANT != 0 {
+            self.dormant.push(key);
+            return Added::Dormant;
+        }
+        let table = NfTable {
+            family: NfFamily::from_number(family),
+            name: key.1.clone(),
+            chains: Vec::new(),
+            sets: Vec::new(),
+        };
+        self.table_index.insert(key, self.tables.len());
+        self.tables.push((family, table));
+        Added::Yes
+    }
+
+    /// The table an object names: `Err(Added::Dormant)` for a dormant one, whose objects
+    /// are left out without counting.
+    fn table_of(&self, family: u8, name: &str) -> Result<usize, Added> {
+        let key = (family, name.to_string());
+        match self.table_index.get(&key) {
+            Some(&at) => Ok(at),
+            None if self.dormant.contains(&key) => Err(Added::Dormant),
+            None => Err(Added::No),
+        }
+    }
+
+    fn chain(&mut self, family: u8, attrs: &[u8]) -> Added {
+        let Some(a) = attributes::<8>(attrs) else {
+            return Added::No;
+        };
+        let (Some(table), Some(name)) = (
+            string(a[usize::from(NFTA_CHAIN_TABLE)]),
+            string(a[usize::from(NFTA_CHAIN_NAME)]),
+        ) else {
+            return Added::No;
+        };
+        let Some(chain) = chain(family, name, &a) else {
+            return Added::No;
+        };
+        let at = match self.table_of(family, &table) {
+            Ok(at) => at,
+            Err(why) => return why,
+        };
+        let key = (family, table, chain.name.clone());
+        if self.chain_index.contains_key(&key) {
+            return Added::No;
+        }
+        let chains = &mut self.tables[at].1.chains;
+        self.chain_index.insert(key, (at, chains.len()));
+        chains.push(chain);
+        Added::Yes
+    }
+
+    fn rule(&mut self, family: u8, attrs: &[u8]) -> Added {
+        let Some(a) = attributes::<5>(attrs) else {
+            return Added::No;
+        };
+        let (Some(table), Some(chain), Some(handle)) = (
+            string(a[usize::from(NFTA_RULE_TABLE)]),
+            string(a[usize::from(NFTA_RULE_CHAIN)]),
+            a[usize::from(NFTA_RULE_HANDLE)].and_then(be_u64),
+        ) else {
+            return Added::No;
+        };
+        let exprs = match a[usize::from(NFTA_RULE_EXPRESSIONS)] {
+            Some(list) => match expressions(list) {
+                Some((exprs, opaque)) => {
+                    self.opaque += opaque;
+                    exprs
+                }
+                None => return Added::No,
+            },
+            None => Vec::new(),
+        };
+        if self.dormant.contains(&(family, table.clone())) {
+            return Added::Dormant;
+        }
+        let Some(&(t, c)) = self.chain_index.get(&(family, table, chain)) else {
+            return Added::No;
+        };
+        self.tables[t].1.chains[c]
+            .rules
+            .push(NfRule { handle, exprs });
+        Added::Yes
+    }
+
+    fn set(&mut self, family: u8, attrs: &[u8]) -> Added {
+        let Some(a) = attributes::<7>(attrs) else {
+            return Added::No;
+        };
+        let (Some(table), Some(name)) = (
+            string(a[usize::from(NFTA_SET_TABLE)]),
+            string(a[usize::from(NFTA_SET_NAME)]),
+        ) else {
+            return Added::No;
+        };
+        let int = |kind: u16| match a[usize::from(kind)] {
+            Some(value) => be_u32(value).ok_or(()),
+            None => Ok(0),
+        };
+        let (Ok(flags), Ok(key_len), Ok(data_type)) = (
+            int(NFTA_SET_FLAGS),
+            int(NFTA_SET_KEY_LEN),
+            int(NFTA_SET_DATA_TYPE),
+        ) else {
+            return Added::No;
+        };
+        let at = match self.table_of(family, &table) {
+            Ok(at) => at,
+            Err(why) => return why,
+        };
+        let key = (family, table, name.clone());
+        if self.set_index.contains_key(&key) {
+            return Added::No;
+        }
+        let map = flags & NFT_SET_MAP != 0;
+        let sets = &mut self.tables[at].1.sets;
+        self.set_index.insert(key, (at, sets.len()));
+        sets.push(NfSet {
+            name,
+            interval: flags & NFT_SET_INTERVAL != 0,
+            map,
+            verdict_map: map && data_type == NFT_DATA_VERDICT,
+            key_len,
+            elements: Vec::new(),
+        });
+        Added::Yes
+    }
+
+    fn elements(&mut self, family: u8, attrs: &[u8]) -> Added {
+        let Some(a) = attributes::<4>(attrs) else {
+            return Added::No;
+        };
+        let (Some(table), Some(set)) = (
+            string(a[usize::from(NFTA_SET_ELEM_LIST_TABLE)]),
+            string(a[usize::from(NFTA_SET_ELEM_LIST_SET)]),
+        ) else {
+            return Added::No;
+        };
+        if self.dormant.contains(&(family, table.clone())) {
+            return Added::Dormant;
+        }
+        let Some(&(t, s)) = self.set_index.get(&(family, table, set)) else {
+            return Added::No;
+        };
+        let Some(list) = a[usize::from(NFTA_SET_ELEM_LIST_ELEMENTS)] else {
+            // A message with no elements adds none.
+            return Added::Yes;
+        };
+        let mut dropped = 0;
+        let elements = &mut self.tables[t].1.sets[s].elements;
+        let mut items = Nested::new(list);
+        for (kind, item) in items.by_ref() {
+            match (kind, element(item)) {
+                (NFTA_LIST_ELEM, Some(element)) => elements.push(element),
+                (NFTA_LIST_ELEM, None) => dropped += 1,
+                _ => {}
+            }
+        }
+        if items.broken {
+            dropped += 1;
+        }
+        if dropped == 0 {
+            Added::Yes
+        } else {
+            Added::Some(dropped)
+        }
+    }
+}
+
+/// An interval set's elements as the model has them: by key, each start followed by the
+/// end that closes it. The kernel dumps its tree from the largest key down, each end before
+/// its start, with an end at the smallest key (0) that closes nothing: it is left out.
+fn in_order(elements: &mut Vec<NfSetElement>) {
+    // At one key, the end of one range comes before the start of the next.
+    elements.sort_by(|a, b| a.key.cmp(&b.key).then(b.interval_end.cmp(&a.interval_end)));
+    let mut open = false;
+    elements.retain(|element| {
+        // A range with its end in `key_end` is whole in one element.
+        if element.key_end.is_some() || element.catchall {
+            return true;
+        }
+        if element.interval_end {
+            // Closes the range open before it, or nothing.
+            std::mem::replace(&mut open, false)
+        } else {
+            open = true;
+            true
+        }
+    });
+}
+
+/// What became of one message's objects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Added {
+    Yes,
+    /// Of a dormant table: left out, not counted.
+    Dormant,
+    /// Left out, counted once.
+    No,
+    /// Added, but this many of its elements left out.
+    Some(usize),
+}
+
+/// A chain from its attributes (indexed by type); `None` when one cannot be read.
+fn chain(family: u8, name: String, a: &[Option<&[u8]>; 8]) -> Option<NfChain> {
+    let (hook, priority) = match a[usize::from(NFTA_CHAIN_HOOK)] {
+        Some(nested) => {
+            let h = attributes::<3>(nested)?;
+            let number = be_u32(h[usize::from(NFTA_HOOK_HOOKNUM)]?)?;
+            let priority = be_i32(h[usize::from(NFTA_HOOK_PRIORITY)]?)?;
+            // ARP and netdev hooks have numbers of their own.
+            let hook = match family {
+                NFPROTO_ARP | NFPROTO_NETDEV => Hook::Other(number),
+                _ => Hook::from_number(number),
+            };
+            (Some(hook), priority)
+        }
+        None => (None, 0),
+    };
+    let policy = match a[usize::from(NFTA_CHAIN_POLICY)] {
+        Some(code) => Some(verdict_code(be_i32(code)?, None)?),
+        None => None,
+    };
+    let kind = match a[usize::from(NFTA_CHAIN_TYPE)] {
+        Some(kind) => Some(string(Some(kind))?),
+        None => None,
+    };
+    Some(NfChain {
+        name,
+        hook,
+        priority,
+        // Only a base chain has a policy; a dump gives one for every base chain.
+        policy: if hook.is_some() { policy } else { None },
+        kind,
+        rules: Vec::new(),
+    })
+}
+
+/// NFTA_RULE_EXPRESSIONS: the expressions, and how many of them are opaque. `None` when the
+/// list itself cannot be walked.
+fn expressions(list: &[u8]) -> Option<(Vec<Expr>, usize)> {
+    let mut exprs = Vec::new();
+    let mut opaque = 0;
+    let mut items = Nested::new(list);
+    for (kind, item) in items.by_ref() {
+        if kind != NFTA_LIST_ELEM {
+            continue;
+        }
+        let a = attributes::<3>(item)?;
+        let name = string(a[usize::from(NFTA_EXPR_NAME)])?;
+        let data = a[usize::from(NFTA_EXPR_DATA)].unwrap_or_default();
+        match expression(&name, data) {
+            Some(expr) => exprs.push(expr),
+            None => {
+                opaque += 1;
+                exprs.push(Expr::Other(name));
+            }
+        }
+    }
+    (!items.broken).then_some((exprs, opaque))
+}
+
+/// Expressions that have no say in the verdict.
+const PASSIVE: [&str; 5] = ["counter", "log", "quota", "notrack", "last"];
+
+/// One expression from its name and NFTA_EXPR_DATA; `None` when a known expression's data
+/// cannot be read.
+fn expression(name: &str, payload: &[u8]) -> Option<Expr> {
+    let a = attributes::<9>(payload)?;
+    let reg = |kind: u16| a[usize::from(kind)].map(be_u32);
+    // A register attribute that is present must be readable.
+    let opt_reg = |kind: u16| -> Option<Option<u32>> {
+        match reg(kind) {
+            None => Some(None),
+            Some(Some(value)) => Some(Some(value)),
+            Some(None) => None,
+        }
+    };
+    let value = |kind: u16| a[usize::from(kind)].and_then(data_value);
+    Some(match name {
+        // NFTA_PAYLOAD_DREG 1, BASE 2, OFFSET 3, LEN 4, SREG 5 (a write: `... set`).
+        "payload" if a[5].is_some() => Expr::Other("payload set".into()),
+        "payload" => Expr::Payload {
+            base: match reg(2)?? {
+                0 => PayloadBase::Link,
+                1 => PayloadBase::Network,
+                2 => PayloadBase::Transport,
+                3 => PayloadBase::Inner,
+                _ => return Some(Expr::Other(name.into())),
+            },
+            offset: reg(3)??,
+            len: reg(4)??,
+            dreg: reg(1)??,
+        },
+        // NFTA_META_DREG 1, KEY 2, SREG 3 (a write).
+        "meta" if a[3].is_some() => Expr::Other("meta set".into()),
+        "meta" => Expr::Meta {
+            key: reg(2)??,
+            dreg: reg(1)??,
+        },
+        // NFTA_CT_DREG 1, KEY 2, DIRECTION 3, SREG 4 (a write). A key of one direction
+        // (`ct original saddr`) is not what `Ct` says.
+        "ct" if a[4].is_some() => Expr::Other("ct set".into()),
+        "ct" if a[3].is_some() => Expr::Other(name.into()),
+        "ct" => Expr::Ct {
+            key: reg(2)??,
+            dreg: reg(1)??,
+        },
+        // NFTA_CMP_SREG 1, OP 2, DATA 3.
+        "cmp" => Expr::Cmp {
+            sreg: reg(1)??,
+            op: match reg(2)?? {
+                0 => CmpOp::Eq,
+                1 => CmpOp::Neq,
+                2 => CmpOp::Lt,
+                3 => CmpOp::Lte,
+                4 => CmpOp::Gt,
+                5 => CmpOp::Gte,
+                _ => return Some(Expr::Other(name.into())),
+            },
+            data: value(3)?,
+        },
+        // NFTA_BITWISE_SREG 1, DREG 2, LEN 3, MASK 4, XOR 5, OP 6 (0: mask and xor).
+        "bitwise" if opt_reg(6)?.unwrap_or(0) != 0 => Expr::Other(name.into()),
+        "bitwise" => Expr::Bitwise {
+            sreg: reg(1)??,
+            dreg: reg(2)??,
+            len: reg(3)??,
+            mask: value(4)?,
+            xor: value(5)?,
+        },
+        // NFTA_RANGE_SREG 1, OP 2 (NFT_RANGE_EQ 0, NEQ 1), FROM_DATA 3, TO_DATA 4.
+        "range" => Expr::Range {
+            sreg: reg(1)??,
+            op: match reg(2)?? {
+                0 => CmpOp::Eq,
+                1 => CmpOp::Neq,
+                _ => return Some(Expr::Other(name.into())),
+            },
+            from: value(3)?,
+            to: value(4)?,
+        },
+        // NFTA_LOOKUP_SET 1, SREG 2, DREG 3, SET_ID 4, FLAGS 5 (NFT_LOOKUP_F_INV 1).
+        "lookup" => Expr::Lookup {
+            sreg: reg(2)??,
+            set: string(a[1])?,
+            dreg: opt_reg(3)?,
+            invert: opt_reg(5)?.unwrap_or(0) & 1 != 0,
+        },
+        // NFTA_IMMEDIATE_DREG 1, DATA 2.
+        "immediate" => Expr::Immediate {
+            dreg: reg(1)??,
+            data: data(a[2]?)?,
+        },
+        // NFTA_NAT_TYPE 1, FAMILY 2, REG_ADDR_MIN 3, MAX 4, REG_PROTO_MIN 5, MAX 6.
+        "nat" => Expr::Nat {
+            kind: match reg(1)?? {
+                0 => NatKind::Snat,
+                1 => NatKind::Dnat,
+                _ => return Some(Expr::Other(name.into())),
+            },
+            family: match opt_reg(2)? {
+                Some(family) => NfFamily::from_number(u8::try_from(family).ok()?),
+                None => None,
+            },
+            addr_min: opt_reg(3)?,
+            addr_max: opt_reg(4)?,
+            proto_min: opt_reg(5)?,
+            proto_max: opt_reg(6)?,
+        },
+        // NFTA_REDIR_REG_PROTO_MIN 1, MAX 2.
+        "redir" => Expr::Redir {
+            proto_min: opt_reg(1)?,
+            proto_max: opt_reg(2)?,
+        },
+        "reject" => Expr::Reject,
+        name if PASSIVE.contains(&name) => Expr::Passive(name.into()),
+        // iptables-nft's x_tables matches and targets: the extension's name says more.
+        "match" | "target" => match string(a[1]) {
+            Some(extension) => Expr::Other(format!("{name} {extension}")),
+            None => Expr::Other(name.into()),
+        },
+        name => Expr::Other(name.into()),
+    })
+}
+
+/// NFTA_DATA_VALUE's bytes out of an `nft_data` nest.
+fn data_value(nested: &[u8]) -> Option<Vec<u8>> {
+    match data(nested)? {
+        Immediate::Value(value) => Some(value),
+        Immediate::Verdict(_) => None,
+    }
+}
+
+/// An `nft_data` nest: a value or a verdict.
+fn data(nested: &[u8]) -> Option<Immediate> {
+    let a = attributes::<3>(nested)?;
+    if let Some(value) = a[usize::from(NFTA_DATA_VALUE)] {
+        return Some(Immediate::Value(value.to_vec()));
+    }
+    let v = attributes::<3>(a[usize::from(NFTA_DATA_VERDICT)]?)?;
+    let code = be_i32(v[usize::from(NFTA_VERDICT_CODE)]?)?;
+    let chain = match v[usize::from(NFTA_VERDICT_CHAIN)] {
+        Some(chain) => Some(string(Some(chain))?),
+        None => None,
+    };
+    verdict_code(code, chain).map(Immediate::Verdict)
+}
+
+/// A verdict code (`NF_*` or `NFT_*`); a jump or goto needs its chain.
+fn verdict_code(code: i32, chain: Option<String>) -> Option<Verdict> {
+    Some(match code {
+        0 => Verdict::Drop,
+        1 => Verdict::Accept,
+        -1 => Verdict::Continue,
+        -3 => Verdict::Jump(chain?),
+        -4 => Verdict::Goto(chain?),
+        -5 => Verdict::Return,
+        // NF_QUEUE, with the queue number in the upper bits.
+        code if code & 0xff == 3 => Verdict::Queue,
+        code => Verdict::Other(code),
+    })
+}
+
+/// One set element (the inside of an NFTA_LIST_ELEM); `None` when it cannot be read.
+fn element(nested: &[u8]) -> Option<NfSetElement> {
+    let a = attributes::<11>(nested)?;
+    let flags = match a[usize::from(NFTA_SET_ELEM_FLAGS)] {
+        Some(flags) => be_u32(flags)?,
+        None => 0,
+    };
+    let catchall = flags & NFT_SET_ELEM_CATCHALL != 0;
+    let key = match a[usize::from(NFTA_SET_ELEM_KEY)] {
+        Some(key) => data_value(key)?,
+        None if catchall => Vec::new(),
+        None => return None,
+    };
+    let key_end = match a[usize::from(NFTA_SET_ELEM_KEY_END)] {
+        Some(end) => Some(data_value(end)?),
+        None => None,
+    };
+    let data = match a[usize::from(NFTA_SET_ELEM_DATA)] {
+        Some(nested) => Some(data(nested)?),
+        None => None,
+    };
+    Some(NfSetElement {
+        key,
+        key_end,
+        interval_end: flags & NFT_SET_ELEM_INTERVAL_END != 0,
+        catchall,
+        data,
+    })
+}
+
+/// The attributes of one level, indexed by type as the kernel's `nla_parse` does: the last
+/// of a type wins, types past `N - 1` are ignored. `None` when one runs past the end.
+fn attributes<const N: usize>(buf: &[u8]) -> Option<[Option<&[u8]>; N]> {
+    let mut found = [None; N];
+    let mut nested = Nested::new(buf);
+    for (kind, payload) in nested.by_ref() {
+        if let Some(slot) = found.get_mut(usize::from(kind)) {
+            *slot = Some(payload);
+        }
+    }
+    (!nested.broken).then_some(found)
+}
+
+/// The `struct nlattr`s of one level, as (type without its flag bits, payload). Stops at
+/// the first that runs past the end, setting `broken`.
+struct Nested<'a> {
+    rest: &'a [u8],
+    broken: bool,
+}
+
+impl<'a> Nested<'a> {
+    fn new(buf: &'a [u8]) -> Self {
+        Nested {
+            rest: buf,
+            broken: false,
+        }
+    }
+}
+
+impl<'a> Iterator for Nested<'a> {
+    type Item = (u16, &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        // Fewer than 4 bytes left is padding (or nothing).
+        let head = self.rest.get(..4)?;
+        let len = usize::from(ne_u16(head, 0));
+        let kind = ne_u16(head, 2) & NLA_TYPE_MASK;
+        let Some(payload) = (len >= 4).then(|| self.rest.get(4..len)).flatten() else {
+            self.broken = true;
+            self.rest = &[];
+            return None;
+        };
+        self.rest = self.rest.get(len.next_multiple_of(4)..).unwrap_or_default();
+        Some((kind, payload))
+    }
+}
+
+/// An NLA_STRING: up to its first NUL; not UTF-8 is shown with replacement characters (a
+/// name is compared with names read the same way).
+fn string(payload: Option<&[u8]>) -> Option<String> {
+    let bytes = payload?;
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    if end == 0 {
+        return None;
+    }
+    Some(String::from_utf8_lossy(&bytes[..end]).into_owned())
+}
+
+fn be_u32(payload: &[u8]) -> Option<u32> {
+    payload.try_into().ok().map(u32::from_be_bytes)
+}
+
+fn be_i32(payload: &[u8]) -> Option<i32> {
+    payload.try_into().ok().map(i32::from_be_bytes)
+}
+
+fn be_u64(payload: &[u8]) -> Option<u64> {
+    payload.try_into().ok().map(u64::from_be_bytes)
+}
+
+/// Host-order fields of the netlink header, from a slice known to be long enough (0 if
+/// not, which the callers never pass).
+fn ne_u16(buf: &[u8], at: usize) -> u16 {
+    buf.get(at..at + 2)
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, u16::from_ne_bytes)
+}
+
+fn ne_u32(buf: &[u8], at: usize) -> u32 {
+    buf.get(at..at + 4)
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, u32::from_ne_bytes)
+}
+
+fn ne_i32(buf: &[u8], at: usize) -> i32 {
+    buf.get(at..at + 4)
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, i32::from_ne_bytes)
+}
