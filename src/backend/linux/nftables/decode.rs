@@ -252,8 +252,14 @@ impl Assembly {
 
     pub fn finish(mut self) -> Decoded {
         for (_, table) in &mut self.tables {
-            for set in table.sets.iter_mut().filter(|set| set.interval) {
-                in_order(&mut set.elements);
+            for set in &mut table.sets {
+                if set.interval {
+                    in_order(&mut set.elements);
+                } else {
+                    // A hash set's order is its buckets': by key is the same set, and
+                    // the same from one read to the next.
+                    set.elements.sort_by(|a, b| a.key.cmp(&b.key));
+                }
             }
         }
         Decoded {
@@ -584,121 +590,154 @@ const PASSIVE: [&str; 5] = ["counter", "log", "quota", "notrack", "last"];
 /// One expression from its name and NFTA_EXPR_DATA; `None` when a known expression's data
 /// cannot be read.
 fn expression(name: &str, payload: &[u8]) -> Option<Expr> {
-    let a = attributes::<9>(payload)?;
-    let reg = |kind: u16| a[usize::from(kind)].map(be_u32);
-    // A register attribute that is present must be readable.
-    let opt_reg = |kind: u16| -> Option<Option<u32>> {
-        match reg(kind) {
+    let a = Attrs(attributes::<9>(payload)?);
+    match name {
+        "payload" | "meta" | "ct" | "cmp" | "bitwise" | "range" => load_or_compare(name, &a),
+        "lookup" | "immediate" | "nat" | "redir" => act(name, &a),
+        "reject" => Some(Expr::Reject),
+        name if PASSIVE.contains(&name) => Some(Expr::Passive(name.into())),
+        // iptables-nft's x_tables matches and targets: the extension's name says more.
+        "match" | "target" => Some(match string(a.0[1]) {
+            Some(extension) => Expr::Other(format!("{name} {extension}")),
+            None => Expr::Other(name.into()),
+        }),
+        name => Some(Expr::Other(name.into())),
+    }
+}
+
+/// The attributes of an expression's data, by type.
+struct Attrs<'a>([Option<&'a [u8]>; 9]);
+
+impl Attrs<'_> {
+    fn has(&self, kind: usize) -> bool {
+        self.0[kind].is_some()
+    }
+
+    /// A register or number that must be there.
+    fn reg(&self, kind: usize) -> Option<u32> {
+        be_u32(self.0[kind]?)
+    }
+
+    /// One that may be absent, but must be readable when present.
+    fn opt(&self, kind: usize) -> Option<Option<u32>> {
+        match self.0[kind] {
             None => Some(None),
-            Some(Some(value)) => Some(Some(value)),
-            Some(None) => None,
+            Some(value) => be_u32(value).map(Some),
         }
-    };
-    let value = |kind: u16| a[usize::from(kind)].and_then(data_value);
+    }
+
+    /// An `nft_data` nest holding a value.
+    fn value(&self, kind: usize) -> Option<Vec<u8>> {
+        data_value(self.0[kind]?)
+    }
+}
+
+/// The expressions that load a register, or compare one.
+fn load_or_compare(name: &str, a: &Attrs) -> Option<Expr> {
+    let other = || Some(Expr::Other(name.into()));
     Some(match name {
         // NFTA_PAYLOAD_DREG 1, BASE 2, OFFSET 3, LEN 4, SREG 5 (a write: `... set`).
-        "payload" if a[5].is_some() => Expr::Other("payload set".into()),
+        "payload" if a.has(5) => Expr::Other("payload set".into()),
         "payload" => Expr::Payload {
-            base: match reg(2)?? {
+            base: match a.reg(2)? {
                 0 => PayloadBase::Link,
                 1 => PayloadBase::Network,
                 2 => PayloadBase::Transport,
                 3 => PayloadBase::Inner,
-                _ => return Some(Expr::Other(name.into())),
+                _ => return other(),
             },
-            offset: reg(3)??,
-            len: reg(4)??,
-            dreg: reg(1)??,
+            offset: a.reg(3)?,
+            len: a.reg(4)?,
+            dreg: a.reg(1)?,
         },
         // NFTA_META_DREG 1, KEY 2, SREG 3 (a write).
-        "meta" if a[3].is_some() => Expr::Other("meta set".into()),
+        "meta" if a.has(3) => Expr::Other("meta set".into()),
         "meta" => Expr::Meta {
-            key: reg(2)??,
-            dreg: reg(1)??,
+            key: a.reg(2)?,
+            dreg: a.reg(1)?,
         },
         // NFTA_CT_DREG 1, KEY 2, DIRECTION 3, SREG 4 (a write). A key of one direction
         // (`ct original saddr`) is not what `Ct` says.
-        "ct" if a[4].is_some() => Expr::Other("ct set".into()),
-        "ct" if a[3].is_some() => Expr::Other(name.into()),
+        "ct" if a.has(4) => Expr::Other("ct set".into()),
+        "ct" if a.has(3) => return other(),
         "ct" => Expr::Ct {
-            key: reg(2)??,
-            dreg: reg(1)??,
+            key: a.reg(2)?,
+            dreg: a.reg(1)?,
         },
         // NFTA_CMP_SREG 1, OP 2, DATA 3.
         "cmp" => Expr::Cmp {
-            sreg: reg(1)??,
-            op: match reg(2)?? {
+            sreg: a.reg(1)?,
+            op: match a.reg(2)? {
                 0 => CmpOp::Eq,
                 1 => CmpOp::Neq,
                 2 => CmpOp::Lt,
                 3 => CmpOp::Lte,
                 4 => CmpOp::Gt,
                 5 => CmpOp::Gte,
-                _ => return Some(Expr::Other(name.into())),
+                _ => return other(),
             },
-            data: value(3)?,
+            data: a.value(3)?,
         },
-        // NFTA_BITWISE_SREG 1, DREG 2, LEN 3, MASK 4, XOR 5, OP 6 (0: mask and xor).
-        "bitwise" if opt_reg(6)?.unwrap_or(0) != 0 => Expr::Other(name.into()),
+        // NFTA_BITWISE_SREG 1, DREG 2, LEN 3, MASK 4, XOR 5, OP 6 (0: mask and xor; the
+        // shifts and newer operations are not what `Bitwise` says).
+        "bitwise" if a.opt(6)?.unwrap_or(0) != 0 => return other(),
         "bitwise" => Expr::Bitwise {
-            sreg: reg(1)??,
-            dreg: reg(2)??,
-            len: reg(3)??,
-            mask: value(4)?,
-            xor: value(5)?,
+            sreg: a.reg(1)?,
+            dreg: a.reg(2)?,
+            len: a.reg(3)?,
+            mask: a.value(4)?,
+            xor: a.value(5)?,
         },
         // NFTA_RANGE_SREG 1, OP 2 (NFT_RANGE_EQ 0, NEQ 1), FROM_DATA 3, TO_DATA 4.
-        "range" => Expr::Range {
-            sreg: reg(1)??,
-            op: match reg(2)?? {
+        _ => Expr::Range {
+            sreg: a.reg(1)?,
+            op: match a.reg(2)? {
                 0 => CmpOp::Eq,
                 1 => CmpOp::Neq,
-                _ => return Some(Expr::Other(name.into())),
+                _ => return other(),
             },
-            from: value(3)?,
-            to: value(4)?,
+            from: a.value(3)?,
+            to: a.value(4)?,
         },
+    })
+}
+
+/// The expressions that look up, load a constant, or translate.
+fn act(name: &str, a: &Attrs) -> Option<Expr> {
+    Some(match name {
         // NFTA_LOOKUP_SET 1, SREG 2, DREG 3, SET_ID 4, FLAGS 5 (NFT_LOOKUP_F_INV 1).
         "lookup" => Expr::Lookup {
-            sreg: reg(2)??,
-            set: string(a[1])?,
-            dreg: opt_reg(3)?,
-            invert: opt_reg(5)?.unwrap_or(0) & 1 != 0,
+            sreg: a.reg(2)?,
+            set: string(a.0[1])?,
+            dreg: a.opt(3)?,
+            invert: a.opt(5)?.unwrap_or(0) & 1 != 0,
         },
         // NFTA_IMMEDIATE_DREG 1, DATA 2.
         "immediate" => Expr::Immediate {
-            dreg: reg(1)??,
-            data: data(a[2]?)?,
+            dreg: a.reg(1)?,
+            data: data(a.0[2]?)?,
         },
         // NFTA_NAT_TYPE 1, FAMILY 2, REG_ADDR_MIN 3, MAX 4, REG_PROTO_MIN 5, MAX 6.
         "nat" => Expr::Nat {
-            kind: match reg(1)?? {
+            kind: match a.reg(1)? {
                 0 => NatKind::Snat,
                 1 => NatKind::Dnat,
                 _ => return Some(Expr::Other(name.into())),
             },
-            family: match opt_reg(2)? {
+            family: match a.opt(2)? {
                 Some(family) => NfFamily::from_number(u8::try_from(family).ok()?),
                 None => None,
             },
-            addr_min: opt_reg(3)?,
-            addr_max: opt_reg(4)?,
-            proto_min: opt_reg(5)?,
-            proto_max: opt_reg(6)?,
+            addr_min: a.opt(3)?,
+            addr_max: a.opt(4)?,
+            proto_min: a.opt(5)?,
+            proto_max: a.opt(6)?,
         },
         // NFTA_REDIR_REG_PROTO_MIN 1, MAX 2.
-        "redir" => Expr::Redir {
-            proto_min: opt_reg(1)?,
-            proto_max: opt_reg(2)?,
+        _ => Expr::Redir {
+            proto_min: a.opt(1)?,
+            proto_max: a.opt(2)?,
         },
-        "reject" => Expr::Reject,
-        name if PASSIVE.contains(&name) => Expr::Passive(name.into()),
-        // iptables-nft's x_tables matches and targets: the extension's name says more.
-        "match" | "target" => match string(a[1]) {
-            Some(extension) => Expr::Other(format!("{name} {extension}")),
-            None => Expr::Other(name.into()),
-        },
-        name => Expr::Other(name.into()),
     })
 }
 
