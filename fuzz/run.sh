@@ -3,8 +3,8 @@
 #
 #     bash fuzz/run.sh TARGET SECONDS
 #
-# TARGET is proc_net, netlink, target, cgroup, docker_proxy, process, escape or
-# container_state. New inputs go to fuzz/corpus/TARGET (kept between runs, not committed);
+# TARGET is proc_net, netlink, target, cgroup, docker_proxy, process, escape,
+# container_state or nftables. New inputs go to fuzz/corpus/TARGET (kept between runs, not committed);
 # a crash is written to fuzz/artifacts/TARGET/ and ends the run with a non-zero status.
 # Needs the nightly toolchain and `cargo install cargo-fuzz --locked`.
 set -euo pipefail
@@ -24,14 +24,28 @@ case "$target" in
         seeds=("$fc"/docker/var/lib/docker/containers/*
             "$fc"/containerd/run/containerd/io.containerd.runtime.v2.task/*/*
             "$fc"/podman/var/lib/containers/storage/overlay-containers) ;;
+    # Made from the captured dumps below: each whole (first byte 0) and each phase alone (1).
+    nftables) seeds=() ;;
     *) echo "unknown fuzz target '$target'" >&2; exit 2 ;;
 esac
 corpus=fuzz/corpus/$target
 mkdir -p "$corpus"
 # Regular files only: a captured tree's exe and cwd links point at whole binaries. Each
 # is named after its path, since many share a name (every container's config.v2.json).
-find "${seeds[@]}" -maxdepth 1 -type f -print0 |
-    while IFS= read -r -d '' seed; do cp -n "$seed" "$corpus/${seed//\//_}"; done
+if [ "${#seeds[@]}" -gt 0 ]; then
+    find "${seeds[@]}" -maxdepth 1 -type f -print0 |
+        while IFS= read -r -d '' seed; do cp -n "$seed" "$corpus/${seed//\//_}"; done
+fi
+if [ "$target" = nftables ]; then
+    for dir in fixtures/nftables/*/; do
+        name=$(basename "$dir")
+        { printf '\0'; cat "$dir"{gen,tables,chains,sets,rules,elements,gen-after}.bin; } \
+            >"$corpus/fixture-$name"
+        for phase in "$dir"*.bin; do
+            { printf '\1'; cat "$phase"; } >"$corpus/fixture-$name-$(basename "$phase" .bin)"
+        done
+    done
+fi
 cd fuzz
 exec cargo +nightly fuzz run "$target" "corpus/$target" -- \
     -max_total_time="$seconds" -print_final_stats=1
