@@ -9,6 +9,12 @@
 //! incomplete, and the reader refuses it); an expression whose data cannot be read becomes
 //! `Expr::Other(name)` in its place and is counted in [`Decoded::opaque`] (the rule is still
 //! there, and the evaluator says `unknown` when it reaches it).
+//!
+//! One translation: iptables-nft's (and so docker's) `-j DNAT` and `-j REDIRECT` are
+//! x_tables targets holding the kernel module's struct; they are given in the form nft
+//! writes the same rule (`immediate` loads, then `nat` or `redir`), so that a forward reads
+//! the same whoever wrote it. Other x_tables matches and targets are `Other("match NAME")`
+//! and `Other("target NAME")`.
 
 use std::collections::HashMap;
 
@@ -386,7 +392,7 @@ impl Assembly {
             return Added::No;
         };
         let exprs = match a[usize::from(NFTA_RULE_EXPRESSIONS)] {
-            Some(list) => match expressions(list) {
+            Some(list) => match expressions(list, family) {
                 Some((exprs, opaque)) => {
                     self.opaque += opaque;
                     exprs
@@ -560,9 +566,9 @@ fn chain(family: u8, name: String, a: &[Option<&[u8]>; 8]) -> Option<NfChain> {
     })
 }
 
-/// NFTA_RULE_EXPRESSIONS: the expressions, and how many of them are opaque. `None` when the
-/// list itself cannot be walked.
-fn expressions(list: &[u8]) -> Option<(Vec<Expr>, usize)> {
+/// NFTA_RULE_EXPRESSIONS of a rule of a table of `family`: the expressions, and how many of
+/// them are opaque. `None` when the list itself cannot be walked.
+fn expressions(list: &[u8], family: u8) -> Option<(Vec<Expr>, usize)> {
     let mut exprs = Vec::new();
     let mut opaque = 0;
     let mut items = Nested::new(list);
@@ -573,6 +579,12 @@ fn expressions(list: &[u8]) -> Option<(Vec<Expr>, usize)> {
         let a = attributes::<3>(item)?;
         let name = string(a[usize::from(NFTA_EXPR_NAME)])?;
         let data = a[usize::from(NFTA_EXPR_DATA)].unwrap_or_default();
+        if name == "target"
+            && let Some(nat) = x_tables_nat(data, family)
+        {
+            exprs.extend(nat);
+            continue;
+        }
         match expression(&name, data) {
             Some(expr) => exprs.push(expr),
             None => {
@@ -741,6 +753,107 @@ fn act(name: &str, a: &Attrs) -> Option<Expr> {
     })
 }
 
+/// `NF_NAT_RANGE_MAP_IPS`, `NF_NAT_RANGE_PROTO_SPECIFIED`, and the flags that leave the
+/// addresses and ports as they are (`_PROTO_RANDOM`, `_PERSISTENT`, `_PROTO_RANDOM_FULLY`).
+const NF_NAT_RANGE_MAP_IPS: u32 = 0x1;
+const NF_NAT_RANGE_PROTO_SPECIFIED: u32 = 0x2;
+const NF_NAT_RANGE_KNOWN: u32 = 0x1f;
+const NFPROTO_IPV4: u8 = 2;
+const NFPROTO_IPV6: u8 = 10;
+
+/// iptables-nft's `-j DNAT` and `-j REDIRECT` (an x_tables `target` expression with the
+/// kernel module's own struct in NFTA_TARGET_INFO) in the form nft itself writes them:
+/// `immediate` loads of the addresses (registers 1, 2) and ports (3, 4, or 1, 2 for a
+/// redirect), then `nat` or `redir`. docker's published ports are such rules. `None` for
+/// any other target, or one whose struct is not as expected (it stays `Other`).
+fn x_tables_nat(data: &[u8], family: u8) -> Option<Vec<Expr>> {
+    // NFTA_TARGET_NAME 1, REV 2, INFO 3.
+    let a = attributes::<4>(data)?;
+    let name = string(a[1])?;
+    let revision = be_u32(a[2]?)?;
+    let info = a[3]?;
+    let dnat = match name.as_str() {
+        "DNAT" => true,
+        "REDIRECT" => false,
+        _ => return None,
+    };
+    let field = |at: usize, len: usize| info.get(at..at + len);
+    // (flags, min address, max address, min port, max port) by the struct of each revision:
+    // nf_nat_ipv4_multi_range_compat (IPv4 revision 0: a count that must be 1, then flags,
+    // two IPv4 addresses and two ports), nf_nat_range (IPv6 revision 0 of REDIRECT, and
+    // revision 1 of DNAT: flags, two 16-byte addresses, two ports), nf_nat_range2
+    // (revision 2: the same and a base port, which only PROTO_OFFSET uses).
+    let (flags, addrs, ports) = match (family, revision) {
+        (NFPROTO_IPV4, 0) => {
+            if u32::from_ne_bytes(field(0, 4)?.try_into().ok()?) != 1 {
+                return None;
+            }
+            (
+                field(4, 4)?,
+                (field(8, 4)?, field(12, 4)?),
+                (field(16, 2)?, field(18, 2)?),
+            )
+        }
+        (NFPROTO_IPV4 | NFPROTO_IPV6, 1 | 2) | (NFPROTO_IPV6, 0) => {
+            if dnat && revision == 0 {
+                return None;
+            }
+            let len = if family == NFPROTO_IPV4 { 4 } else { 16 };
+            (
+                field(0, 4)?,
+                (field(4, len)?, field(20, len)?),
+                (field(36, 2)?, field(38, 2)?),
+            )
+        }
+        _ => return None,
+    };
+    let flags = u32::from_ne_bytes(flags.try_into().ok()?);
+    if flags & !NF_NAT_RANGE_KNOWN != 0 {
+        return None;
+    }
+    let mut exprs = Vec::new();
+    // Load `min` (and `max`, when it differs) from the first register given; the registers
+    // `nat` or `redir` reads them from.
+    let mut load = |(min, max): (&[u8], &[u8]), first: u32| {
+        exprs.push(Expr::Immediate {
+            dreg: first,
+            data: Immediate::Value(min.to_vec()),
+        });
+        if min == max {
+            return (Some(first), Some(first));
+        }
+        exprs.push(Expr::Immediate {
+            dreg: first + 1,
+            data: Immediate::Value(max.to_vec()),
+        });
+        (Some(first), Some(first + 1))
+    };
+    let proto = flags & NF_NAT_RANGE_PROTO_SPECIFIED != 0;
+    if !dnat {
+        let (proto_min, proto_max) = if proto { load(ports, 1) } else { (None, None) };
+        exprs.push(Expr::Redir {
+            proto_min,
+            proto_max,
+        });
+        return Some(exprs);
+    }
+    let (addr_min, addr_max) = if flags & NF_NAT_RANGE_MAP_IPS != 0 {
+        load(addrs, 1)
+    } else {
+        (None, None)
+    };
+    let (proto_min, proto_max) = if proto { load(ports, 3) } else { (None, None) };
+    exprs.push(Expr::Nat {
+        kind: NatKind::Dnat,
+        family: NfFamily::from_number(family),
+        addr_min,
+        addr_max,
+        proto_min,
+        proto_max,
+    });
+    Some(exprs)
+}
+
 /// NFTA_DATA_VALUE's bytes out of an `nft_data` nest.
 fn data_value(nested: &[u8]) -> Option<Vec<u8>> {
     match data(nested)? {
@@ -897,4 +1010,110 @@ fn ne_i32(buf: &[u8], at: usize) -> i32 {
     buf.get(at..at + 4)
         .and_then(|b| b.try_into().ok())
         .map_or(0, i32::from_ne_bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// NFTA_EXPR_DATA of an x_tables target.
+    fn target(name: &str, revision: u32, info: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut attr = |kind: u16, payload: &[u8]| {
+            out.extend_from_slice(&((4 + payload.len()) as u16).to_ne_bytes());
+            out.extend_from_slice(&kind.to_ne_bytes());
+            out.extend_from_slice(payload);
+            out.resize(out.len().next_multiple_of(4), 0);
+        };
+        attr(1, &[name.as_bytes(), &[0]].concat());
+        attr(2, &revision.to_be_bytes());
+        attr(3, info);
+        out
+    }
+
+    fn value(dreg: u32, bytes: &[u8]) -> Expr {
+        Expr::Immediate {
+            dreg,
+            data: Immediate::Value(bytes.to_vec()),
+        }
+    }
+
+    #[test]
+    fn x_tables_nat_structs_of_each_revision() {
+        // Revision 0 of IPv4 DNAT: nf_nat_ipv4_multi_range_compat, a range of addresses.
+        let mut compat = 1u32.to_ne_bytes().to_vec();
+        compat.extend_from_slice(&3u32.to_ne_bytes());
+        compat.extend_from_slice(&[10, 0, 0, 1, 10, 0, 0, 9, 0, 80, 0, 80, 0, 0, 0, 0]);
+        assert_eq!(
+            x_tables_nat(&target("DNAT", 0, &compat), NFPROTO_IPV4),
+            Some(vec![
+                value(1, &[10, 0, 0, 1]),
+                value(2, &[10, 0, 0, 9]),
+                value(3, &[0, 80]),
+                Expr::Nat {
+                    kind: NatKind::Dnat,
+                    family: Some(NfFamily::Ip),
+                    addr_min: Some(1),
+                    addr_max: Some(2),
+                    proto_min: Some(3),
+                    proto_max: Some(3),
+                },
+            ])
+        );
+        // Two ranges in the compat struct are not what nat says.
+        let mut two = compat.clone();
+        two[0] = 2;
+        assert_eq!(x_tables_nat(&target("DNAT", 0, &two), NFPROTO_IPV4), None);
+        // IPv6 REDIRECT, revision 0: nf_nat_range, a range of ports.
+        let mut range = 2u32.to_ne_bytes().to_vec();
+        range.extend_from_slice(&[0; 32]);
+        range.extend_from_slice(&[0x1f, 0x90, 0x1f, 0x9a, 0, 0, 0, 0]);
+        assert_eq!(
+            x_tables_nat(&target("REDIRECT", 0, &range), NFPROTO_IPV6),
+            Some(vec![
+                value(1, &[0x1f, 0x90]),
+                value(2, &[0x1f, 0x9a]),
+                Expr::Redir {
+                    proto_min: Some(1),
+                    proto_max: Some(2),
+                },
+            ])
+        );
+        // IPv6 DNAT, revision 1, to an address alone.
+        let mut to = 1u32.to_ne_bytes().to_vec();
+        let addr: std::net::Ipv6Addr = "2001:db8::7".parse().unwrap();
+        to.extend_from_slice(&addr.octets());
+        to.extend_from_slice(&addr.octets());
+        to.extend_from_slice(&[0; 8]);
+        assert_eq!(
+            x_tables_nat(&target("DNAT", 1, &to), NFPROTO_IPV6),
+            Some(vec![
+                value(1, &addr.octets()),
+                Expr::Nat {
+                    kind: NatKind::Dnat,
+                    family: Some(NfFamily::Ip6),
+                    addr_min: Some(1),
+                    addr_max: Some(1),
+                    proto_min: None,
+                    proto_max: None,
+                },
+            ])
+        );
+        // NETMAP or a port offset change what the addresses mean; a short struct; another
+        // target; an unknown revision or family: left to Other.
+        let mut netmap = to.clone();
+        netmap[0] |= 0x40;
+        assert_eq!(
+            x_tables_nat(&target("DNAT", 1, &netmap), NFPROTO_IPV6),
+            None
+        );
+        assert_eq!(
+            x_tables_nat(&target("DNAT", 1, &to[..30]), NFPROTO_IPV6),
+            None
+        );
+        assert_eq!(x_tables_nat(&target("SNAT", 1, &to), NFPROTO_IPV6), None);
+        assert_eq!(x_tables_nat(&target("DNAT", 3, &to), NFPROTO_IPV6), None);
+        assert_eq!(x_tables_nat(&target("DNAT", 0, &to), NFPROTO_IPV6), None);
+        assert_eq!(x_tables_nat(&target("DNAT", 1, &to), 1), None);
+    }
 }

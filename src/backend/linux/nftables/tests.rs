@@ -524,7 +524,7 @@ fn two_tables_on_one_hook_keep_their_priorities() {
 }
 
 #[test]
-fn iptables_nft_rules_keep_their_x_tables_extensions_by_name() {
+fn iptables_nft_rules_keep_x_tables_matches_by_name_and_nat_targets_as_nft_writes_them() {
     let decoded = decoded("iptables-nft");
     let filter = table(&decoded, NfFamily::Ip, "filter");
     let input = chain(filter, "INPUT");
@@ -548,7 +548,7 @@ fn iptables_nft_rules_keep_their_x_tables_extensions_by_name() {
         Some(&Expr::Other("target LOG".into()))
     );
     assert!(input.rules[6].exprs.contains(&Expr::Other("limit".into())));
-    // -j DNAT and -j REDIRECT are x_tables targets, not nftables' nat and redir.
+    // -j DNAT and -j REDIRECT are x_tables targets; they read as nft writes the same.
     let nat = table(&decoded, NfFamily::Ip, "nat");
     let prerouting = chain(nat, "PREROUTING");
     assert_eq!(prerouting.priority, -100);
@@ -558,7 +558,39 @@ fn iptables_nft_rules_keep_their_x_tables_extensions_by_name() {
             tcp_dport(8080),
             [
                 Expr::Passive("counter".into()),
-                Expr::Other("target DNAT".into())
+                Expr::Immediate {
+                    dreg: 1,
+                    data: Immediate::Value(vec![10, 1, 2, 3]),
+                },
+                Expr::Immediate {
+                    dreg: 3,
+                    data: Immediate::Value(vec![0, 80]),
+                },
+                Expr::Nat {
+                    kind: NatKind::Dnat,
+                    family: Some(NfFamily::Ip),
+                    addr_min: Some(1),
+                    addr_max: Some(1),
+                    proto_min: Some(3),
+                    proto_max: Some(3),
+                },
+            ]
+        )
+    );
+    assert_eq!(
+        prerouting.rules[1].exprs,
+        with(
+            tcp_dport(3000),
+            [
+                Expr::Passive("counter".into()),
+                Expr::Immediate {
+                    dreg: 1,
+                    data: Immediate::Value(3001u16.to_be_bytes().to_vec()),
+                },
+                Expr::Redir {
+                    proto_min: Some(1),
+                    proto_max: Some(1),
+                },
             ]
         )
     );
@@ -581,6 +613,36 @@ fn docker_and_firewalld_rulesets() {
             Expr::Passive("counter".into()),
             verdict(Verdict::Jump("DOCKER-USER".into()))
         ]
+    );
+    // docker run -p 8080:80: the DNAT in the nat table's DOCKER chain.
+    let decoded = self::decoded("docker-published");
+    let docker = chain(table(&decoded, NfFamily::Ip, "nat"), "DOCKER");
+    assert_eq!(
+        docker.rules[1].exprs[7..],
+        [
+            Expr::Immediate {
+                dreg: 1,
+                data: Immediate::Value(vec![172, 17, 0, 2]),
+            },
+            Expr::Immediate {
+                dreg: 3,
+                data: Immediate::Value(vec![0, 80]),
+            },
+            Expr::Nat {
+                kind: NatKind::Dnat,
+                family: Some(NfFamily::Ip),
+                addr_min: Some(1),
+                addr_max: Some(1),
+                proto_min: Some(3),
+                proto_max: Some(3),
+            },
+        ]
+    );
+    // Its MASQUERADE is another x_tables target, kept by name.
+    let postrouting = chain(table(&decoded, NfFamily::Ip, "nat"), "POSTROUTING");
+    assert_eq!(
+        postrouting.rules[0].exprs.last(),
+        Some(&Expr::Other("target MASQUERADE".into()))
     );
     let decoded = self::decoded("firewalld-like");
     let firewalld = table(&decoded, NfFamily::Inet, "firewalld");
