@@ -146,6 +146,17 @@ pub struct Cli {
     )]
     pub color: ColorChoice,
 
+    /// List the port forwards instead of sockets: DNAT and REDIRECT rules, and docker-proxy.
+    ///
+    /// Read from the kernel's nftables ruleset (nft, iptables-nft, ufw, firewalld, docker),
+    /// with where each goes and who answers there; with a TARGET, those on its host port.
+    /// Reading the ruleset needs root.
+    #[arg(
+        long,
+        conflicts_with_all = ["audit", "diff", "kill", "free", "wait_listen", "wait_free", "no_owners"]
+    )]
+    pub forwards: bool,
+
     /// Audit what this host exposes; exit 3 on a finding at or above --fail-on.
     ///
     /// Lists the listening sockets with findings (cleartext logins, unauthenticated data

@@ -40,6 +40,8 @@ pub(crate) enum Mode {
     WaitFree { timeout: Duration },
     /// `--generate`: write a man page or a completion script, from the CLI's definition.
     Generate(Generate),
+    /// `--forwards`: the port forwards on the targets' ports, or all.
+    Forwards,
 }
 
 /// What portwho knows about where it writes, read once by `main` from the environment.
@@ -103,7 +105,7 @@ impl Config {
         let mode = mode(&cli, &targets, terminal)?;
         match mode {
             // An audit and a diff are about listeners, whatever the targets.
-            Mode::WaitListen { .. } | Mode::Audit { .. } | Mode::Diff { .. } => {
+            Mode::WaitListen { .. } | Mode::Audit { .. } | Mode::Diff { .. } | Mode::Forwards => {
                 listening_only = true
             }
             Mode::WaitFree { .. } => listening_only = false,
@@ -211,6 +213,9 @@ fn mode(cli: &Cli, targets: &[target::Target], terminal: Terminal) -> Result<Mod
             timeout: cli.timeout.unwrap_or(KILL_TIMEOUT),
             clients_too: cli.all,
         }));
+    }
+    if cli.forwards {
+        return Ok(Mode::Forwards);
     }
     if cli.audit {
         return Ok(Mode::Audit {

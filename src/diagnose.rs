@@ -2,23 +2,28 @@
 
 use std::net::IpAddr;
 
-use crate::model::{Entry, Host, Proto, State};
+use crate::model::{Entry, Host, PortForward, Proto, State};
 use crate::target::Target;
 use crate::text::escape;
 use crate::text::format_addr;
 
+/// What a diagnosis goes by.
+pub(crate) struct Facts<'a> {
+    /// Every socket on the port in the caller's namespace, in any state.
+    pub related: &'a [Entry],
+    /// The sockets on the port in other network namespaces, read when this one has none:
+    /// a port free here may still be held by a container.
+    pub elsewhere: &'a [Entry],
+    /// The firewall's forwards: a port no socket holds may still reach a container.
+    pub forwards: &'a [PortForward],
+    pub host: &'a Host,
+}
+
 /// Diagnose one single-port target. `related` holds every socket on that port (and
 /// protocol, when the target names one) in any state and on any address, joined with its
 /// holders: a listener on another address explains an "address already in use" too.
-///
-/// `elsewhere` holds the sockets on the port in other network namespaces, read when this
-/// one has none: a port free here may still be held by a container.
-pub(crate) fn diagnose(
-    target: &Target,
-    related: &[Entry],
-    elsewhere: &[Entry],
-    host: &Host,
-) -> Vec<String> {
+pub(crate) fn diagnose(target: &Target, facts: &Facts) -> Vec<String> {
+    let (related, elsewhere, host) = (facts.related, facts.elsewhere, facts.host);
     let port = *target.ports.start();
     if port != *target.ports.end() {
         return Vec::new();
@@ -29,7 +34,10 @@ pub(crate) fn diagnose(
     let mut lines = Vec::new();
 
     let held_elsewhere = held_elsewhere(port, &proto, elsewhere);
-    if related.is_empty() && !held_elsewhere.is_empty() {
+    let forwarded = forwarded(target, port, facts.forwards);
+    if related.is_empty() && !forwarded.is_empty() {
+        lines.extend(forwarded);
+    } else if related.is_empty() && !held_elsewhere.is_empty() {
         lines.extend(held_elsewhere);
     } else if related.is_empty() {
         lines.push(format!(
@@ -43,6 +51,48 @@ pub(crate) fn diagnose(
     }
     lines.extend(ephemeral(port, host));
     lines
+}
+
+/// `no socket holds port 8080 here, but nftables forwards tcp 8080 to 172.17.0.2:80
+/// (container web, 1499 httpd): table ip nat, chain DOCKER`.
+fn forwarded(target: &Target, port: u16, forwards: &[PortForward]) -> Vec<String> {
+    forwards
+        .iter()
+        .filter(|f| {
+            f.rule.is_some()
+                && f.host_port == port
+                && target.proto.is_none_or(|p| p == f.forward.proto)
+        })
+        .map(|f| {
+            let to = match f.forward.to_addr {
+                Some(addr) => format_addr(std::net::SocketAddr::new(addr, f.forward.to_port)),
+                None => format!("port {} of this host", f.forward.to_port),
+            };
+            let mut at: Vec<String> = Vec::new();
+            let place = f.forward.place.as_ref();
+            if let Some(c) = place.and_then(|p| p.container.as_deref()) {
+                at.push(format!("container {}", escape(c.name.as_deref().unwrap_or(&c.id))));
+            }
+            at.extend(
+                f.forward
+                    .processes
+                    .iter()
+                    .map(|p| format!("{} {}", p.pid, escape(&p.name))),
+            );
+            let at = if at.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", at.join(", "))
+            };
+            let rule = f.rule.as_ref().map_or(String::new(), |r| {
+                format!(": table {} {}, chain {}", r.family, escape(&r.table), escape(&r.chain))
+            });
+            format!(
+                "no socket holds port {port} here, but nftables forwards {} {port} to {to}{at}{rule}",
+                f.forward.proto.as_str()
+            )
+        })
+        .collect()
 }
 
 /// `port 80 is free here; in network namespace 4026532181 (container web) tcp *:80 is held
@@ -230,7 +280,13 @@ mod tests {
 
     /// The diagnosis of the caller's own namespace alone.
     fn diagnose(target: &Target, related: &[Entry], host: &Host) -> Vec<String> {
-        super::diagnose(target, related, &[], host)
+        let facts = Facts {
+            related,
+            elsewhere: &[],
+            forwards: &[],
+            host,
+        };
+        super::diagnose(target, &facts)
     }
     use crate::model::{Process, testing};
 

@@ -199,6 +199,7 @@ mod tests {
             place: None,
             published: Vec::new(),
             forward: None,
+            firewall: None,
         };
         let with = |commands: &[&str], uids: &[u32]| Filters {
             commands: commands.iter().map(|c| c.to_string()).collect(),

@@ -6,7 +6,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::model::{
-    ContainerState, Forward, Namespace, Place, PortBinding, Process, Published, Socket, Via,
+    ContainerState, Forward, Namespace, Place, PortBinding, PortForward, Process, Published,
+    RuleForward, Socket, Via,
 };
 
 /// The name docker's userland proxy runs under.
@@ -53,6 +54,16 @@ pub(crate) fn bindings_for<'a>(
         .collect()
 }
 
+/// The running container the runtime gave this address.
+pub(crate) fn container_at(
+    addr: IpAddr,
+    containers: &[Arc<ContainerState>],
+) -> Option<&Arc<ContainerState>> {
+    containers
+        .iter()
+        .find(|c| c.pid.is_some() && c.addresses.iter().any(|a| same_ip(*a, addr)))
+}
+
 /// The listeners a join looks at, each with its holders.
 pub(crate) struct View<'a> {
     pub containers: &'a [Arc<ContainerState>],
@@ -69,15 +80,8 @@ impl View<'_> {
                 .as_ref()
                 .filter(|t| t.proto == socket.proto && t.host_port == socket.local.port())
         })?;
-        let place = self
-            .containers
-            .iter()
-            .find(|c| c.pid.is_some() && c.addresses.contains(&target.container_ip))
-            .and_then(|c| {
-                self.places
-                    .values()
-                    .find(|p| p.container.as_ref().is_some_and(|pc| pc.id == c.id))
-            });
+        let place =
+            container_at(target.container_ip, self.containers).and_then(|c| self.place_of(c));
         let processes = place
             .map(|place| {
                 self.holders_at(
@@ -96,6 +100,50 @@ impl View<'_> {
             place: place.map(|p| Place::clone(p)),
             processes,
         })
+    }
+
+    /// The namespace the view knows a container by.
+    fn place_of(&self, c: &ContainerState) -> Option<&Arc<Place>> {
+        self.places
+            .values()
+            .find(|p| p.container.as_ref().is_some_and(|pc| pc.id == c.id))
+    }
+
+    /// A firewall rule's forward, joined to the container and the processes at its
+    /// target (a redirect's target is the host itself, in the rule's namespace).
+    pub(crate) fn rule_forward(&self, netns: u64, rule: &RuleForward) -> PortForward {
+        let place = match rule.to_addr {
+            Some(to) => container_at(to, self.containers).and_then(|c| self.place_of(c)),
+            None => self.places.get(&netns),
+        };
+        let processes = match (place, rule.to_addr) {
+            (Some(place), Some(to)) => {
+                self.holders_at(place.netns.inode, rule.proto, to, rule.to_port)
+            }
+            (Some(place), None) => {
+                let any = IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
+                self.holders_at(place.netns.inode, rule.proto, any, rule.to_port)
+            }
+            (None, _) => Vec::new(),
+        };
+        PortForward {
+            host_addr: rule.host_addr,
+            host_port: rule.host_port,
+            forward: Forward {
+                proto: rule.proto,
+                to_addr: rule.to_addr,
+                to_port: rule.to_port,
+                via: if rule.redirect {
+                    Via::Redirect
+                } else {
+                    Via::Dnat
+                },
+                place: place.map(|p| Place::clone(p)),
+                processes,
+            },
+            rule: Some(rule.rule.clone()),
+            netns,
+        }
     }
 
     /// The host ports that reach a listener inside a container.

@@ -321,7 +321,26 @@ const JSON_FIELDS: &[(&str, &str)] = &[
          to_addr, to_port, via) and who answers there (netns, container, processes); null \
          otherwise",
     ),
+    (
+        "firewall",
+        "for a listening socket not bound to loopback: what the nftables ruleset does with a \
+         new connection from another host: verdict (accept, drop, reject, conditional: only \
+         for some sources, interfaces or rates; unknown: not root, legacy iptables, or a rule \
+         portwho does not evaluate), rule (family, table, chain, handle, text; null for no \
+         rules) and reason; null for loopback-bound sockets",
+    ),
 ];
+
+const FIREWALL: &str = "portwho reads the kernel's nftables ruleset over netlink (which covers \
+     nft, iptables-nft, ufw, firewalld and docker), never by running nft or iptables, and \
+     walks every base chain on the input hook in priority order, following jumps, skipping \
+     established/related and iif lo rules, to say what a new connection from another host \
+     meets. --audit reports a listener the firewall drops or rejects one severity lower. \
+     --forwards lists the DNAT and REDIRECT rules of the prerouting and output hooks and the \
+     docker-proxy processes, with where each goes and who listens there; a port with no \
+     socket but a forward is not called free. Reading the ruleset needs root \
+     (CAP_NET_ADMIN); legacy iptables (ip_tables) rules are not in nftables, so verdicts are \
+     then unknown. With --netns, each namespace's own ruleset is read.";
 
 const CONTAINERS: &str = "ss, netstat and lsof see only their own network namespace, so \
      a port published by a container shows at most a docker-proxy. portwho reads the \
@@ -365,6 +384,10 @@ const EXAMPLES: &[(&str, &str)] = &[
     (
         "portwho --netns blue :53/udp",
         "Who holds port 53 in the ip netns namespace named blue.",
+    ),
+    (
+        "sudo portwho --forwards",
+        "The port forwards: DNAT and REDIRECT rules and docker-proxy, and who answers behind them.",
     ),
     (
         "portwho --json | jq '.[] | select(.category == \"well-known\")'",
@@ -422,6 +445,8 @@ fn man(out: &mut dyn Write) -> io::Result<()> {
     )]);
     roff.control("SH", ["CONTAINERS AND NETWORK NAMESPACES"])
         .text([roman(CONTAINERS)]);
+    roff.control("SH", ["FIREWALL AND FORWARDS"])
+        .text([roman(FIREWALL)]);
     roff.control("SH", ["STOPPING A PORT'S HOLDER"])
         .text([roman(KILL)]);
     crate::exit::man(&mut roff);

@@ -10,6 +10,7 @@ mod diff;
 mod error;
 pub mod exit;
 mod filter;
+mod firewall;
 mod forward;
 mod gather;
 mod generate;
@@ -92,7 +93,7 @@ pub(crate) fn run(
     };
     let filters = &config.filters;
     let code = match &config.mode {
-        Mode::List | Mode::Audit { .. } | Mode::Diff { .. } => {
+        Mode::List | Mode::Audit { .. } | Mode::Diff { .. } | Mode::Forwards => {
             list::run(config, backend, services, &*printer, cx.out, cx.messages)?
         }
         Mode::Kill(options) => action::kill::run(filters, options, quiet, &mut cx)?,
@@ -412,5 +413,58 @@ mod tests {
         );
         let (code, _, _) = run_on(&fake, &["--netns", "all", ":80"]);
         assert_eq!(code, ExitCode::Matched);
+    }
+
+    #[test]
+    fn forwards_lists_the_proxies_with_where_they_go() {
+        let fake = containers();
+        let (code, out, _) = run_on(&fake, &["--forwards", "--json"]);
+        assert_eq!(code, ExitCode::Matched);
+        let records: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(
+            records,
+            serde_json::json!([{
+                "proto": "tcp", "host_addr": "127.0.0.1", "host_port": 8080,
+                "to_addr": "172.17.0.2", "to_port": 80, "via": "docker-proxy", "rule": null,
+                "netns": {"inode": 7, "name": null},
+                "container": {"runtime": "docker", "id": "b97356f8084b8ac5", "name": "web",
+                              "image": "nginx:1.25", "pod": null, "namespace": null},
+                "processes": records[0]["processes"].clone(),
+            }])
+        );
+        assert_eq!(records[0]["processes"][0]["pid"], 1499);
+        let (code, out, _) = run_on(&fake, &["--forwards", ":9090"]);
+        assert_eq!((code, out.as_str()), (ExitCode::NoMatch, ""));
+        let (_, out, _) = run_on(&fake, &["--forwards"]);
+        assert!(out.starts_with("PROTO  HOST            TO  "), "{out}");
+        assert!(
+            out.contains("docker-proxy  container web  1499/httpd  -"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn only_listeners_beyond_loopback_get_a_firewall_verdict() {
+        let fake = server();
+        fake.add_socket(socket("0.0.0.0:5432", State::Listen, 5));
+        let (_, out, _) = run_on(&fake, &["--json"]);
+        let records: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let by_port = |port: u64| {
+            records
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["local_port"] == port)
+                .unwrap()
+                .clone()
+        };
+        assert_eq!(
+            by_port(8080)["firewall"],
+            serde_json::Value::Null,
+            "loopback"
+        );
+        assert_eq!(by_port(5432)["firewall"]["verdict"], "accept");
+        assert_eq!(by_port(5432)["firewall"]["rule"], serde_json::Value::Null);
+        assert_eq!(by_port(5432)["firewall"]["reason"], "no firewall rules");
     }
 }

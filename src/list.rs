@@ -1,5 +1,7 @@
 //! The listing, `--audit` and `--diff`: one snapshot labelled, filtered, sorted, printed.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::io::Write;
 
 use crate::backend::Backend;
@@ -8,13 +10,15 @@ use crate::diff;
 use crate::error::Error;
 use crate::exit::ExitCode;
 use crate::filter::Filters;
+use crate::firewall::{self, Firewalls};
 use crate::forward;
+use crate::gather::Rulesets;
 use crate::gather::{Request, Snapshot};
 use crate::join;
 use crate::label::{Labeller, services::ServiceTable};
 use crate::messages::{self, Messages};
 use crate::model::Severity;
-use crate::model::{Entry, Host, Socket};
+use crate::model::{Entry, Firewall, Host, PortForward, Socket};
 use crate::render::{self, Render};
 
 /// Read, label and print what the configuration selects.
@@ -36,8 +40,13 @@ pub(crate) fn run(
         services,
         printer,
         explain,
-        // Where a published port goes is shown in JSON and in the cards.
-        joins: config.owners && (config.format == Format::Json || explain),
+        // Where a published port goes is shown in JSON, in the cards and by --forwards.
+        joins: config.owners
+            && (config.format == Format::Json || explain || config.mode == Mode::Forwards),
+        // The firewall's verdicts are shown in JSON, the audit and the cards.
+        firewall: config.format == Format::Json
+            || explain
+            || matches!(config.mode, Mode::Audit { .. } | Mode::Forwards),
     };
     let mut snapshot = listing.read()?;
     messages.warnings(&snapshot.warnings);
@@ -53,6 +62,7 @@ struct Listing<'a> {
     printer: &'a dyn Render,
     explain: bool,
     joins: bool,
+    firewall: bool,
 }
 
 impl Listing<'_> {
@@ -72,6 +82,7 @@ impl Listing<'_> {
             netns: &config.netns,
             joins: self.joins,
             elsewhere: self.explain,
+            firewall: self.firewall,
         };
         Snapshot::read(self.backend, &request)
     }
@@ -96,7 +107,8 @@ impl Listing<'_> {
             findings: config.format == Format::Json || matches!(config.mode, Mode::Audit { .. }),
         };
         if !filters.commands.is_empty() || !filters.uids.is_empty() {
-            let entry = |s: &Socket| label(&labeller, &snapshot, None, s, snapshot.holders(s));
+            let entry =
+                |s: &Socket| label(&labeller, &snapshot, None, None, s, snapshot.holders(s));
             shown.retain(|s| filters.entry(&entry(s)));
         }
         join::sort(&mut shown);
@@ -114,13 +126,32 @@ impl Listing<'_> {
             places: &snapshot.places,
             listeners,
         });
+        let verdicts = self.firewall.then(|| Verdicts::new(&snapshot.rulesets));
         let entries = |sockets: &[Socket]| -> Vec<Entry> {
-            let entry = |s| label(&labeller, &snapshot, view.as_ref(), s, snapshot.holders(s));
+            let entry = |s| {
+                label(
+                    &labeller,
+                    &snapshot,
+                    view.as_ref(),
+                    verdicts.as_ref(),
+                    s,
+                    snapshot.holders(s),
+                )
+            };
             sockets.iter().map(entry).collect()
+        };
+        let forwards: Vec<PortForward> = match &view {
+            Some(view) => snapshot
+                .rule_forwards
+                .iter()
+                .map(|(netns, rule)| view.rule_forward(*netns, rule))
+                .collect(),
+            None => Vec::new(),
         };
         let around = Around {
             related: entries(related),
             elsewhere: entries(&snapshot.elsewhere),
+            forwards,
             host: &host,
         };
         let holders = join::HolderList::new(&shown, &snapshot.owners);
@@ -132,6 +163,7 @@ impl Listing<'_> {
                 &labeller,
                 &snapshot,
                 view.as_ref(),
+                verdicts.as_ref(),
                 &shown[i],
                 holders.of(i),
             )
@@ -166,6 +198,16 @@ impl Listing<'_> {
             Mode::Diff { path } => {
                 let entries: Vec<Entry> = (0..shown.len()).map(row).collect();
                 changes(printer, &entries, path, out)?
+            }
+            Mode::Forwards => {
+                let entries: Vec<Entry> = (0..shown.len()).map(row).collect();
+                let found = port_forwards(&entries, &around.forwards, &self.config.filters);
+                printer.forwards(&found, out).map_err(Error::Output)?;
+                if found.is_empty() {
+                    ExitCode::NoMatch
+                } else {
+                    ExitCode::Matched
+                }
             }
             _ => {
                 let rows = render::Lazy {
@@ -218,6 +260,7 @@ fn label(
     labeller: &Labeller,
     snapshot: &Snapshot,
     view: Option<&forward::View>,
+    verdicts: Option<&Verdicts>,
     socket: &Socket,
     pids: &[u32],
 ) -> Entry {
@@ -231,7 +274,48 @@ fn label(
         entry.forward = view.forward(socket, &entry.processes);
         entry.published = view.published(socket, entry.place.as_ref());
     }
+    // A listener bound to loopback is out of other hosts' reach whatever the firewall says.
+    if let Some(verdicts) = verdicts
+        && socket.state.is_listening()
+        && entry.exposure.beyond_loopback()
+    {
+        entry.firewall = verdicts.of(socket);
+        crate::label::findings::weigh_firewall(&mut entry);
+    }
     entry
+}
+
+/// The firewall's verdicts for the sockets of every namespace whose ruleset was read,
+/// each ruleset compiled once and each verdict reached once however many sockets share it.
+struct Verdicts<'r> {
+    rulesets: &'r Rulesets,
+    compiled: RefCell<HashMap<u64, Firewalls<'r>>>,
+}
+
+impl<'r> Verdicts<'r> {
+    fn new(rulesets: &'r Rulesets) -> Verdicts<'r> {
+        let compiled = rulesets
+            .iter()
+            .filter_map(|(netns, read)| Some((*netns, Firewalls::new(read.as_ref().ok()?))))
+            .collect();
+        Verdicts {
+            rulesets,
+            compiled: RefCell::new(compiled),
+        }
+    }
+
+    /// `None` when the socket's namespace had no ruleset read.
+    fn of(&self, socket: &Socket) -> Option<Firewall> {
+        match self.rulesets.get(&socket.netns)? {
+            Ok(_) => Some(
+                self.compiled
+                    .borrow_mut()
+                    .get_mut(&socket.netns)?
+                    .verdict(socket),
+            ),
+            Err(why) => Some(firewall::unknown(why)),
+        }
+    }
 }
 
 /// The listing, and for `portwho :PORT` read by a person, the explanation.
@@ -263,7 +347,41 @@ fn list(
 struct Around<'a> {
     related: Vec<Entry>,
     elsewhere: Vec<Entry>,
+    /// The firewall's forwards, joined to where they go.
+    forwards: Vec<PortForward>,
     host: &'a Host,
+}
+
+/// `--forwards`: the docker-proxies among the listeners, and the firewall's rules, on the
+/// targets' host ports (all without a target).
+fn port_forwards(entries: &[Entry], rules: &[PortForward], filters: &Filters) -> Vec<PortForward> {
+    let proxies = entries.iter().filter_map(|e| {
+        let forward = e.forward.clone()?;
+        let ip = e.socket.local.ip();
+        Some(PortForward {
+            host_addr: (!ip.is_unspecified()).then_some(ip),
+            host_port: e.socket.local.port(),
+            forward,
+            rule: None,
+            netns: e.socket.netns,
+        })
+    });
+    let wanted = |f: &PortForward| {
+        filters.targets.is_empty()
+            || filters.targets.iter().any(|t| {
+                t.ports.contains(&f.host_port)
+                    && t.proto.is_none_or(|p| p == f.forward.proto)
+                    && t.addr.is_none_or(|a| f.host_addr.is_none_or(|h| h == a))
+            })
+    };
+    let mut found: Vec<PortForward> = rules
+        .iter()
+        .cloned()
+        .chain(proxies)
+        .filter(wanted)
+        .collect();
+    found.sort_by_key(|f| (f.host_port, f.forward.proto, f.forward.via));
+    found
 }
 
 /// The diagnosis of each asked port, each line once.
@@ -279,7 +397,13 @@ fn diagnosis(filters: &Filters, around: &Around) -> Vec<String> {
     for target in &filters.targets {
         let here = on_port(&around.related, target);
         let elsewhere = on_port(&around.elsewhere, target);
-        for line in crate::diagnose::diagnose(target, &here, &elsewhere, around.host) {
+        let facts = crate::diagnose::Facts {
+            related: &here,
+            elsewhere: &elsewhere,
+            forwards: &around.forwards,
+            host: around.host,
+        };
+        for line in crate::diagnose::diagnose(target, &facts) {
             if !lines.contains(&line) {
                 lines.push(line);
             }

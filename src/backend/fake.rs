@@ -9,7 +9,7 @@ use super::{Backend, Holding, PinError, PinnedProcess, SignalError, SocketTable}
 use crate::error::Error;
 use crate::model::{
     ContainerState, Containers, Detail, Host, Namespace, NamespaceList, Netns, NetnsChoice,
-    NotEntered, Owners, Process, ProcessDetails, Socket, SocketQuery,
+    NoRuleset, NotEntered, Owners, Process, ProcessDetails, Ruleset, Socket, SocketQuery,
 };
 use crate::signal::Signal;
 
@@ -46,6 +46,8 @@ struct State {
     /// Namespaces that cannot be entered.
     locked: HashSet<u64>,
     containers: Vec<ContainerState>,
+    /// Each namespace's ruleset, or why it cannot be read; none: no rules.
+    rulesets: HashMap<u64, Result<Ruleset, NoRuleset>>,
     reserved: Vec<RangeInclusive<u16>>,
     scripts: Vec<Script>,
     log: Vec<String>,
@@ -138,6 +140,10 @@ impl FakeBackend {
     /// A namespace that can be listed but not entered (as when not root).
     pub(crate) fn lock_namespace(&self, inode: u64) {
         self.state.borrow_mut().locked.insert(inode);
+    }
+
+    pub(crate) fn set_ruleset(&self, netns: u64, ruleset: Result<Ruleset, NoRuleset>) {
+        self.state.borrow_mut().rulesets.insert(netns, ruleset);
     }
 
     pub(crate) fn add_container(&self, container: ContainerState) {
@@ -266,6 +272,14 @@ impl Backend for FakeBackend {
         Containers {
             containers: self.state.borrow().containers.clone(),
             ..Containers::default()
+        }
+    }
+
+    fn ruleset(&self, ns: &Namespace) -> Result<Ruleset, NoRuleset> {
+        let state = self.state.borrow();
+        match state.rulesets.get(&ns.netns.inode) {
+            Some(ruleset) => ruleset.clone(),
+            None => Ok(Ruleset::default()),
         }
     }
 

@@ -5,7 +5,9 @@ use std::io;
 
 use crate::error::Error;
 use crate::model::{Containers, Detail, Namespace, NetnsChoice, Owners, ProcessDetails};
-use crate::model::{Host, NamespaceList, NotEntered, Socket, SocketQuery, Warning};
+use crate::model::{
+    Host, NamespaceList, NoRuleset, NotEntered, Ruleset, Socket, SocketQuery, Warning,
+};
 use crate::signal::Signal;
 
 #[cfg(test)]
@@ -76,6 +78,8 @@ pub(crate) trait Backend {
     fn namespace_of(&self, pid: u32) -> Option<Namespace>;
     /// The containers that the runtimes' state on disk describes.
     fn containers(&self) -> Containers;
+    /// A namespace's nftables ruleset, read over netlink.
+    fn ruleset(&self, ns: &Namespace) -> Result<Ruleset, NoRuleset>;
     /// A hint, before `sockets`, that `owners` will be asked for: start what does not
     /// depend on which sockets are wanted, so it overlaps the socket dump.
     fn prepare_owners(&self) {}

@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use crate::backend::Backend;
 use crate::forward;
-use crate::model::{ContainerState, Namespace, Place, Proto, Socket, SocketQuery, Warning};
+use crate::model::{
+    ContainerState, Namespace, Place, Proto, RuleForward, Socket, SocketQuery, Warning,
+};
 
 /// Protocols and ports to look at.
 type Ports = BTreeSet<(Proto, u16)>;
@@ -38,14 +40,21 @@ fn place(ns: &Namespace, containers: &[Arc<ContainerState>]) -> (u64, Arc<Place>
     (ns.netns.inode, Arc::new(place))
 }
 
-/// Name the namespaces' containers; with `behind`, also read the listeners inside the
-/// containers that the selected host sockets publish, and the host's listeners on the
-/// ports published to the selected containers' sockets.
+/// What to read behind the selected sockets.
+pub(super) struct Wanted<'a> {
+    /// The listeners inside the containers that the selected host sockets publish, and
+    /// the host's listeners on the ports published to the selected containers' sockets.
+    pub behind: bool,
+    /// The firewall's forwards, whose targets' listeners to read.
+    pub forwards: &'a [(u64, RuleForward)],
+}
+
+/// Name the namespaces' containers, and read what `wanted` asks for behind the sockets.
 pub(super) fn read(
     backend: &dyn Backend,
     namespaces: &[Namespace],
     sockets: &[Socket],
-    behind: bool,
+    wanted: &Wanted,
 ) -> Joined {
     let state = backend.containers();
     let mut joined = Joined {
@@ -70,43 +79,72 @@ pub(super) fn read(
         .iter()
         .map(|ns| place(ns, &joined.containers))
         .collect();
-    if behind {
-        let shown: HashSet<u64> = sockets.iter().map(|s| s.inode).collect();
-        read_targets(backend, namespaces, sockets, &mut joined);
+    let mut targets: Vec<(Arc<ContainerState>, Ports)> = Vec::new();
+    if wanted.behind {
+        published_targets(sockets, &joined, &mut targets);
         read_host_ports(backend, sockets, &mut joined);
-        let mut seen = shown;
-        joined
-            .behind
-            .retain(|s| s.inode == 0 || seen.insert(s.inode));
     }
+    forwarded_targets(wanted.forwards, &joined, &mut targets);
+    read_targets(backend, namespaces, targets, &mut joined);
+    let mut seen: HashSet<u64> = sockets.iter().map(|s| s.inode).collect();
+    joined
+        .behind
+        .retain(|s| s.inode == 0 || seen.insert(s.inode));
     joined
 }
 
-/// The listeners inside the containers that selected host listeners publish.
-fn read_targets(
-    backend: &dyn Backend,
-    namespaces: &[Namespace],
+/// The containers and ports that selected host listeners publish.
+fn published_targets(
     sockets: &[Socket],
-    joined: &mut Joined,
+    joined: &Joined,
+    targets: &mut Vec<(Arc<ContainerState>, Ports)>,
 ) {
-    // Per container: the protocols and ports to look at inside it.
-    let mut wanted: Vec<(Arc<ContainerState>, Ports)> = Vec::new();
     for s in sockets
         .iter()
         .filter(|s| s.state.is_listening() && is_host(s, joined))
     {
         for (container, binding) in forward::bindings_for(s, &joined.containers) {
-            let at = match wanted.iter().position(|(c, _)| c.id == container.id) {
-                Some(at) => at,
-                None => {
-                    wanted.push((Arc::clone(container), BTreeSet::new()));
-                    wanted.len() - 1
-                }
-            };
-            wanted[at].1.insert((binding.proto, binding.container_port));
+            add_target(targets, container, (binding.proto, binding.container_port));
         }
     }
-    for (container, ports) in wanted {
+}
+
+/// The containers and ports that the firewall's DNAT rules send traffic to.
+fn forwarded_targets(
+    forwards: &[(u64, RuleForward)],
+    joined: &Joined,
+    targets: &mut Vec<(Arc<ContainerState>, Ports)>,
+) {
+    for (_, f) in forwards {
+        let Some(to) = f.to_addr else { continue };
+        if let Some(container) = forward::container_at(to, &joined.containers) {
+            add_target(targets, container, (f.proto, f.to_port));
+        }
+    }
+}
+
+/// One more port to look at inside a container.
+fn add_target(
+    targets: &mut Vec<(Arc<ContainerState>, Ports)>,
+    container: &Arc<ContainerState>,
+    port: (Proto, u16),
+) {
+    match targets.iter_mut().find(|(c, _)| c.id == container.id) {
+        Some((_, ports)) => {
+            ports.insert(port);
+        }
+        None => targets.push((Arc::clone(container), Ports::from([port]))),
+    }
+}
+
+/// The listeners inside the target containers, on the target ports.
+fn read_targets(
+    backend: &dyn Backend,
+    namespaces: &[Namespace],
+    targets: Vec<(Arc<ContainerState>, Ports)>,
+    joined: &mut Joined,
+) {
+    for (container, ports) in targets {
         let Some(ns) = namespace_of(backend, namespaces, &container, joined) else {
             continue;
         };

@@ -14,8 +14,8 @@ use crate::error::Error;
 use crate::hash::IntMap;
 use crate::join;
 use crate::model::{
-    ContainerState, Detail, Namespace, NetnsChoice, NotEntered, Owners, Place, Process, Socket,
-    SocketQuery, Warning,
+    ContainerState, Detail, Namespace, NetnsChoice, NoRuleset, NotEntered, Owners, Place, Process,
+    RuleForward, Ruleset, Socket, SocketQuery, Warning,
 };
 
 /// What to read.
@@ -38,6 +38,8 @@ pub(crate) struct Request<'a> {
     /// When nothing in the caller's namespace is kept, look for the same sockets in every
     /// other one (`portwho :PORT`: free here, but held in a container).
     pub elsewhere: bool,
+    /// Read each namespace's firewall ruleset, for verdicts and forwards.
+    pub firewall: bool,
 }
 
 impl Request<'_> {
@@ -52,6 +54,7 @@ impl Request<'_> {
             netns: &NetnsChoice::Own,
             joins: false,
             elsewhere: false,
+            firewall: false,
         }
     }
 }
@@ -87,6 +90,10 @@ pub(crate) struct Snapshot {
     pub behind: Vec<Socket>,
     /// With `Request::elsewhere`: the sockets other namespaces hold where this one has none.
     pub elsewhere: Vec<Socket>,
+    /// With `Request::firewall`: each namespace's ruleset, or why it could not be read.
+    pub rulesets: Rulesets,
+    /// The DNAT and REDIRECT rules of those rulesets, by namespace.
+    pub rule_forwards: Vec<(u64, RuleForward)>,
 }
 
 impl Snapshot {
@@ -108,6 +115,11 @@ impl Snapshot {
             sockets.into_iter().filter(|s| (request.keep)(s)).collect()
         };
         let sockets = keep(table.sockets);
+        // The rulesets of the namespaces asked about, not of those looked at elsewhere.
+        let (rulesets, rule_forwards) = match request.firewall {
+            true => read_rulesets(backend, &list.namespaces),
+            false => Default::default(),
+        };
         let mut elsewhere = Vec::new();
         if request.elsewhere && sockets.is_empty() && *request.netns == NetnsChoice::Own {
             let (others, found) = read_elsewhere(backend, &request.query);
@@ -116,7 +128,11 @@ impl Snapshot {
         }
         let joined = if request.joins || *request.netns != NetnsChoice::Own || !elsewhere.is_empty()
         {
-            joins::read(backend, &list.namespaces, &sockets, request.joins)
+            let wanted = joins::Wanted {
+                behind: request.joins,
+                forwards: &rule_forwards,
+            };
+            joins::read(backend, &list.namespaces, &sockets, &wanted)
         } else {
             joins::Joined::own(&list.namespaces)
         };
@@ -125,6 +141,8 @@ impl Snapshot {
             containers: joined.containers,
             behind: joined.behind,
             elsewhere,
+            rulesets,
+            rule_forwards,
             ..Snapshot::default()
         };
         snapshot.gather(backend, sockets, request)?;
@@ -265,6 +283,31 @@ fn name_container(p: &mut Process, containers: &[Arc<ContainerState>]) {
         c.image.clone_from(&state.image);
     }
 }
+
+/// Each namespace's ruleset (or why not), and the forwards its rules make.
+fn read_rulesets(
+    backend: &dyn Backend,
+    namespaces: &[Namespace],
+) -> (Rulesets, Vec<(u64, RuleForward)>) {
+    let mut rulesets = HashMap::new();
+    let mut forwards = Vec::new();
+    for ns in namespaces {
+        let read = backend.ruleset(ns).map(Arc::new);
+        if let Ok(ruleset) = &read {
+            let inode = ns.netns.inode;
+            forwards.extend(
+                crate::firewall::forwards(ruleset)
+                    .into_iter()
+                    .map(|f| (inode, f)),
+            );
+        }
+        rulesets.insert(ns.netns.inode, read);
+    }
+    (rulesets, forwards)
+}
+
+/// Each namespace's ruleset, by inode.
+pub(crate) type Rulesets = HashMap<u64, Result<Arc<Ruleset>, NoRuleset>>;
 
 /// The other namespaces, and their sockets a query asks for; those that cannot be entered
 /// are passed over in silence: this only adds to a diagnosis.

@@ -1,6 +1,6 @@
 //! Audit findings for listening sockets, from one table of rules.
 
-use crate::model::{Entry, Exposure, Finding, Proto, Severity};
+use crate::model::{Entry, Exposure, Finding, FirewallVerdict, Proto, Severity};
 
 /// How far a listener must reach for a rule to apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +101,8 @@ impl Rule {
         Finding {
             severity: self.severity,
             code: self.code,
+            exposed: self.reach != Reach::Any,
+            firewall: None,
             message: self
                 .message
                 .replace("{what}", &what)
@@ -108,6 +110,33 @@ impl Rule {
                 .replace("{port}", &e.socket.local.port().to_string()),
         }
     }
+}
+
+/// What the firewall makes of an entry's exposure findings: one severity lower when it
+/// drops or rejects new connections (the message says so), the same but said for whom
+/// when it opens the port only to some. Either way the finding carries the verdict.
+pub(crate) fn weigh_firewall(e: &mut Entry) {
+    let Some(firewall) = e.firewall.clone() else {
+        return;
+    };
+    for f in e.findings.iter_mut().filter(|f| f.exposed) {
+        match firewall.verdict {
+            FirewallVerdict::Drop | FirewallVerdict::Reject => {
+                f.severity = f.severity.lower();
+                f.message.push_str(&format!(
+                    "; the firewall closes it to new connections ({})",
+                    firewall.reason
+                ));
+            }
+            FirewallVerdict::Conditional => {
+                f.message
+                    .push_str(&format!("; the firewall opens it {}", firewall.reason));
+            }
+            FirewallVerdict::Accept | FirewallVerdict::Unknown => {}
+        }
+        f.firewall = Some(firewall.clone());
+    }
+    e.findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
 }
 
 /// The findings for one socket, most severe first; none for sockets that do not listen.

@@ -51,6 +51,7 @@ impl Labeller<'_> {
             place: None,
             published: Vec::new(),
             forward: None,
+            firewall: None,
         };
         if self.findings {
             entry.findings = findings::findings(&entry);

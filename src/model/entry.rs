@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::{Exposure, Finding, Forward, Place, Process, Published, Socket};
+use super::{Exposure, Finding, Firewall, Forward, Place, Process, Published, Socket};
 
 /// IANA range of a port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -49,4 +49,7 @@ pub(crate) struct Entry {
     pub published: Vec<Published>,
     /// For a host socket that hands its traffic on: where it goes and who answers there.
     pub forward: Option<Forward>,
+    /// For a listener not bound to loopback: what the firewall does with a new connection
+    /// from another host.
+    pub firewall: Option<Firewall>,
 }

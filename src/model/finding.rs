@@ -27,4 +27,19 @@ pub(crate) struct Finding {
     pub severity: Severity,
     pub code: &'static str,
     pub message: String,
+    /// It is about reaching the listener from other hosts, which the firewall decides.
+    #[serde(skip)]
+    pub exposed: bool,
+    /// The firewall's verdict, when it changed or qualified the finding.
+    pub firewall: Option<super::Firewall>,
+}
+
+impl Severity {
+    /// One step less: what a firewall that closes the port leaves of a finding.
+    pub(crate) fn lower(self) -> Severity {
+        match self {
+            Severity::High => Severity::Medium,
+            Severity::Medium | Severity::Low => Severity::Low,
+        }
+    }
 }

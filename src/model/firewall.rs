@@ -267,6 +267,21 @@ pub struct NfSetElement {
     pub data: Option<Immediate>,
 }
 
+/// Why a namespace's ruleset could not be read, so its verdicts are `unknown`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoRuleset {
+    /// Reading it needs CAP_NET_ADMIN.
+    NotPermitted,
+    /// Legacy iptables (`ip_tables`) is in use: its rules are not in nftables.
+    LegacyIptables,
+    /// It kept changing while it was read.
+    Changed,
+    /// The namespace could not be entered.
+    NotEntered,
+    /// Anything else, in the system's words.
+    Failed(String),
+}
+
 /// What the input path does with a new connection from another host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]

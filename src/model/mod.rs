@@ -28,13 +28,13 @@ pub(crate) use exposure::canonical;
 pub(crate) use finding::{Finding, Severity};
 pub(crate) use firewall::{
     CmpOp, Expr, Firewall, FirewallVerdict, Hook, Immediate, NatKind, NfChain, NfFamily, NfRule,
-    NfSet, NfSetElement, NfTable, PayloadBase, RuleForward, RuleRef, Ruleset, Verdict,
+    NfSet, NfSetElement, NfTable, NoRuleset, PayloadBase, RuleForward, RuleRef, Ruleset, Verdict,
 };
 pub(crate) use host::Host;
 pub use netns::{ContainerState, PortBinding};
 pub(crate) use netns::{
     Containers, Forward, Namespace, NamespaceList, Netns, NetnsChoice, NotEntered, Place,
-    Published, Via,
+    PortForward, Published, Via,
 };
 pub(crate) use process::{Ancestor, Manager, Process};
 pub use socket::{Family, Proto};

@@ -94,6 +94,10 @@ pub(crate) struct Place {
 pub(crate) enum Via {
     /// A `docker-proxy` process on the host accepts and relays each connection.
     DockerProxy,
+    /// A DNAT rule in the firewall rewrites the destination.
+    Dnat,
+    /// A REDIRECT rule sends it to another port of this host.
+    Redirect,
     /// Only the runtime's recorded port binding says so.
     Runtime,
 }
@@ -102,6 +106,8 @@ impl Via {
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             Via::DockerProxy => "docker-proxy",
+            Via::Dnat => "dnat",
+            Via::Redirect => "redirect",
             Via::Runtime => "runtime",
         }
     }
@@ -128,6 +134,20 @@ pub(crate) struct Forward {
     pub place: Option<Place>,
     /// The processes holding the listener there.
     pub processes: Vec<std::sync::Arc<super::Process>>,
+}
+
+/// A port forward on a host port: a DNAT or REDIRECT rule, or a docker-proxy; where it
+/// goes and who answers there (`--forwards`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortForward {
+    /// `None`: any address.
+    pub host_addr: Option<IpAddr>,
+    pub host_port: u16,
+    pub forward: Forward,
+    /// The rule that makes it; `None` for a proxy.
+    pub rule: Option<super::RuleRef>,
+    /// The namespace whose ruleset or proxy makes it.
+    pub netns: u64,
 }
 
 /// What a runtime's state on disk says about one container. Anything its files do not say

@@ -51,5 +51,6 @@ pub(crate) fn entry(socket: Socket) -> Entry {
         place: None,
         published: Vec::new(),
         forward: None,
+        firewall: None,
     }
 }

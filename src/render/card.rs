@@ -4,7 +4,7 @@
 use std::io::{self, Write};
 
 use super::time::{elapsed, rfc3339};
-use crate::model::{Container, ContainerState, Entry, Process, Runtime};
+use crate::model::{Container, ContainerState, Entry, Firewall, FirewallVerdict, Process, Runtime};
 use crate::text::escape;
 use crate::text::format_addr;
 
@@ -91,6 +91,13 @@ impl Cards {
                 self.line(out, "", &format!("held there by {}", there.join(", ")))?;
             }
         }
+        let mut said: Vec<String> = Vec::new();
+        for line in held_by(entries, p).filter_map(|e| e.firewall.as_ref().map(firewall_line)) {
+            if !said.contains(&line) {
+                self.line(out, "firewall", &line)?;
+                said.push(line);
+            }
+        }
         for e in held_by(entries, p) {
             let s = &e.socket;
             let peer = s
@@ -157,6 +164,31 @@ impl Cards {
             },
             _ => kill,
         }
+    }
+}
+
+/// `drops new connections: table inet filter, chain input, policy drop`.
+fn firewall_line(f: &Firewall) -> String {
+    let verb = match f.verdict {
+        FirewallVerdict::Accept => "accepts new connections".to_string(),
+        FirewallVerdict::Drop => "drops new connections".to_string(),
+        FirewallVerdict::Reject => "rejects new connections".to_string(),
+        // Who it is open to is the point: the reason says.
+        FirewallVerdict::Conditional => format!(
+            "accepts new connections only for some ({})",
+            escape(&f.reason)
+        ),
+        FirewallVerdict::Unknown => "unknown".to_string(),
+    };
+    match &f.rule {
+        Some(r) => format!(
+            "{verb}: table {} {}, chain {}, {}",
+            r.family,
+            escape(&r.table),
+            escape(&r.chain),
+            escape(&r.text),
+        ),
+        None => format!("{verb}: {}", escape(&f.reason)),
     }
 }
 

@@ -7,8 +7,8 @@ use serde::Serialize;
 use super::Rows;
 use super::time::rfc3339;
 use crate::model::{
-    Category, Change, Container, ContainerState, Entry, Exposure, Family, Finding, Forward, Place,
-    Process, Proto, ProxyTarget, Runtime, State,
+    Category, Change, Container, ContainerState, Entry, Exposure, Family, Finding, Firewall,
+    Forward, Place, PortForward, Process, Proto, ProxyTarget, Runtime, State,
 };
 
 /// Renders entries as the contract's JSON array.
@@ -37,6 +37,7 @@ struct Record<'a> {
     container: Option<ContainerRecord<'a>>,
     published: Vec<PublishedRecord>,
     forward: Option<ForwardRecord<'a>>,
+    firewall: Option<&'a Firewall>,
 }
 
 /// `{"inode": 4026531840, "name": "blue"}`; the inode is `null` where it is not known (a
@@ -203,6 +204,7 @@ impl<'a> From<&'a Entry> for Record<'a> {
                 })
                 .collect(),
             forward: e.forward.as_ref().map(ForwardRecord::from),
+            firewall: e.firewall.as_ref(),
         }
     }
 }
@@ -244,6 +246,55 @@ impl Json {
     pub(crate) fn render(&self, entries: &[Entry], out: &mut dyn Write) -> io::Result<()> {
         self.rows(&entries, out)
     }
+}
+
+/// `--forwards --json`: one object per forward, as the contract spells it.
+pub(crate) fn forwards(forwards: &[PortForward], out: &mut dyn Write) -> io::Result<()> {
+    #[derive(Serialize)]
+    struct RuleRecord<'a> {
+        family: &'a str,
+        table: &'a str,
+        chain: &'a str,
+        handle: Option<u64>,
+    }
+    #[derive(Serialize)]
+    struct PortForwardRecord<'a> {
+        proto: Proto,
+        host_addr: Option<String>,
+        host_port: u16,
+        to_addr: Option<String>,
+        to_port: u16,
+        via: &'static str,
+        rule: Option<RuleRecord<'a>>,
+        netns: Option<NetnsRecord<'a>>,
+        container: Option<ContainerRecord<'a>>,
+        processes: Vec<ProcessRecord<'a>>,
+    }
+    let records: Vec<PortForwardRecord> = forwards
+        .iter()
+        .map(|f| {
+            let to = ForwardRecord::from(&f.forward);
+            PortForwardRecord {
+                proto: to.proto,
+                host_addr: f.host_addr.map(|a| a.to_string()),
+                host_port: f.host_port,
+                to_addr: to.to_addr,
+                to_port: to.to_port,
+                via: to.via,
+                rule: f.rule.as_ref().map(|r| RuleRecord {
+                    family: r.family,
+                    table: &r.table,
+                    chain: &r.chain,
+                    handle: r.handle,
+                }),
+                netns: to.netns,
+                container: to.container,
+                processes: to.processes,
+            }
+        })
+        .collect();
+    serde_json::to_writer_pretty(&mut *out, &records)?;
+    writeln!(out)
 }
 
 /// `--diff --json`: `{"added": [...], "removed": [...], "changed": [{"before", "after"}]}`,
@@ -314,6 +365,7 @@ mod tests {
             place: None,
             published: Vec::new(),
             forward: None,
+            firewall: None,
         };
         let mut out = Vec::new();
         Json.render(&[entry], &mut out).unwrap();
@@ -328,7 +380,7 @@ mod tests {
                            "exe_deleted": true, "cwd": "/srv", "start_time": "2023-11-14T22:13:20Z",
                            "unit": "app.service", "container": null, "proxy": null}],
             "netns": {"inode": null, "name": null}, "container": null, "published": [],
-            "forward": null
+            "forward": null, "firewall": null
         }]);
         assert_eq!(value, expected);
     }

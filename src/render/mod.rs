@@ -2,6 +2,7 @@
 
 pub(crate) mod audit;
 pub(crate) mod card;
+mod forwards;
 pub(crate) mod json;
 mod printer;
 pub(crate) mod table;
@@ -11,7 +12,7 @@ use std::io::{self, Write};
 
 use crate::model::Change;
 use crate::model::Severity;
-use crate::model::{Entry, Socket};
+use crate::model::{Entry, PortForward, Socket};
 
 pub(crate) use printer::{Format, Style, printer};
 
@@ -46,6 +47,8 @@ pub(crate) trait Render {
     ) -> io::Result<()>;
     /// `--free`: the ports found.
     fn free_ports(&self, ports: &[u16], out: &mut dyn Write) -> io::Result<()>;
+    /// `--forwards`: the port forwards found.
+    fn forwards(&self, forwards: &[PortForward], out: &mut dyn Write) -> io::Result<()>;
 }
 
 /// Rows for the formats that write one row per socket (the table and JSON), visited in
@@ -239,7 +242,9 @@ pub(crate) mod tests {
                 .render(&entries, &mut out)
                 .unwrap();
             let target = crate::target::Target { addr: None, ports: 6379..=6379, proto: None };
-            for line in crate::diagnose::diagnose(&target, &entries, &entries, &Host::default()) {
+            let host = Host::default();
+            let facts = crate::diagnose::Facts { related: &entries, elsewhere: &entries, forwards: &[], host: &host };
+            for line in crate::diagnose::diagnose(&target, &facts) {
                 out.extend_from_slice(line.as_bytes());
                 out.push(b'\n');
             }

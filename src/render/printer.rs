@@ -4,8 +4,8 @@ use std::io::{self, Write};
 
 use super::{Render, Rows, audit, card::Cards, json::Json, table::Table};
 use crate::model::Change;
-use crate::model::Entry;
 use crate::model::Severity;
+use crate::model::{Entry, PortForward};
 
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,6 +107,10 @@ impl Render for Text {
     fn free_ports(&self, ports: &[u16], out: &mut dyn Write) -> io::Result<()> {
         ports.iter().try_for_each(|port| writeln!(out, "{port}"))
     }
+
+    fn forwards(&self, forwards: &[PortForward], out: &mut dyn Write) -> io::Result<()> {
+        super::forwards::table(forwards, out)
+    }
 }
 
 /// The contract's JSON: one array (or object, for `--diff`) on stdout.
@@ -143,6 +147,10 @@ impl Render for JsonPrinter {
         serde_json::to_writer(&mut *out, ports)?;
         writeln!(out)
     }
+
+    fn forwards(&self, forwards: &[PortForward], out: &mut dyn Write) -> io::Result<()> {
+        super::json::forwards(forwards, out)
+    }
 }
 
 /// `--quiet`: the exit status answers.
@@ -170,6 +178,10 @@ impl Render for Quiet {
     }
 
     fn free_ports(&self, _: &[u16], _: &mut dyn Write) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn forwards(&self, _: &[PortForward], _: &mut dyn Write) -> io::Result<()> {
         Ok(())
     }
 }

@@ -402,6 +402,7 @@ mod tests {
                     place: None,
                     published: Vec::new(),
                     forward: None,
+                    firewall: None,
                 },
             )
     }

@@ -16,6 +16,7 @@ mod diagnosis;
 mod dockerd;
 mod docs;
 mod errors;
+mod firewall;
 mod fixtures;
 mod live;
 mod netns;

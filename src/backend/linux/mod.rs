@@ -24,8 +24,8 @@ use std::thread::JoinHandle;
 use crate::backend::{Backend, Holding, PinError, PinnedProcess, SignalError, SocketTable};
 use crate::error::Error;
 use crate::model::{
-    Containers, Detail, Host, Namespace, NamespaceList, Netns, NetnsChoice, NotEntered, Owners,
-    Process, ProcessDetails, SocketQuery, Warning,
+    Containers, Detail, Host, Namespace, NamespaceList, Netns, NetnsChoice, NoRuleset, NotEntered,
+    Owners, Process, ProcessDetails, Ruleset, SocketQuery, Warning,
 };
 use rustix::fs::OFlags;
 
@@ -209,6 +209,35 @@ impl Backend for LinuxBackend {
             return Containers::default();
         }
         containers::read(Path::new("/"))
+    }
+
+    fn ruleset(&self, ns: &Namespace) -> Result<Ruleset, NoRuleset> {
+        if !self.netlink {
+            return Err(NoRuleset::Failed(
+                "a copied proc tree carries no firewall ruleset".into(),
+            ));
+        }
+        // Legacy iptables' rules live outside nftables: whatever nftables holds besides,
+        // the verdict cannot be told.
+        let legacy = match ns.own {
+            true => nftables::legacy_iptables_in_use(&self.proc_root),
+            false => nftables::legacy_iptables_in(ns, &self.proc_root).unwrap_or(false),
+        };
+        if legacy {
+            return Err(NoRuleset::LegacyIptables);
+        }
+        let read = match ns.own {
+            true => nftables::read(),
+            false => nftables::read_in(ns, &self.proc_root),
+        };
+        read.or_else(|why| match why {
+            // No nf_tables in this kernel: no nftables rules to meet.
+            nftables::NftError::Unsupported(_) => Ok(Ruleset::default()),
+            nftables::NftError::NotPermitted => Err(NoRuleset::NotPermitted),
+            nftables::NftError::Changed => Err(NoRuleset::Changed),
+            nftables::NftError::NotEntered(_) => Err(NoRuleset::NotEntered),
+            other => Err(NoRuleset::Failed(other.to_string())),
+        })
     }
 
     fn prepare_owners(&self) {
