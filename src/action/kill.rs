@@ -511,7 +511,7 @@ mod tests {
     fn socket(local: &str, remote: Option<&str>, state: State, inode: u64) -> Socket {
         Socket {
             remote: remote.map(|r| r.parse().unwrap()),
-            uid: 1000,
+            uid: Some(1000),
             ..testing::tcp(local, state, inode)
         }
     }
