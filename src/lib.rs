@@ -33,9 +33,9 @@ pub use error::Error;
 pub use exit::ExitCode;
 pub use messages::error as report_error;
 
-/// The parsers of untrusted input (the kernel's tables, other processes' names and command
-/// lines, a cgroup path, container runtimes' state files, what a user types), for the fuzz
-/// targets in `fuzz/`.
+/// The parsers of untrusted input (the kernel's tables, Windows's socket tables,
+/// other processes' names and command lines, a cgroup path, container runtimes' state
+/// files, what a user types), for the fuzz targets in `fuzz/`.
 pub mod fuzzing {
     #[cfg(target_os = "linux")]
     pub use crate::backend::linux::{
@@ -48,7 +48,14 @@ pub mod fuzzing {
         proc_net::{parse_line, parse_table},
         process::{decode_cmdline, decode_comm, parse_stat},
     };
-    pub use crate::model::{ContainerState, Family, PortBinding, Proto, Runtime};
+    /// Windows's socket tables with owner pids, decoded on any platform.
+    pub use crate::backend::windows::rows::{
+        Decoded as WindowsRows, Malformed as MalformedTable, Row as WindowsRow,
+        Table as WindowsTable, decode as decode_windows_table,
+    };
+    pub use crate::model::{
+        Container, ContainerState, Family, Manager, PortBinding, Proto, ProxyTarget, Runtime,
+    };
     pub use crate::target::parse as parse_target;
     pub use crate::text::escape;
 }

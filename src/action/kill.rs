@@ -178,6 +178,7 @@ pub(crate) fn signal_verified(
     let pinned = match backend.pin(pid) {
         Ok(pinned) => Some(pinned),
         Err(PinError::Gone) => return Outcome::Gone,
+        Err(PinError::Denied) => return Outcome::Denied,
         Err(PinError::Unsupported) => None,
         Err(PinError::Other(e)) => return Outcome::Failed(e.to_string()),
     };
