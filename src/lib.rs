@@ -33,7 +33,7 @@ pub use error::Error;
 pub use exit::ExitCode;
 pub use messages::error as report_error;
 
-/// The parsers of untrusted input (the kernel's tables, Windows's socket tables,
+/// The parsers of untrusted input (the kernel's tables, Windows's and macOS's socket records,
 /// other processes' names and command lines, a cgroup path, container runtimes' state
 /// files, what a user types), for the fuzz targets in `fuzz/`.
 pub mod fuzzing {
@@ -47,6 +47,12 @@ pub mod fuzzing {
         netlink::{Table, decode},
         proc_net::{parse_line, parse_table},
         process::{decode_cmdline, decode_comm, parse_stat},
+    };
+    /// macOS's libproc records (`socket_fdinfo`, `proc_fdinfo` lists), decoded on any
+    /// platform.
+    pub use crate::backend::macos::fdinfo::{
+        Fd, Malformed as MalformedFdinfo, PROC_FDINFO_SIZE, SOCKET_FDINFO_SIZE, decode_socket,
+        socket_fds,
     };
     /// Windows's socket tables with owner pids, decoded on any platform.
     pub use crate::backend::windows::rows::{

@@ -19,6 +19,7 @@ mod details;
 pub(crate) mod fake;
 #[cfg(target_os = "linux")]
 pub(crate) mod linux;
+pub(crate) mod macos;
 #[cfg(not(any(target_os = "linux", windows, target_os = "macos")))]
 mod unsupported;
 pub(crate) mod windows;
