@@ -16,11 +16,19 @@ use crate::model::{Ancestor, Detail, Manager, Process, ProcessDetails};
 /// stops anything else.
 const MAX_ANCESTORS: usize = 64;
 
-/// The details `detail` asks for of these pids; those that exited are counted.
-pub(crate) fn read(pids: &[u32], detail: Detail) -> ProcessDetails {
+/// The details `detail` asks for of these pids; those that exited are counted. User names
+/// come from `users` (macOS), or are left for the caller (Windows).
+pub(crate) fn read(pids: &[u32], detail: Detail, users: Option<&Users>) -> ProcessDetails {
+    let mut details = ProcessDetails::default();
+    if pids.is_empty() {
+        return details;
+    }
     let mut system = System::new();
     let wanted: Vec<Pid> = pids.iter().map(|&p| Pid::from_u32(p)).collect();
-    let mut kind = ProcessRefreshKind::nothing().with_user(UpdateKind::Always);
+    let mut kind = ProcessRefreshKind::nothing();
+    if users.is_some() {
+        kind = kind.with_user(UpdateKind::Always);
+    }
     if detail != Detail::Names {
         kind = kind.with_cmd(UpdateKind::Always);
     }
@@ -36,12 +44,10 @@ pub(crate) fn read(pids: &[u32], detail: Detail) -> ProcessDetails {
         );
     }
     system.refresh_processes_specifics(ProcessesToUpdate::Some(&wanted), true, kind);
-    let users = Users::new_with_refreshed_list();
-    let mut details = ProcessDetails::default();
     for &pid in pids {
         match system.process(Pid::from_u32(pid)) {
             Some(p) => {
-                let mut process = convert(p, &users, detail);
+                let mut process = convert(p, users, detail);
                 if detail == Detail::Full {
                     process.ancestors = ancestors(&system, p);
                 }
@@ -53,7 +59,7 @@ pub(crate) fn read(pids: &[u32], detail: Detail) -> ProcessDetails {
     details
 }
 
-fn convert(p: &sysinfo::Process, users: &Users, detail: Detail) -> Process {
+fn convert(p: &sysinfo::Process, users: Option<&Users>, detail: Detail) -> Process {
     let user_id = p.user_id();
     let text = |s: &std::ffi::OsStr| s.to_string_lossy().into_owned();
     let path = |s: Option<&std::path::Path>| {
@@ -66,7 +72,8 @@ fn convert(p: &sysinfo::Process, users: &Users, detail: Detail) -> Process {
         name: text(p.name()),
         cmdline: p.cmd().iter().map(|a| text(a)).collect(),
         user: user_id
-            .and_then(|id| users.get_user_by_id(id))
+            .zip(users)
+            .and_then(|(id, users)| users.get_user_by_id(id))
             .map(|u| u.name().to_string()),
         uid: user_id.and_then(uid),
         ppid: p.parent().map(Pid::as_u32),

@@ -178,7 +178,7 @@ impl Backend for MacBackend {
     }
 
     fn processes(&self, pids: &[u32], detail: Detail) -> ProcessDetails {
-        let details = details::read(pids, detail);
+        let details = self.with_users(|users| details::read(pids, detail, Some(users)));
         let mut started = self.started.borrow_mut();
         for &pid in details.processes.keys() {
             if let Ok(time) = sys::started(pid) {

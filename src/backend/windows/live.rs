@@ -7,7 +7,7 @@ use std::io;
 use std::net::IpAddr;
 
 use super::rows::{self, Row, Table};
-use super::sys::{self, OpenError, ProcessHandle};
+use super::sys::{self, Access, OpenError, ProcessHandle};
 use crate::backend::{
     Backend, Holding, PinError, PinnedProcess, SignalError, SocketTable, details,
 };
@@ -126,12 +126,18 @@ impl Backend for WindowsBackend {
     }
 
     fn processes(&self, pids: &[u32], detail: Detail) -> ProcessDetails {
-        let details = details::read(pids, detail);
+        // Users from each process's token: sysinfo's list of users is every account, and
+        // its walk of the logon sessions breaks where there are none (wine).
+        let mut details = details::read(pids, detail, None);
         let mut created = self.created.borrow_mut();
-        for &pid in details.processes.keys() {
-            if let Some(time) = sys::open(pid).ok().and_then(|h| h.created().ok()) {
+        for (&pid, process) in &mut details.processes {
+            let Ok(handle) = sys::open(pid, Access::Query) else {
+                continue;
+            };
+            if let Ok(time) = handle.created() {
                 created.insert(pid, time);
             }
+            process.user = handle.user();
         }
         details
     }
@@ -181,7 +187,7 @@ impl Backend for WindowsBackend {
         {
             return Holding::Holds;
         }
-        match sys::open(pid) {
+        match sys::open(pid, Access::Query) {
             Ok(handle) if handle.exited() => Holding::Gone,
             Ok(_) | Err(OpenError::Denied) | Err(OpenError::Other(_)) => Holding::Released,
             Err(OpenError::Gone) => Holding::Gone,
@@ -189,7 +195,7 @@ impl Backend for WindowsBackend {
     }
 
     fn pin(&self, pid: u32) -> Result<Box<dyn PinnedProcess>, PinError> {
-        let handle = sys::open(pid).map_err(|e| match e {
+        let handle = sys::open(pid, Access::Terminate).map_err(|e| match e {
             OpenError::Gone => PinError::Gone,
             OpenError::Denied => PinError::Denied,
             OpenError::Other(e) => PinError::Other(e),

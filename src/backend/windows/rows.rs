@@ -204,20 +204,20 @@ fn v4(raw: &[u8], addr_at: usize, port_at: usize) -> SocketAddr {
     SocketAddr::new(IpAddr::V4(Ipv4Addr::from(octets)), port(raw, port_at))
 }
 
-/// An IPv6 address, its scope id (link-local addresses name their interface by it) and
-/// the port.
+/// An IPv6 address, its scope id and the port. The scope id is kept for link-local
+/// addresses only, where it names the interface (`fe80::1%7`); on others it means nothing
+/// to a reader (wine gives `::1` a scope id of 4096).
 fn v6(raw: &[u8], addr_at: usize, scope_at: usize, port_at: usize) -> SocketAddr {
     let mut octets = [0u8; 16];
     if let Some(sixteen) = raw.get(addr_at..addr_at + 16) {
         octets.copy_from_slice(sixteen);
     }
-    let scope = dword(raw, scope_at).unwrap_or(0);
-    SocketAddr::V6(SocketAddrV6::new(
-        Ipv6Addr::from(octets),
-        port(raw, port_at),
-        0,
-        scope,
-    ))
+    let ip = Ipv6Addr::from(octets);
+    let scope = match ip.is_unicast_link_local() {
+        true => dword(raw, scope_at).unwrap_or(0),
+        false => 0,
+    };
+    SocketAddr::V6(SocketAddrV6::new(ip, port(raw, port_at), 0, scope))
 }
 
 /// What tells a row apart: protocol, local and remote address and port, owner.

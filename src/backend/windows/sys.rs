@@ -7,17 +7,20 @@ use std::io;
 use std::os::windows::io::{AsRawHandle, FromRawHandle, OwnedHandle};
 
 use windows_sys::Win32::Foundation::{
-    ERROR_ACCESS_DENIED, ERROR_INSUFFICIENT_BUFFER, ERROR_INVALID_PARAMETER, FILETIME, NO_ERROR,
-    WAIT_OBJECT_0,
+    ERROR_ACCESS_DENIED, ERROR_INSUFFICIENT_BUFFER, ERROR_INVALID_PARAMETER, FILETIME, HANDLE,
+    NO_ERROR, WAIT_OBJECT_0,
 };
 use windows_sys::Win32::NetworkManagement::IpHelper::{
     GetExtendedTcpTable, GetExtendedUdpTable, TCP_TABLE_OWNER_PID_ALL,
     TCP_TABLE_OWNER_PID_LISTENER, UDP_TABLE_OWNER_PID,
 };
 use windows_sys::Win32::Networking::WinSock::{AF_INET, AF_INET6};
+use windows_sys::Win32::Security::{
+    GetTokenInformation, LookupAccountSidW, SID_NAME_USE, TOKEN_QUERY, TOKEN_USER, TokenUser,
+};
 use windows_sys::Win32::System::Threading::{
-    GetProcessTimes, OpenProcess, PROCESS_QUERY_LIMITED_INFORMATION, PROCESS_SYNCHRONIZE,
-    PROCESS_TERMINATE, TerminateProcess, WaitForSingleObject,
+    GetProcessTimes, OpenProcess, OpenProcessToken, PROCESS_QUERY_LIMITED_INFORMATION,
+    PROCESS_SYNCHRONIZE, PROCESS_TERMINATE, TerminateProcess, WaitForSingleObject,
 };
 
 use super::rows::Table;
@@ -71,9 +74,8 @@ pub(crate) fn table(table: Table, listeners_only: bool) -> io::Result<Vec<u8>> {
     ))
 }
 
-/// A process opened with the rights to end it, query it and wait for it. While the handle
-/// is open Windows does not give its pid to another process, so what is done through it
-/// reaches this process or none.
+/// A process opened for what `Access` says. While the handle is open Windows does not give
+/// its pid to another process, so what is done through it reaches this process or none.
 #[derive(Debug)]
 pub(crate) struct ProcessHandle(OwnedHandle);
 
@@ -87,9 +89,23 @@ pub(crate) enum OpenError {
     Other(io::Error),
 }
 
+/// What a process is opened for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// Its creation time and its user: any user may ask this of most processes.
+    Query,
+    /// Also to end it and to wait for it (`--kill`).
+    Terminate,
+}
+
 /// Open process `pid`.
-pub(crate) fn open(pid: u32) -> Result<ProcessHandle, OpenError> {
-    let rights = PROCESS_TERMINATE | PROCESS_QUERY_LIMITED_INFORMATION | PROCESS_SYNCHRONIZE;
+pub(crate) fn open(pid: u32, access: Access) -> Result<ProcessHandle, OpenError> {
+    let rights = match access {
+        Access::Query => PROCESS_QUERY_LIMITED_INFORMATION,
+        Access::Terminate => {
+            PROCESS_TERMINATE | PROCESS_QUERY_LIMITED_INFORMATION | PROCESS_SYNCHRONIZE
+        }
+    };
     // SAFETY: OpenProcess takes plain values and returns a new handle or null.
     let handle = unsafe { OpenProcess(rights, 0, pid) };
     if handle.is_null() {
@@ -128,6 +144,58 @@ impl ProcessHandle {
             return Err(io::Error::last_os_error());
         }
         Ok(u64::from(created.dwHighDateTime) << 32 | u64::from(created.dwLowDateTime))
+    }
+
+    /// The account the process runs as (`alice`, `SYSTEM`), from its token; `None` when
+    /// the token cannot be read or the account has no name.
+    pub(crate) fn user(&self) -> Option<String> {
+        let mut raw: HANDLE = std::ptr::null_mut();
+        // SAFETY: the handle is open with PROCESS_QUERY_LIMITED_INFORMATION, which a token
+        // needs for TOKEN_QUERY; `raw` is a live HANDLE for the token.
+        if unsafe { OpenProcessToken(self.0.as_raw_handle(), TOKEN_QUERY, &mut raw) } == 0 {
+            return None;
+        }
+        // SAFETY: a token handle just opened, owned by nothing else; closed once.
+        let token = unsafe { OwnedHandle::from_raw_handle(raw) };
+        // u64s: room for a TOKEN_USER and its SID (at most 68 bytes), aligned for it.
+        let mut buffer: Vec<u64> = vec![0; 64];
+        let size = u32::try_from(buffer.len() * 8).unwrap_or(u32::MAX);
+        let mut needed = 0;
+        // SAFETY: `buffer` has room for `size` bytes and `needed` is live, through the
+        // call.
+        let ok = unsafe {
+            GetTokenInformation(
+                token.as_raw_handle(),
+                TokenUser,
+                buffer.as_mut_ptr().cast(),
+                size,
+                &mut needed,
+            )
+        };
+        if ok == 0 {
+            return None;
+        }
+        // SAFETY: on success the buffer starts with a TOKEN_USER (the Vec's u64s align it);
+        // its Sid points into the same buffer.
+        let sid = unsafe { (*buffer.as_ptr().cast::<TOKEN_USER>()).User.Sid };
+        let (mut name, mut domain) = ([0u16; 256], [0u16; 256]);
+        let (mut name_len, mut domain_len) = (256u32, 256u32);
+        let mut kind: SID_NAME_USE = 0;
+        // SAFETY: `sid` points into `buffer`, alive to the end of this function; each name
+        // buffer is live and its length says its size in UTF-16 units.
+        let ok = unsafe {
+            LookupAccountSidW(
+                std::ptr::null(),
+                sid,
+                name.as_mut_ptr(),
+                &mut name_len,
+                domain.as_mut_ptr(),
+                &mut domain_len,
+                &mut kind,
+            )
+        };
+        let name = name.get(..name_len as usize).filter(|_| ok != 0)?;
+        Some(String::from_utf16_lossy(name)).filter(|n| !n.is_empty())
     }
 
     /// Whether the process has exited (its handle is signalled).
