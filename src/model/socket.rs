@@ -214,7 +214,11 @@ mod tests {
             assert_eq!(socket(key).inode_known(), None, "{distinct}");
         }
         assert_eq!(socket(4_294_967_295).inode_known(), Some(4_294_967_295));
-        assert_eq!(socket(0).inode_known(), Some(0), "TIME_WAIT's inode 0, as Linux says");
+        assert_eq!(
+            socket(0).inode_known(),
+            Some(0),
+            "TIME_WAIT's inode 0, as Linux says"
+        );
     }
 
     #[test]

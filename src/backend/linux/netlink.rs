@@ -1279,18 +1279,27 @@ mod tests {
         let sockets = dump(&SocketQuery::default()).unwrap();
 
         let s = find(&sockets, inode_of(&tcp4)).expect("IPv4 listener");
-        assert_eq!((s.proto, s.state, s.uid), (Proto::Tcp, State::Listen, Some(uid)));
+        assert_eq!(
+            (s.proto, s.state, s.uid),
+            (Proto::Tcp, State::Listen, Some(uid))
+        );
         assert_eq!(s.local, tcp4.local_addr().unwrap());
         assert_eq!(s.remote, None);
         if let Some(tcp6) = &tcp6 {
             let s = find(&sockets, inode_of(tcp6)).expect("IPv6 listener");
-            assert_eq!((s.proto, s.state, s.uid), (Proto::Tcp, State::Listen, Some(uid)));
+            assert_eq!(
+                (s.proto, s.state, s.uid),
+                (Proto::Tcp, State::Listen, Some(uid))
+            );
             assert_eq!(s.local, tcp6.local_addr().unwrap());
             assert_eq!(s.family(), Family::Ipv6);
             assert_eq!(s.remote, None);
         }
         let s = find(&sockets, inode_of(&udp4)).expect("UDP socket");
-        assert_eq!((s.proto, s.state, s.uid), (Proto::Udp, State::Unconn, Some(uid)));
+        assert_eq!(
+            (s.proto, s.state, s.uid),
+            (Proto::Udp, State::Unconn, Some(uid))
+        );
         assert_eq!(s.local, udp4.local_addr().unwrap());
         assert_eq!(s.remote, None);
         for (stream, what) in [(&pair.client, "client"), (&pair.server, "server")] {

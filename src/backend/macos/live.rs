@@ -189,9 +189,7 @@ impl Backend for MacBackend {
     }
 
     fn host(&self) -> Host {
-        let int = |name: &std::ffi::CStr| {
-            sys::sysctl_int(name).and_then(|v| u16::try_from(v).ok())
-        };
+        let int = |name: &std::ffi::CStr| sys::sysctl_int(name).and_then(|v| u16::try_from(v).ok());
         let defaults = Host {
             ephemeral: 49152..=65535,
             ..Host::default()
@@ -205,7 +203,9 @@ impl Backend for MacBackend {
         };
         // Ports up to reservedhigh need root (0 where macOS lets anyone bind them).
         let unprivileged_port_start = int(c"net.inet.ip.portrange.reservedhigh")
-            .map_or(defaults.unprivileged_port_start, |high| high.saturating_add(1));
+            .map_or(defaults.unprivileged_port_start, |high| {
+                high.saturating_add(1)
+            });
         Host {
             ephemeral,
             reserved: Vec::new(),

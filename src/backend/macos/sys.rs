@@ -55,10 +55,15 @@ pub(crate) fn all_pids() -> io::Result<Vec<u32>> {
         // A full buffer may have been cut short: ask again, larger.
         if filled < pids.len() {
             pids.truncate(filled);
-            return Ok(pids.into_iter().filter_map(|p| u32::try_from(p).ok()).collect());
+            return Ok(pids
+                .into_iter()
+                .filter_map(|p| u32::try_from(p).ok())
+                .collect());
         }
     }
-    Err(io::Error::other("the process list kept growing while it was read"))
+    Err(io::Error::other(
+        "the process list kept growing while it was read",
+    ))
 }
 
 /// `PROC_PIDLISTFDS` of `pid`: its `proc_fdinfo` array, as bytes.
@@ -69,9 +74,8 @@ pub(crate) fn fd_list(pid: u32) -> Result<Vec<u8>, Fail> {
         // SAFETY: __error returns this thread's errno, a live int.
         unsafe { *libc::__error() = 0 };
         // SAFETY: a null buffer of size 0 asks only for the size the list needs.
-        let needed = unsafe {
-            libc::proc_pidinfo(pid, libc::PROC_PIDLISTFDS, 0, std::ptr::null_mut(), 0)
-        };
+        let needed =
+            unsafe { libc::proc_pidinfo(pid, libc::PROC_PIDLISTFDS, 0, std::ptr::null_mut(), 0) };
         if needed == 0 && io::Error::last_os_error().raw_os_error() == Some(0) {
             return Ok(Vec::new());
         }

@@ -94,7 +94,9 @@ impl Backend for WindowsBackend {
     }
 
     fn sockets_in(&self, _: &Namespace, _: &SocketQuery) -> Result<SocketTable, NotEntered> {
-        Err(NotEntered::Failed("Windows has no network namespaces".into()))
+        Err(NotEntered::Failed(
+            "Windows has no network namespaces".into(),
+        ))
     }
 
     fn namespace_of(&self, _: u32) -> Option<Namespace> {
@@ -220,7 +222,9 @@ impl Backend for WindowsBackend {
             Ok(pinned) => pinned.signal(signal),
             Err(PinError::Gone) => Err(SignalError::Gone),
             Err(PinError::Denied) => Err(SignalError::Denied),
-            Err(PinError::Unsupported) => Err(SignalError::Other(io::ErrorKind::Unsupported.into())),
+            Err(PinError::Unsupported) => {
+                Err(SignalError::Other(io::ErrorKind::Unsupported.into()))
+            }
             Err(PinError::Other(e)) => Err(SignalError::Other(e)),
         }
     }

@@ -379,7 +379,10 @@ mod tests {
         }
         // A count that overflows the size computation.
         let huge = [0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0];
-        assert_eq!(decode(Table::Tcp6, &huge).unwrap_err().count, u64::from(u32::MAX));
+        assert_eq!(
+            decode(Table::Tcp6, &huge).unwrap_err().count,
+            u64::from(u32::MAX)
+        );
         // An empty table is a table.
         let none = decode(Table::Tcp4, &[0, 0, 0, 0]).unwrap();
         assert!(none.rows.is_empty());

@@ -118,7 +118,9 @@ pub(crate) fn open(pid: u32, access: Access) -> Result<ProcessHandle, OpenError>
     }
     // SAFETY: `handle` is a process handle just opened, owned by nothing else; the
     // OwnedHandle closes it once.
-    Ok(ProcessHandle(unsafe { OwnedHandle::from_raw_handle(handle) }))
+    Ok(ProcessHandle(unsafe {
+        OwnedHandle::from_raw_handle(handle)
+    }))
 }
 
 impl ProcessHandle {
