@@ -3,9 +3,10 @@
 #
 #     bash fuzz/run.sh TARGET SECONDS
 #
-# TARGET is proc_net, netlink, target, cgroup, docker_proxy, process, escape or
-# container_state. New inputs go to fuzz/corpus/TARGET (kept between runs, not committed);
-# a crash is written to fuzz/artifacts/TARGET/ and ends the run with a non-zero status.
+# TARGET is proc_net, netlink, target, cgroup, docker_proxy, process, escape,
+# container_state, windows_table or socket_fdinfo. New inputs go to fuzz/corpus/TARGET
+# (kept between runs, not committed); a crash is written to fuzz/artifacts/TARGET/ and
+# ends the run with a non-zero status.
 # Needs the nightly toolchain and `cargo install cargo-fuzz --locked`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +25,8 @@ case "$target" in
         seeds=("$fc"/docker/var/lib/docker/containers/*
             "$fc"/containerd/run/containerd/io.containerd.runtime.v2.task/*/*
             "$fc"/podman/var/lib/containers/storage/overlay-containers) ;;
+    windows_table) seeds=(fixtures/windows) ;;
+    socket_fdinfo) seeds=(fixtures/macos) ;;
     *) echo "unknown fuzz target '$target'" >&2; exit 2 ;;
 esac
 corpus=fuzz/corpus/$target
