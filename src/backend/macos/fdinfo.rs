@@ -123,6 +123,39 @@ pub fn decode_socket(info: &[u8]) -> Result<Fd, Malformed> {
     }))
 }
 
+/// What a walk over processes' socket fds found: each socket once, every pid that holds
+/// it, and the sockets in states this version does not know.
+#[cfg(any(test, target_os = "macos"))]
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Holdings {
+    pub sockets: Vec<Socket>,
+    pub holders: crate::hash::IntMap<u64, Vec<u32>>,
+    pub unknown: std::collections::HashSet<u64>,
+}
+
+#[cfg(any(test, target_os = "macos"))]
+impl Holdings {
+    /// One socket fd of `pid`. A socket the query admits is listed once, however many
+    /// processes (or fds of one process) hold it; its holders ascend.
+    pub(crate) fn add(&mut self, pid: u32, fd: Fd, query: &crate::model::SocketQuery) {
+        match fd {
+            Fd::Ip(socket) if crate::backend::admits(query, &socket) => {
+                let holders = self.holders.entry(socket.inode).or_default();
+                if holders.is_empty() {
+                    self.sockets.push(socket);
+                }
+                if let Err(at) = holders.binary_search(&pid) {
+                    holders.insert(at, pid);
+                }
+            }
+            Fd::UnknownState { key } => {
+                self.unknown.insert(key);
+            }
+            Fd::Ip(_) | Fd::Other => {}
+        }
+    }
+}
+
 /// `TSI_S_*`: XNU numbers TCP's states in RFC 793's order from CLOSED 0.
 fn tcp_state(code: u32) -> Option<State> {
     Some(match code {
@@ -271,6 +304,49 @@ mod tests {
                 key: made_key(0xffff_ff80_1234_5678)
             })
         );
+    }
+
+    #[test]
+    fn a_socket_held_by_several_processes_is_listed_once_with_each() {
+        let query = crate::model::SocketQuery::default();
+        let mut found = Holdings::default();
+        // A forked server: parent 700 and child 702 share the listener; 702 also holds a
+        // connection; 701 a UDP socket, twice (dup'd), and a Unix socket.
+        for (pid, name) in [
+            (702, "tcp4-listen.bin"),
+            (700, "tcp4-listen.bin"),
+            (702, "tcp6-established.bin"),
+            (701, "udp4-unconnected.bin"),
+            (701, "udp4-unconnected.bin"),
+            (701, "unix.bin"),
+            (700, "tcp4-no-tcpcb.bin"),
+            (702, "tcp4-no-tcpcb.bin"),
+        ] {
+            found.add(pid, decode_socket(&fixture(name)).unwrap(), &query);
+        }
+        let ports: Vec<u16> = found.sockets.iter().map(|s| s.local.port()).collect();
+        assert_eq!(
+            ports,
+            [8080, 8080, 5353],
+            "the listener, the connection, UDP"
+        );
+        let holders = |s: &Socket| found.holders[&s.inode].clone();
+        assert_eq!(holders(&found.sockets[0]), [700, 702]);
+        assert_eq!(holders(&found.sockets[1]), [702]);
+        assert_eq!(holders(&found.sockets[2]), [701]);
+        assert_eq!(found.unknown.len(), 1, "one socket, held twice");
+
+        let listening = crate::model::SocketQuery {
+            listening_only: true,
+            ..query
+        };
+        let mut listeners = Holdings::default();
+        listeners.add(
+            1,
+            decode_socket(&fixture("tcp6-established.bin")).unwrap(),
+            &listening,
+        );
+        assert!(listeners.sockets.is_empty() && listeners.holders.is_empty());
     }
 
     #[test]

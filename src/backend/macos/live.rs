@@ -16,38 +16,29 @@ use std::net::IpAddr;
 use rustix::fs::{FileType, OFlags};
 use rustix::process::Pid;
 
-use super::fdinfo::{self, Fd};
+use super::fdinfo::{self, Fd, Holdings};
 use super::sys::{self, Fail};
 use crate::backend::{
     Backend, Holding, PinError, PinnedProcess, SignalError, SocketTable, details,
 };
 use crate::error::Error;
-use crate::hash::IntMap;
 use crate::model::{
     Containers, Detail, Host, Namespace, NamespaceList, NetnsChoice, NotEntered, Owners,
-    ProcessDetails, ScanStats, Socket, SocketQuery, Warning,
+    ProcessDetails, ScanStats, SocketQuery, Warning,
 };
 use crate::signal::Signal;
 
 /// What one walk over every process found.
 #[derive(Debug, Default)]
 struct Walk {
-    sockets: Vec<Socket>,
-    holders: Holders,
-    warnings: Vec<Warning>,
-}
-
-/// Who holds each socket, by key, and how many processes could be read.
-#[derive(Debug, Default, Clone)]
-struct Holders {
-    by_key: IntMap<u64, Vec<u32>>,
+    found: Holdings,
     stats: ScanStats,
 }
 
 #[derive(Default)]
 pub(crate) struct MacBackend {
-    /// The last walk's holders, for `owners`.
-    last: RefCell<Option<Holders>>,
+    /// The last walk's findings, for `owners`.
+    last: RefCell<Option<Walk>>,
     /// When each process whose details were read started: kill(2) is not sent to a pid
     /// that now names a process started at another time.
     started: RefCell<HashMap<u32, (u64, u64)>>,
@@ -72,49 +63,26 @@ fn walk(query: &SocketQuery) -> Result<Walk, Error> {
         source,
     })?;
     let mut walk = Walk::default();
-    let mut unknown = HashSet::new();
     for pid in pids.into_iter().filter(|&p| p != 0) {
         let list = match sys::fd_list(pid) {
             Ok(list) => list,
             Err(Fail::Gone) => {
-                walk.holders.stats.vanished += 1;
+                walk.stats.vanished += 1;
                 continue;
             }
             Err(Fail::Denied | Fail::Other(_)) => {
-                walk.holders.stats.denied += 1;
+                walk.stats.denied += 1;
                 continue;
             }
         };
-        walk.holders.stats.processes += 1;
+        walk.stats.processes += 1;
         for fd in fdinfo::socket_fds(&list) {
-            // An fd closed since the list was read is simply gone.
-            let Ok(info) = sys::socket_info(pid, fd) else {
-                continue;
-            };
-            match fdinfo::decode_socket(&info) {
-                Ok(Fd::Ip(socket)) if crate::backend::admits(query, &socket) => {
-                    let holders = walk.holders.by_key.entry(socket.inode).or_default();
-                    if holders.is_empty() {
-                        walk.sockets.push(socket);
-                    }
-                    if !holders.contains(&pid) {
-                        holders.push(pid);
-                    }
-                }
-                Ok(Fd::UnknownState { key }) => {
-                    unknown.insert(key);
-                }
-                Ok(Fd::Ip(_) | Fd::Other) | Err(_) => {}
+            // An fd closed since the list was read is simply gone; a record too short to
+            // be one is no TCP or UDP socket.
+            if let Ok(Ok(fd)) = sys::socket_info(pid, fd).map(|info| fdinfo::decode_socket(&info)) {
+                walk.found.add(pid, fd, query);
             }
         }
-    }
-    for holders in walk.holders.by_key.values_mut() {
-        holders.sort_unstable();
-    }
-    if !unknown.is_empty() {
-        walk.warnings.push(Warning::UnknownStates {
-            count: unknown.len(),
-        });
     }
     Ok(walk)
 }
@@ -135,11 +103,15 @@ fn holds(pid: u32, keys: &HashSet<u64>) -> Result<bool, Fail> {
 impl Backend for MacBackend {
     fn sockets(&self, query: &SocketQuery) -> Result<SocketTable, Error> {
         let walk = walk(query)?;
-        *self.last.borrow_mut() = Some(walk.holders);
-        Ok(SocketTable {
-            sockets: walk.sockets,
-            warnings: walk.warnings,
-        })
+        let mut warnings = Vec::new();
+        if !walk.found.unknown.is_empty() {
+            warnings.push(Warning::UnknownStates {
+                count: walk.found.unknown.len(),
+            });
+        }
+        let sockets = walk.found.sockets.clone();
+        *self.last.borrow_mut() = Some(walk);
+        Ok(SocketTable { sockets, warnings })
     }
 
     fn namespaces(&self, choice: &NetnsChoice) -> Result<NamespaceList, Error> {
@@ -161,18 +133,24 @@ impl Backend for MacBackend {
     fn owners(&self, wanted: &HashSet<u64>) -> Result<Owners, Error> {
         // The walk that listed the sockets found their holders; walk again only for
         // sockets it did not list.
-        let last = self.last.borrow().clone();
-        let holders = match last {
-            Some(holders) if wanted.iter().all(|k| holders.by_key.contains_key(k)) => holders,
-            _ => walk(&SocketQuery::default())?.holders,
+        let mut last = self.last.borrow_mut();
+        let listed = last
+            .as_ref()
+            .is_some_and(|w| wanted.iter().all(|k| w.found.holders.contains_key(k)));
+        if !listed {
+            *last = Some(walk(&SocketQuery::default())?);
+        }
+        let walk = last.as_ref().map(|w| (&w.found.holders, w.stats));
+        let Some((holders, stats)) = walk else {
+            return Ok(Owners::default());
         };
         Ok(Owners {
             by_inode: holders
-                .by_key
-                .into_iter()
+                .iter()
                 .filter(|(key, _)| wanted.contains(key))
+                .map(|(&key, pids)| (key, pids.clone()))
                 .collect(),
-            stats: holders.stats,
+            stats,
             walked_because: None,
         })
     }

@@ -110,21 +110,7 @@ impl Backend for WindowsBackend {
     fn owners(&self, wanted: &HashSet<u64>) -> Result<Owners, Error> {
         // The tables name each socket's owner: read them again and keep the wanted rows'.
         let (rows, _) = read_rows(&SocketQuery::default())?;
-        let mut owners = Owners::default();
-        let mut pids = HashSet::new();
-        for row in rows {
-            // Pid 0 is no process: a socket in TIME_WAIT, or wine, which names no owner.
-            if row.pid != 0 && wanted.contains(&row.socket.inode) {
-                owners
-                    .by_inode
-                    .entry(row.socket.inode)
-                    .or_default()
-                    .push(row.pid);
-                pids.insert(row.pid);
-            }
-        }
-        owners.stats.processes = pids.len();
-        Ok(owners)
+        Ok(rows::owners(&rows, wanted))
     }
 
     fn processes(&self, pids: &[u32], detail: Detail) -> ProcessDetails {

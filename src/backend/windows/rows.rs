@@ -21,6 +21,8 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 
+#[cfg(any(test, windows))]
+use crate::model::Owners;
 use crate::model::{Family, Proto, Socket, State, made_key};
 
 /// One of the four tables.
@@ -164,6 +166,25 @@ fn decode_row(table: Table, raw: &[u8]) -> Option<Row> {
         },
         pid,
     })
+}
+
+/// Who holds the wanted sockets, as the tables name them: one owner a row. Pid 0 is no
+/// process (a socket in TIME_WAIT; wine names no owner at all).
+#[cfg(any(test, windows))]
+pub(crate) fn owners(rows: &[Row], wanted: &std::collections::HashSet<u64>) -> Owners {
+    let mut owners = Owners::default();
+    let mut pids = std::collections::HashSet::new();
+    for row in rows {
+        if row.pid != 0 && wanted.contains(&row.socket.inode) {
+            let holders = owners.by_inode.entry(row.socket.inode).or_default();
+            if !holders.contains(&row.pid) {
+                holders.push(row.pid);
+            }
+            pids.insert(row.pid);
+        }
+    }
+    owners.stats.processes = pids.len();
+    owners
 }
 
 /// `MIB_TCP_STATE`: 1 CLOSED … 12 DELETE_TCB (a connection being torn down).
@@ -365,6 +386,38 @@ mod tests {
         let later = decode(Table::Tcp4, &moved).unwrap();
         assert_eq!(later.rows[3].socket.state, State::CloseWait);
         assert_eq!(later.rows[3].socket.inode, tcp.rows[3].socket.inode);
+    }
+
+    #[test]
+    fn owners_are_the_rows_pids_and_pid_0_is_none() {
+        let mut rows = decode(Table::Tcp4, &fixture("tcp4.bin")).unwrap().rows;
+        rows.extend(decode(Table::Udp6, &fixture("udp6.bin")).unwrap().rows);
+        let key = |port: u16, state: State| {
+            rows.iter()
+                .find(|r| r.socket.local.port() == port && r.socket.state == state)
+                .map(|r| r.socket.inode)
+                .unwrap()
+        };
+        let listener = key(8080, State::Listen);
+        let waiting = key(8080, State::TimeWait);
+        let smb = key(445, State::Listen);
+        let dhcp = key(546, State::Unconn);
+        let wanted = std::collections::HashSet::from([listener, waiting, smb, dhcp]);
+        let owners = owners(&rows, &wanted);
+        assert_eq!(owners.by_inode.get(&listener), Some(&vec![4242]));
+        assert_eq!(
+            owners.by_inode.get(&smb),
+            Some(&vec![4]),
+            "the System process"
+        );
+        assert_eq!(owners.by_inode.get(&dhcp), Some(&vec![1400]));
+        assert_eq!(owners.by_inode.get(&waiting), None, "pid 0 holds nothing");
+        assert_eq!(owners.by_inode.len(), 3, "only what was asked for");
+        assert_eq!(owners.stats.processes, 3);
+        assert!(
+            !owners.stats.someone_hidden(),
+            "the table names every owner"
+        );
     }
 
     #[test]
