@@ -164,6 +164,23 @@ cp "$work/out" "$work/baseline.json"
 # shellcheck disable=SC2086
 expect 0 --diff baseline.json $ports
 
+# --kill reads and plans as everywhere; wine names no owner, so there is nobody to end.
+expect 1 --kill --yes ":$tcp4"
+grep -q "nothing to signal: no process holds a listening socket there" "$work/err" ||
+    fail "--kill said: $(cat "$work/err")"
+
+# Output that cannot be written: one line, exit 2. A reader that went away: exit 0.
+runs=$((runs + 2))
+set +e
+(cd "$work" && wine portwho.exe -n) >/dev/full 2>"$work/err"
+status=$?
+(cd "$work" && wine portwho.exe --all -n) 2>/dev/null | head -1 >/dev/null
+piped=${PIPESTATUS[0]}
+set -e
+[ "$status" -eq 2 ] && grep -q "^portwho: cannot write output: " "$work/err" ||
+    fail "> /dev/full exited $status: $(cat "$work/err")"
+[ "$piped" -eq 0 ] || fail "| head -1 exited $piped"
+
 # Bad input, and what needs Linux: one line on stderr, exit 2.
 expect 2 :99999
 grep -q "^portwho: " "$work/err" || fail "bad target said: $(cat "$work/err")"
