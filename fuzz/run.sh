@@ -4,8 +4,9 @@
 #     bash fuzz/run.sh TARGET SECONDS
 #
 # TARGET is proc_net, netlink, target, cgroup, docker_proxy, process, escape,
-# container_state or nftables. New inputs go to fuzz/corpus/TARGET (kept between runs, not committed);
-# a crash is written to fuzz/artifacts/TARGET/ and ends the run with a non-zero status.
+# container_state, nftables, windows_table or socket_fdinfo. New inputs go to
+# fuzz/corpus/TARGET (kept between runs, not committed); a crash is written to
+# fuzz/artifacts/TARGET/ and ends the run with a non-zero status.
 # Needs the nightly toolchain and `cargo install cargo-fuzz --locked`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +27,8 @@ case "$target" in
             "$fc"/podman/var/lib/containers/storage/overlay-containers) ;;
     # Made from the captured dumps below: each whole (first byte 0) and each phase alone (1).
     nftables) seeds=() ;;
+    windows_table) seeds=(fixtures/windows) ;;
+    socket_fdinfo) seeds=(fixtures/macos) ;;
     *) echo "unknown fuzz target '$target'" >&2; exit 2 ;;
 esac
 corpus=fuzz/corpus/$target

@@ -246,10 +246,11 @@ fn hidden(target: &Target, related: &[Entry]) -> Vec<String> {
         .iter()
         .filter(|e| e.owners_hidden)
         .map(|e| {
-            let owner = match &e.socket_user {
+            let owner = match (e.socket.uid, &e.socket_user) {
                 // User names can come from NSS (LDAP, sssd): not ours to trust either.
-                Some(name) => format!("uid {} ({})", e.socket.uid, escape(name)),
-                None => format!("uid {}", e.socket.uid),
+                (Some(uid), Some(name)) => format!("uid {uid} ({})", escape(name)),
+                (Some(uid), None) => format!("uid {uid}"),
+                (None, _) => "another user".to_string(),
             };
             format!(
                 "the owner of {} is hidden: the socket belongs to {owner} and this user may not read its processes; see it with: sudo portwho :{}",

@@ -115,7 +115,7 @@ impl Filters {
     pub(crate) fn entry(&self, e: &Entry) -> bool {
         let command = self.commands.is_empty() || e.processes.iter().any(|p| self.command(p));
         let user = self.uids.is_empty()
-            || self.uids.contains(&e.socket.uid)
+            || e.socket.uid.is_some_and(|u| self.uids.contains(&u))
             || e.processes
                 .iter()
                 .any(|p| p.uid.is_some_and(|u| self.uids.contains(&u)));
@@ -134,7 +134,7 @@ mod tests {
             local: local.parse().unwrap(),
             remote: None,
             state,
-            uid: 1000,
+            uid: Some(1000),
             inode: 1,
             v6only: None,
             netns: 0,

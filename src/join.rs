@@ -124,7 +124,7 @@ mod tests {
                 local: std::net::SocketAddr::new(ip.parse().unwrap(), port),
                 remote: remote.map(|(p, ip)| std::net::SocketAddr::new(ip.parse().unwrap(), p)),
                 state: states[state],
-                uid: 0,
+                uid: Some(0),
                 inode,
                 v6only: None,
                 netns: 0,

@@ -34,9 +34,9 @@ pub use error::Error;
 pub use exit::ExitCode;
 pub use messages::error as report_error;
 
-/// The parsers of untrusted input (the kernel's tables and nftables ruleset, other processes' names and command
-/// lines, a cgroup path, container runtimes' state files, what a user types), for the fuzz
-/// targets in `fuzz/`.
+/// The parsers of untrusted input (the kernel's tables and nftables ruleset, Windows's and
+/// macOS's socket records, other processes' names and command lines, a cgroup path,
+/// container runtimes' state files, what a user types), for the fuzz targets in `fuzz/`.
 pub mod fuzzing {
     #[cfg(target_os = "linux")]
     pub use crate::backend::linux::{
@@ -52,7 +52,20 @@ pub mod fuzzing {
         proc_net::{parse_line, parse_table},
         process::{decode_cmdline, decode_comm, parse_stat},
     };
-    pub use crate::model::{ContainerState, Family, PortBinding, Proto, Runtime};
+    /// macOS's libproc records (`socket_fdinfo`, `proc_fdinfo` lists), decoded on any
+    /// platform.
+    pub use crate::backend::macos::fdinfo::{
+        Fd, Malformed as MalformedFdinfo, PROC_FDINFO_SIZE, SOCKET_FDINFO_SIZE, decode_socket,
+        socket_fds,
+    };
+    /// Windows's socket tables with owner pids, decoded on any platform.
+    pub use crate::backend::windows::rows::{
+        Decoded as WindowsRows, Malformed as MalformedTable, Row as WindowsRow,
+        Table as WindowsTable, decode as decode_windows_table,
+    };
+    pub use crate::model::{
+        Container, ContainerState, Family, Manager, PortBinding, Proto, ProxyTarget, Runtime,
+    };
     pub use crate::target::parse as parse_target;
     pub use crate::text::escape;
 }
@@ -93,6 +106,11 @@ pub(crate) fn run(
     };
     let filters = &config.filters;
     let code = match &config.mode {
+        Mode::Forwards if !backend.reads_firewall() => {
+            return Err(backend::needs_linux(
+                "--forwards needs Linux's nftables and docker",
+            ));
+        }
         Mode::List | Mode::Audit { .. } | Mode::Diff { .. } | Mode::Forwards => {
             list::run(config, backend, services, &*printer, cx.out, cx.messages)?
         }

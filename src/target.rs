@@ -302,7 +302,7 @@ mod tests {
             local: "[::ffff:127.0.0.1]:80".parse().unwrap(),
             remote: None,
             state: crate::model::State::Listen,
-            uid: 0,
+            uid: Some(0),
             inode: 1,
             v6only: None,
             netns: 0,

@@ -114,7 +114,7 @@ mod tests {
                 local: format!("[::]:{port}").parse().unwrap(),
                 remote: None,
                 state,
-                uid: 0,
+                uid: Some(0),
                 inode: 0,
                 v6only: None,
                 netns: 0,

@@ -178,6 +178,7 @@ pub(crate) fn signal_verified(
     let pinned = match backend.pin(pid) {
         Ok(pinned) => Some(pinned),
         Err(PinError::Gone) => return Outcome::Gone,
+        Err(PinError::Denied) => return Outcome::Denied,
         Err(PinError::Unsupported) => None,
         Err(PinError::Other(e)) => return Outcome::Failed(e.to_string()),
     };
@@ -511,7 +512,7 @@ mod tests {
     fn socket(local: &str, remote: Option<&str>, state: State, inode: u64) -> Socket {
         Socket {
             remote: remote.map(|r| r.parse().unwrap()),
-            uid: 1000,
+            uid: Some(1000),
             ..testing::tcp(local, state, inode)
         }
     }

@@ -76,7 +76,7 @@ impl Guard {
     pub(crate) fn current() -> Guard {
         Guard {
             own: std::process::id(),
-            parent: std::os::unix::process::parent_id(),
+            parent: crate::backend::parent_pid(),
         }
     }
 }

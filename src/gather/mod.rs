@@ -116,7 +116,8 @@ impl Snapshot {
         };
         let sockets = keep(table.sockets);
         // The rulesets of the namespaces asked about, not of those looked at elsewhere.
-        let (rulesets, rule_forwards) = match request.firewall {
+        // A platform without nftables gives no verdicts (null), rather than unknown ones.
+        let (rulesets, rule_forwards) = match request.firewall && backend.reads_firewall() {
             true => read_rulesets(backend, &list.namespaces),
             false => Default::default(),
         };
@@ -328,9 +329,9 @@ fn read_elsewhere(backend: &dyn Backend, query: &SocketQuery) -> (Vec<Namespace>
 /// The names of the sockets' owners, one shared string per uid.
 fn user_names(backend: &dyn Backend, sockets: &[Socket]) -> HashMap<u32, Arc<str>> {
     let mut users = HashMap::new();
-    for s in sockets {
-        if let std::collections::hash_map::Entry::Vacant(slot) = users.entry(s.uid)
-            && let Some(name) = backend.user_name(s.uid)
+    for uid in sockets.iter().filter_map(|s| s.uid) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = users.entry(uid)
+            && let Some(name) = backend.user_name(uid)
         {
             slot.insert(Arc::<str>::from(name));
         }

@@ -167,7 +167,7 @@ mod tests {
             State::Unconn
         };
         let socket = Socket {
-            uid,
+            uid: Some(uid),
             inode: 9,
             ..testing::socket(local, proto, state)
         };

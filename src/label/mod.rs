@@ -43,7 +43,7 @@ impl Labeller<'_> {
             exposure: Exposure::of(socket.local.ip()),
             interface: exposure::interface_of(socket.local.ip(), self.interfaces),
             ephemeral: self.ephemeral.contains(&port),
-            socket_user: self.users.get(&socket.uid).cloned(),
+            socket_user: socket.uid.and_then(|uid| self.users.get(&uid).cloned()),
             socket,
             processes,
             owners_hidden,

@@ -21,7 +21,7 @@ pub(crate) use warning::Warning;
 
 pub(crate) use change::{Change, Listener, Spelled, describe, place_name, programs};
 pub use container::Runtime;
-pub(crate) use container::{Container, ProxyTarget};
+pub use container::{Container, ProxyTarget};
 pub(crate) use entry::{Category, Entry};
 pub(crate) use exposure::Exposure;
 pub(crate) use exposure::canonical;
@@ -36,6 +36,7 @@ pub(crate) use netns::{
     Containers, Forward, Namespace, NamespaceList, Netns, NetnsChoice, NotEntered, Place,
     PortForward, Published, Via,
 };
-pub(crate) use process::{Ancestor, Manager, Process};
+pub use process::Manager;
+pub(crate) use process::{Ancestor, Process};
 pub use socket::{Family, Proto};
-pub(crate) use socket::{Socket, State};
+pub(crate) use socket::{Socket, State, made_key};

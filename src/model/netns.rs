@@ -75,8 +75,11 @@ pub(crate) struct NamespaceList {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) enum NotEntered {
     /// Entering needs root (CAP_SYS_ADMIN), and no member's `/proc/PID/net` was readable.
+    /// (Only Linux's backend says this and `Vanished`: elsewhere there are no others.)
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     NotPermitted,
     /// It went away while portwho looked (its last process exited, it was deleted).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     Vanished,
     /// Anything else, in the system's words.
     Failed(String),

@@ -161,8 +161,12 @@ pub struct Socket {
     /// `None` for listening and unconnected sockets (the kernel reports `*:0`).
     pub remote: Option<SocketAddr>,
     pub state: State,
-    /// The socket's owner as the kernel records it.
-    pub uid: u32,
+    /// The socket's owner as the kernel records it; `None` where the platform records none
+    /// (Windows).
+    pub uid: Option<u32>,
+    /// The key that joins the socket to the processes holding it: the socket's inode on
+    /// Linux; on platforms without socket inodes, a key the backend made ([`made_key`]).
+    /// 0 for a socket no process holds (TIME_WAIT).
     pub inode: u64,
     /// For IPv6 sockets, whether IPV6_V6ONLY is set (`None` when the source does not say:
     /// the `/proc/net` tables do not).
@@ -176,11 +180,46 @@ impl Socket {
     pub fn family(&self) -> Family {
         Family::of(self.local.ip())
     }
+
+    /// The socket's inode, when `inode` is one and not a key a backend made.
+    pub(crate) fn inode_known(&self) -> Option<u64> {
+        (self.inode & MADE_KEY == 0).then_some(self.inode)
+    }
+}
+
+/// The bit that marks a key made by a backend for a platform without socket inodes
+/// (Windows, macOS). Linux numbers socket inodes with 32 bits (sockfs takes them from
+/// `get_next_ino`), so no inode has it.
+const MADE_KEY: u64 = 1 << 63;
+
+/// A key for a socket on a platform without socket inodes, from a number that tells it
+/// from the other sockets (a hash of its row, a kernel handle): never 0, never an inode.
+pub(crate) fn made_key(distinct: u64) -> u64 {
+    distinct | MADE_KEY
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn made_keys_are_never_inodes_nor_zero() {
+        let socket = |inode| Socket {
+            inode,
+            ..crate::model::testing::tcp("127.0.0.1:80", State::Listen, 0)
+        };
+        for distinct in [0, 1, u64::from(u32::MAX), u64::MAX] {
+            let key = made_key(distinct);
+            assert_ne!(key, 0);
+            assert_eq!(socket(key).inode_known(), None, "{distinct}");
+        }
+        assert_eq!(socket(4_294_967_295).inode_known(), Some(4_294_967_295));
+        assert_eq!(
+            socket(0).inode_known(),
+            Some(0),
+            "TIME_WAIT's inode 0, as Linux says"
+        );
+    }
 
     #[test]
     fn names_read_back_what_as_str_and_json_spell() {

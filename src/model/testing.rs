@@ -9,7 +9,7 @@ pub(crate) fn socket(local: &str, proto: Proto, state: State) -> Socket {
         local: local.parse().expect("a socket address"),
         remote: None,
         state,
-        uid: 0,
+        uid: Some(0),
         inode: 1,
         v6only: None,
         netns: 0,

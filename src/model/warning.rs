@@ -7,7 +7,9 @@ use super::NotEntered;
 /// Something the user should hear about a read that still produced an answer.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) enum Warning {
-    /// Lines of a socket table that did not parse, and were skipped.
+    /// Lines of a socket table that did not parse, and were skipped. (Only Linux's
+    /// backend says this and `NetlinkRefused`: its tables are text, read over netlink.)
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     MalformedLines { path: PathBuf, count: usize },
     /// Sockets the kernel reported in a state this version does not know.
     UnknownStates { count: usize },
@@ -22,6 +24,7 @@ pub(crate) enum Warning {
     ContainerStateDenied,
     /// Netlink could not be used; the `/proc/net` text tables were read instead. The
     /// reason is the system's own error text. Said only with `-v`: the answer is the same.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     NetlinkRefused { reason: String },
 }
 

@@ -367,7 +367,7 @@ mod tests {
             ..Process::default()
         };
         let socket = Socket {
-            uid: 1000,
+            uid: Some(1000),
             inode: 7,
             ..testing::socket("127.0.0.1:8080", Proto::Tcp, State::Listen)
         };

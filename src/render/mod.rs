@@ -205,7 +205,7 @@ pub(crate) mod tests {
                 local: local.parse().unwrap(),
                 remote: None,
                 state: State::Listen,
-                uid: 1000,
+                uid: Some(1000),
                 inode,
                 v6only: None,
                 netns: 0,

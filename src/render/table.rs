@@ -199,9 +199,12 @@ fn user(e: &Entry, cells: &mut Cells) {
     }
     match &e.socket_user {
         Some(user) => cells.text.push_str(&escape(user)),
-        None => {
-            let _ = write!(cells.text, "{}", e.socket.uid);
-        }
+        None => match e.socket.uid {
+            Some(uid) => {
+                let _ = write!(cells.text, "{uid}");
+            }
+            None => cells.text.push('-'),
+        },
     }
 }
 
@@ -385,7 +388,7 @@ mod tests {
                         } else {
                             State::Listen
                         },
-                        uid: 7,
+                        uid: Some(7),
                         inode: 1,
                         v6only: None,
                         netns: 0,

@@ -197,3 +197,31 @@ fn no_cycle_between_modules() {
         .collect();
     assert_eq!(ordered, nodes.len(), "modules on a cycle: {cyclic:?}");
 }
+
+#[test]
+fn only_the_backend_switches_on_the_platform() {
+    // Above `backend/`, the code is the same on every platform; lib.rs lists the Linux
+    // parsers for the fuzz targets, and the model marks its few Linux-only variants as not
+    // dead elsewhere.
+    let switches = |line: &str| {
+        line.contains("cfg")
+            && ["target_os", "windows", "unix"]
+                .iter()
+                .any(|os| line.contains(os))
+    };
+    for (name, files) in modules() {
+        for (path, text) in files {
+            for line in text.lines().map(str::trim).filter(|l| switches(l)) {
+                let allowed = name == "backend"
+                    || name == "lib"
+                    || (name == "model"
+                        && line == "#[cfg_attr(not(target_os = \"linux\"), allow(dead_code))]");
+                assert!(
+                    allowed,
+                    "{} switches on the platform ({line}): only backend/ may, see ARCHITECTURE.md",
+                    path.display()
+                );
+            }
+        }
+    }
+}

@@ -543,7 +543,7 @@ fn socket(msg: &[u8], table: Table) -> Result<Option<Socket>, NetlinkError> {
         local,
         remote,
         state,
-        uid: ne_u32(msg, 64)?,
+        uid: Some(ne_u32(msg, 64)?),
         inode: u64::from(ne_u32(msg, 68)?),
         v6only: (family == Family::Ipv6)
             .then(|| attribute_u8(&msg[INET_DIAG_MSG_LEN..], INET_DIAG_SKV6ONLY).map(|v| v != 0))
@@ -744,7 +744,7 @@ mod tests {
                 local: "127.0.0.1:8080".parse().unwrap(),
                 remote: None,
                 state: State::Listen,
-                uid: 1000,
+                uid: Some(1000),
                 inode: 4242,
                 v6only: None,
                 netns: 0,
@@ -786,7 +786,7 @@ mod tests {
                 local: "[2001:db8::1]:443".parse().unwrap(),
                 remote: Some("[2001:db8::5:6]:51000".parse().unwrap()),
                 state: State::Established,
-                uid: 33,
+                uid: Some(33),
                 inode: 0xdead_beef,
                 v6only: None,
                 netns: 0,
@@ -1279,25 +1279,34 @@ mod tests {
         let sockets = dump(&SocketQuery::default()).unwrap();
 
         let s = find(&sockets, inode_of(&tcp4)).expect("IPv4 listener");
-        assert_eq!((s.proto, s.state, s.uid), (Proto::Tcp, State::Listen, uid));
+        assert_eq!(
+            (s.proto, s.state, s.uid),
+            (Proto::Tcp, State::Listen, Some(uid))
+        );
         assert_eq!(s.local, tcp4.local_addr().unwrap());
         assert_eq!(s.remote, None);
         if let Some(tcp6) = &tcp6 {
             let s = find(&sockets, inode_of(tcp6)).expect("IPv6 listener");
-            assert_eq!((s.proto, s.state, s.uid), (Proto::Tcp, State::Listen, uid));
+            assert_eq!(
+                (s.proto, s.state, s.uid),
+                (Proto::Tcp, State::Listen, Some(uid))
+            );
             assert_eq!(s.local, tcp6.local_addr().unwrap());
             assert_eq!(s.family(), Family::Ipv6);
             assert_eq!(s.remote, None);
         }
         let s = find(&sockets, inode_of(&udp4)).expect("UDP socket");
-        assert_eq!((s.proto, s.state, s.uid), (Proto::Udp, State::Unconn, uid));
+        assert_eq!(
+            (s.proto, s.state, s.uid),
+            (Proto::Udp, State::Unconn, Some(uid))
+        );
         assert_eq!(s.local, udp4.local_addr().unwrap());
         assert_eq!(s.remote, None);
         for (stream, what) in [(&pair.client, "client"), (&pair.server, "server")] {
             let s = find(&sockets, inode_of(stream)).expect(what);
             assert_eq!(
                 (s.proto, s.state, s.uid),
-                (Proto::Tcp, State::Established, uid)
+                (Proto::Tcp, State::Established, Some(uid))
             );
             assert_eq!(s.local, stream.local_addr().unwrap());
             assert_eq!(s.remote, Some(stream.peer_addr().unwrap()));

@@ -98,7 +98,7 @@ pub fn parse_line(line: &str, proto: Proto) -> Option<Socket> {
         local,
         remote: (!(remote.port() == 0 && remote.ip().is_unspecified())).then_some(remote),
         state,
-        uid,
+        uid: Some(uid),
         inode,
         v6only: None,
         netns: 0,
@@ -141,7 +141,7 @@ mod tests {
         assert_eq!(s.local, "127.0.0.1:8080".parse().unwrap());
         assert_eq!(s.remote, None);
         assert_eq!(s.state, State::Listen);
-        assert_eq!((s.uid, s.inode), (1000, 123456));
+        assert_eq!((s.uid, s.inode), (Some(1000), 123456));
     }
 
     #[test]
@@ -232,7 +232,7 @@ mod tests {
                                 .map(|(ip, port)| SocketAddr::new(ip, port))
                                 .filter(|r| !(r.port() == 0 && r.ip().is_unspecified())),
                             state: State::from_kernel(proto, state).unwrap(),
-                            uid,
+                            uid: Some(uid),
                             inode,
                             v6only: None,
                             netns: 0,
@@ -261,7 +261,7 @@ mod tests {
                 encode(s.local),
                 encode(s.remote.unwrap_or(unspecified)),
                 kernel_code(s.state),
-                s.uid,
+                s.uid.unwrap_or(0),
                 s.inode
             )
         }
