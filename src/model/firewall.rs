@@ -13,7 +13,7 @@ use super::Proto;
 
 /// Every table of one network namespace, read in one generation.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Ruleset {
+pub(crate) struct Ruleset {
     pub tables: Vec<NfTable>,
     /// The ruleset generation the dump was read in (`NFTA_GEN_ID`).
     pub generation: u32,
@@ -21,7 +21,7 @@ pub struct Ruleset {
 
 /// An nftables address family (`NFPROTO_*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum NfFamily {
+pub(crate) enum NfFamily {
     /// `inet`: IPv4 and IPv6.
     Inet,
     Ip,
@@ -33,7 +33,7 @@ pub enum NfFamily {
 
 impl NfFamily {
     /// As `nft` spells it.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             NfFamily::Inet => "inet",
             NfFamily::Ip => "ip",
@@ -45,7 +45,7 @@ impl NfFamily {
     }
 
     /// The family number of `NFPROTO_*`.
-    pub fn from_number(n: u8) -> Option<NfFamily> {
+    pub(crate) fn from_number(n: u8) -> Option<NfFamily> {
         Some(match n {
             1 => NfFamily::Inet,
             2 => NfFamily::Ip,
@@ -59,7 +59,7 @@ impl NfFamily {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct NfTable {
+pub(crate) struct NfTable {
     pub family: Option<NfFamily>,
     pub name: String,
     pub chains: Vec<NfChain>,
@@ -68,7 +68,7 @@ pub struct NfTable {
 
 /// The netfilter hook a base chain is attached to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Hook {
+pub(crate) enum Hook {
     Prerouting,
     Input,
     Forward,
@@ -80,7 +80,7 @@ pub enum Hook {
 
 impl Hook {
     /// `NF_INET_*` (for `ip`, `ip6`, `inet`, `bridge`).
-    pub fn from_number(n: u32) -> Hook {
+    pub(crate) fn from_number(n: u32) -> Hook {
         match n {
             0 => Hook::Prerouting,
             1 => Hook::Input,
@@ -93,7 +93,7 @@ impl Hook {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct NfChain {
+pub(crate) struct NfChain {
     pub name: String,
     /// `None` for a regular chain, reached only by jump or goto.
     pub hook: Option<Hook>,
@@ -107,14 +107,14 @@ pub struct NfChain {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct NfRule {
+pub(crate) struct NfRule {
     pub handle: u64,
     pub exprs: Vec<Expr>,
 }
 
 /// A verdict, as `immediate` loads it into the verdict register or a chain's policy says.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     Accept,
     Drop,
     /// Go on with the next rule (`NFT_CONTINUE`).
@@ -131,7 +131,7 @@ pub enum Verdict {
 
 /// Where a value lives in a packet (`NFT_PAYLOAD_*_HEADER`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PayloadBase {
+pub(crate) enum PayloadBase {
     Link,
     Network,
     Transport,
@@ -140,7 +140,7 @@ pub enum PayloadBase {
 
 /// How `cmp` and `range` compare (`NFT_CMP_*`, `NFT_RANGE_*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CmpOp {
+pub(crate) enum CmpOp {
     Eq,
     Neq,
     Lt,
@@ -153,7 +153,7 @@ pub enum CmpOp {
 /// verdict register, 1–4 the 16-byte registers, 8–23 the 4-byte ones (`NFT_REG32_*`),
 /// which overlay the 16-byte ones.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Expr {
+pub(crate) enum Expr {
     /// Load `len` bytes at `offset` of a header into `dreg`.
     Payload {
         base: PayloadBase,
@@ -163,10 +163,20 @@ pub enum Expr {
     },
     /// Load packet metadata (`NFT_META_*`: `l4proto` 16, `nfproto` 15, `iif` 4,
     /// `iifname` 6, `oif` 5, `oifname` 7, `skuid` 10, `mark` 3, ...) into `dreg`.
-    Meta { key: u32, dreg: u32 },
+    Meta {
+        key: u32,
+        dreg: u32,
+    },
     /// Conntrack data (`NFT_CT_*`: `state` 0, `direction` 1, `status` 2, ...) into `dreg`.
-    Ct { key: u32, dreg: u32 },
-    Cmp { sreg: u32, op: CmpOp, data: Vec<u8> },
+    Ct {
+        key: u32,
+        dreg: u32,
+    },
+    Cmp {
+        sreg: u32,
+        op: CmpOp,
+        data: Vec<u8>,
+    },
     /// `dreg = (sreg & mask) ^ xor` over `len` bytes (a mask-and-xor bitwise).
     Bitwise {
         sreg: u32,
@@ -190,7 +200,10 @@ pub enum Expr {
         invert: bool,
     },
     /// Load a verdict (`dreg` 0) or a value.
-    Immediate { dreg: u32, data: Immediate },
+    Immediate {
+        dreg: u32,
+        data: Immediate,
+    },
     /// `dnat`/`snat` to the addresses and ports in these registers.
     Nat {
         kind: NatKind,
@@ -215,20 +228,20 @@ pub enum Expr {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Immediate {
+pub(crate) enum Immediate {
     Verdict(Verdict),
     Value(Vec<u8>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NatKind {
+pub(crate) enum NatKind {
     Snat,
     Dnat,
 }
 
 /// A named or anonymous set (or map) of a table.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct NfSet {
+pub(crate) struct NfSet {
     pub name: String,
     /// `NFT_SET_INTERVAL`: elements are ranges, each start followed by an end flagged
     /// `interval_end` (or carrying `key_end`).
@@ -241,7 +254,7 @@ pub struct NfSet {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct NfSetElement {
+pub(crate) struct NfSetElement {
     pub key: Vec<u8>,
     /// The end of a range, where the kernel keeps it with the start (`NFTA_SET_ELEM_KEY_END`).
     pub key_end: Option<Vec<u8>>,
@@ -253,7 +266,7 @@ pub struct NfSetElement {
 /// What the input path does with a new connection from another host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum FirewallVerdict {
+pub(crate) enum FirewallVerdict {
     Accept,
     Drop,
     Reject,
@@ -266,7 +279,7 @@ pub enum FirewallVerdict {
 
 /// The rule (or chain policy) that decided.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct RuleRef {
+pub(crate) struct RuleRef {
     pub family: &'static str,
     pub table: String,
     pub chain: String,
@@ -278,7 +291,7 @@ pub struct RuleRef {
 
 /// The firewall's say about one listening socket.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Firewall {
+pub(crate) struct Firewall {
     pub verdict: FirewallVerdict,
     pub rule: Option<RuleRef>,
     pub reason: String,
@@ -286,7 +299,7 @@ pub struct Firewall {
 
 /// A port forward the ruleset makes: a DNAT or REDIRECT rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RuleForward {
+pub(crate) struct RuleForward {
     pub proto: Proto,
     /// `None`: any destination address.
     pub host_addr: Option<IpAddr>,
