@@ -10,6 +10,7 @@ mod diff;
 mod error;
 pub mod exit;
 mod filter;
+mod firewall;
 mod forward;
 mod gather;
 mod generate;
