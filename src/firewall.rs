@@ -1,5 +1,5 @@
 //! What the firewall does with a new connection from another host to a listening socket,
-//! read from the nftables ruleset as the kernel holds it
+//! and the port forwards it makes: read from the nftables ruleset as the kernel holds it
 //! (`model::Ruleset`), never from the text of a configuration.
 //!
 //! Pure: the ruleset and the sockets come in, verdicts and forwards go out. The ruleset is
@@ -7,6 +7,7 @@
 //! address) is walked once, so many listeners cost little more than a few.
 
 mod compile;
+mod forwards;
 mod packet;
 mod report;
 mod rule;
@@ -22,7 +23,7 @@ mod tests;
 
 use std::net::IpAddr;
 
-use crate::model::{Firewall, FirewallVerdict, Proto, RuleRef, Ruleset, Socket};
+use crate::model::{Firewall, FirewallVerdict, Proto, RuleForward, RuleRef, Ruleset, Socket};
 
 use compile::{Compiled, QuickMap};
 use packet::{Ip, Packet, TCP, UDP};
@@ -116,6 +117,11 @@ impl<'r> Firewalls<'r> {
 /// The verdict for one socket; for many, `Firewalls` compiles the ruleset once.
 pub(crate) fn verdict(ruleset: &Ruleset, socket: &Socket) -> Firewall {
     Firewalls::new(ruleset).verdict(socket)
+}
+
+/// The DNAT and REDIRECT forwards of the ruleset (see `forwards::forwards`).
+pub(crate) fn forwards(ruleset: &Ruleset) -> Vec<RuleForward> {
+    forwards::forwards(ruleset)
 }
 
 /// Whether the contract gives a socket a `firewall` object: listening, and reachable from

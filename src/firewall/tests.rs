@@ -1,12 +1,12 @@
 //! The firewall's verdicts and forwards on hand-built rulesets shaped as nft builds them.
 
 use crate::model::{
-    CmpOp, Expr, Firewall, FirewallVerdict, Hook, NfFamily, NfSet, RuleRef, Ruleset, Socket,
-    Verdict,
+    CmpOp, Expr, Firewall, FirewallVerdict, Hook, NfFamily, NfSet, Proto, RuleForward, RuleRef,
+    Ruleset, Socket, Verdict,
 };
 
 use super::testing::*;
-use super::{Firewalls, applies, verdict};
+use super::{Firewalls, applies, forwards, verdict};
 
 fn check(ruleset: &Ruleset, socket: &Socket) -> Firewall {
     verdict(ruleset, socket)
@@ -955,4 +955,171 @@ fn rule_texts_read_like_nft() {
         text(vec![dport(TCP, 8080), dnat_to("172.17.0.2:80")]),
         "tcp dport 8080 dnat to 172.17.0.2:80"
     );
+}
+
+fn docker() -> Ruleset {
+    // iptables-nft's docker: PREROUTING jumps to DOCKER for local addresses (`fib daddr
+    // type local`, which portwho does not evaluate); DOCKER forwards 8080 from any
+    // interface but the bridge.
+    let fib = vec![Expr::Other("fib".into()), eq(&2u32.to_ne_bytes())];
+    ruleset(vec![table(
+        NfFamily::Ip,
+        "nat",
+        vec![
+            regular(
+                "DOCKER",
+                vec![rule([
+                    iifname(CmpOp::Neq, "docker0"),
+                    dport(TCP, 8080),
+                    vec![Expr::Passive("counter".into())],
+                    dnat_to("172.17.0.2:80"),
+                ])],
+            ),
+            base(
+                "PREROUTING",
+                Hook::Prerouting,
+                -100,
+                Verdict::Accept,
+                vec![rule([fib.clone(), vec![jump("DOCKER")]])],
+            ),
+            base(
+                "OUTPUT",
+                Hook::Output,
+                -100,
+                Verdict::Accept,
+                vec![rule([fib, vec![jump("DOCKER")]])],
+            ),
+        ],
+        vec![],
+    )])
+}
+
+#[test]
+fn docker_forwards_are_found_through_its_chain() {
+    let rs = docker();
+    assert_eq!(
+        forwards(&rs),
+        vec![RuleForward {
+            proto: Proto::Tcp,
+            host_addr: None,
+            host_port: 8080,
+            to_addr: Some("172.17.0.2".parse().unwrap()),
+            to_port: 80,
+            redirect: false,
+            rule: RuleRef {
+                family: "ip",
+                table: "nat".into(),
+                chain: "DOCKER".into(),
+                handle: Some(2),
+                text: "iifname != \"docker0\" tcp dport 8080 counter dnat to 172.17.0.2:80".into(),
+            },
+        }]
+    );
+}
+
+#[test]
+fn redirects_ranges_sets_and_maps_are_forwards() {
+    let pre = vec![
+        rule([dport(TCP, 2222), redirect_to(22)]),
+        rule([
+            daddr("1.2.3.4", false),
+            dport_range(UDP, 5000, 5002),
+            dnat_to("10.0.0.4:6000"),
+        ]),
+        rule([dport_in(TCP, "__set0"), redirect_to(7100)]),
+        rule([
+            dport(TCP, 9999),
+            vec![Expr::Immediate {
+                dreg: 1,
+                data: crate::model::Immediate::Value(vec![10, 0, 0, 3]),
+            }],
+            vec![Expr::Nat {
+                kind: crate::model::NatKind::Dnat,
+                family: Some(NfFamily::Ip),
+                addr_min: Some(1),
+                addr_max: None,
+                proto_min: None,
+                proto_max: None,
+            }],
+        ]),
+        // `dnat to tcp dport map @fw`: address and port from a map keyed by port.
+        rule([
+            l4proto(TCP),
+            vec![load_dport(), lookup("fw", Some(1))],
+            vec![Expr::Nat {
+                kind: crate::model::NatKind::Dnat,
+                family: Some(NfFamily::Ip),
+                addr_min: Some(1),
+                addr_max: None,
+                proto_min: Some(9),
+                proto_max: None,
+            }],
+        ]),
+        // Every port: not one forward per port.
+        rule([l4proto(TCP), dnat_to("10.9.9.9:1")]),
+    ];
+    let fw_map = NfSet {
+        name: "fw".into(),
+        map: true,
+        key_len: 2,
+        elements: vec![crate::model::NfSetElement {
+            key: 8081u16.to_be_bytes().to_vec(),
+            data: Some(crate::model::Immediate::Value(vec![
+                172, 17, 0, 3, 0, 80, 0, 0,
+            ])),
+            ..Default::default()
+        }],
+        ..NfSet::default()
+    };
+    let rs = ruleset(vec![table(
+        NfFamily::Ip,
+        "nat",
+        vec![base("pre", Hook::Prerouting, -100, Verdict::Accept, pre)],
+        vec![port_set("__set0", &[7000, 7001]), fw_map],
+    )]);
+    let got: Vec<String> = forwards(&rs)
+        .into_iter()
+        .map(|f| {
+            let host = f.host_addr.map_or("*".to_string(), |a| a.to_string());
+            let to = f
+                .to_addr
+                .map_or("(redirect)".to_string(), |a| a.to_string());
+            format!(
+                "{} {host}:{} -> {to}:{}",
+                f.proto.as_str(),
+                f.host_port,
+                f.to_port
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "tcp *:2222 -> (redirect):22",
+            "udp 1.2.3.4:5000 -> 10.0.0.4:6000",
+            "udp 1.2.3.4:5001 -> 10.0.0.4:6000",
+            "udp 1.2.3.4:5002 -> 10.0.0.4:6000",
+            "tcp *:7000 -> (redirect):7100",
+            "tcp *:7001 -> (redirect):7100",
+            "tcp *:9999 -> 10.0.0.3:9999",
+            "tcp *:8081 -> 172.17.0.3:80",
+        ]
+    );
+}
+
+#[test]
+fn a_huge_port_range_is_capped() {
+    let rs = ruleset(vec![table(
+        NfFamily::Ip,
+        "nat",
+        vec![base(
+            "pre",
+            Hook::Prerouting,
+            -100,
+            Verdict::Accept,
+            vec![rule([dport_range(TCP, 1, 60000), redirect_to(1)])],
+        )],
+        vec![],
+    )]);
+    assert_eq!(forwards(&rs).len(), super::forwards::MAX_PORTS_PER_RULE);
 }
