@@ -15,6 +15,8 @@ mod text;
 mod walk;
 
 #[cfg(test)]
+mod props;
+#[cfg(test)]
 mod shapes;
 #[cfg(test)]
 mod testing;
@@ -57,6 +59,15 @@ impl<'r> Firewalls<'r> {
             answers: QuickMap::default(),
             texts: QuickMap::default(),
             memo: Memo::new(),
+        }
+    }
+
+    /// The same verdicts without the index, the port classes or the shared walks.
+    #[cfg(test)]
+    fn plain(ruleset: &'r Ruleset) -> Firewalls<'r> {
+        Firewalls {
+            fw: Compiled::new(ruleset).without_index(),
+            ..Firewalls::new(ruleset)
         }
     }
 

@@ -132,6 +132,21 @@ impl<'r> Compiled<'r> {
         }
     }
 
+    /// The same ruleset walked rule by rule, every port its own class: what the index and
+    /// the classes must not change.
+    #[cfg(test)]
+    pub(super) fn without_index(mut self) -> Compiled<'r> {
+        for c in &mut self.chains {
+            c.index = ChainIndex {
+                any: (0..c.chain.rules.len() as u32).collect(),
+                ..ChainIndex::default()
+            };
+        }
+        self.ports = PortClasses::Each;
+        self.uses_daddr = true;
+        self
+    }
+
     pub(super) fn chain_named(&self, table: u32, name: &str) -> Option<u32> {
         self.tables.get(table as usize)?.chains.get(name).copied()
     }
