@@ -64,7 +64,9 @@ pub mod fuzzing {
         Table as WindowsTable, decode as decode_windows_table,
     };
     pub use crate::model::{
-        Container, ContainerState, Family, Manager, PortBinding, Proto, ProxyTarget, Runtime,
+        CmpOp, Container, ContainerState, Expr, Family, Hook, Immediate, Manager, NatKind, NfChain,
+        NfFamily, NfRule, NfSet, NfSetElement, NfTable, PayloadBase, PortBinding, Proto,
+        ProxyTarget, Ruleset, Runtime, Verdict,
     };
     pub use crate::target::parse as parse_target;
     pub use crate::text::escape;
@@ -484,5 +486,22 @@ mod tests {
         assert_eq!(by_port(5432)["firewall"]["verdict"], "accept");
         assert_eq!(by_port(5432)["firewall"]["rule"], serde_json::Value::Null);
         assert_eq!(by_port(5432)["firewall"]["reason"], "no firewall rules");
+    }
+
+    #[test]
+    fn a_ruleset_that_cannot_be_read_gives_unknown_verdicts_with_why() {
+        use crate::model::NoRuleset;
+        let fake = server();
+        fake.add_socket(socket("0.0.0.0:5432", State::Listen, 5));
+        fake.spawn(77, "postgres", &[5]);
+        fake.set_ruleset(0, Err(NoRuleset::NotPermitted));
+        let (_, out, _) = run_on(&fake, &["--json", ":5432"]);
+        let records: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let f = &records[0]["firewall"];
+        assert_eq!(f["verdict"], "unknown");
+        assert!(f["reason"].as_str().unwrap().contains("run as root"), "{f}");
+        fake.set_ruleset(0, Err(NoRuleset::LegacyIptables));
+        let (_, out, _) = run_on(&fake, &[":5432"]);
+        assert!(out.contains("  firewall unknown: legacy iptables"), "{out}");
     }
 }

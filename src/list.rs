@@ -276,8 +276,7 @@ fn label(
     }
     // A listener bound to loopback is out of other hosts' reach whatever the firewall says.
     if let Some(verdicts) = verdicts
-        && socket.state.is_listening()
-        && entry.exposure.beyond_loopback()
+        && firewall::applies(socket)
     {
         entry.firewall = verdicts.of(socket);
         crate::label::findings::weigh_firewall(&mut entry);
@@ -313,7 +312,7 @@ impl<'r> Verdicts<'r> {
                     .get_mut(&socket.netns)?
                     .verdict(socket),
             ),
-            Err(why) => Some(firewall::unknown(why)),
+            Err(why) => Some(firewall::unreadable(why)),
         }
     }
 }

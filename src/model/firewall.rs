@@ -33,7 +33,7 @@ pub enum NfFamily {
 
 impl NfFamily {
     /// As `nft` spells it.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             NfFamily::Inet => "inet",
             NfFamily::Ip => "ip",
@@ -45,7 +45,7 @@ impl NfFamily {
     }
 
     /// The family number of `NFPROTO_*`.
-    pub fn from_number(n: u8) -> Option<NfFamily> {
+    pub(crate) fn from_number(n: u8) -> Option<NfFamily> {
         Some(match n {
             1 => NfFamily::Inet,
             2 => NfFamily::Ip,
@@ -80,7 +80,7 @@ pub enum Hook {
 
 impl Hook {
     /// `NF_INET_*` (for `ip`, `ip6`, `inet`, `bridge`).
-    pub fn from_number(n: u32) -> Hook {
+    pub(crate) fn from_number(n: u32) -> Hook {
         match n {
             0 => Hook::Prerouting,
             1 => Hook::Input,
@@ -269,7 +269,7 @@ pub struct NfSetElement {
 
 /// Why a namespace's ruleset could not be read, so its verdicts are `unknown`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum NoRuleset {
+pub(crate) enum NoRuleset {
     /// Reading it needs CAP_NET_ADMIN.
     NotPermitted,
     /// Legacy iptables (`ip_tables`) is in use: its rules are not in nftables.
@@ -285,7 +285,7 @@ pub enum NoRuleset {
 /// What the input path does with a new connection from another host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum FirewallVerdict {
+pub(crate) enum FirewallVerdict {
     Accept,
     Drop,
     Reject,
@@ -298,7 +298,7 @@ pub enum FirewallVerdict {
 
 /// The rule (or chain policy) that decided.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct RuleRef {
+pub(crate) struct RuleRef {
     pub family: &'static str,
     pub table: String,
     pub chain: String,
@@ -310,7 +310,7 @@ pub struct RuleRef {
 
 /// The firewall's say about one listening socket.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Firewall {
+pub(crate) struct Firewall {
     pub verdict: FirewallVerdict,
     pub rule: Option<RuleRef>,
     pub reason: String,
@@ -318,7 +318,7 @@ pub struct Firewall {
 
 /// A port forward the ruleset makes: a DNAT or REDIRECT rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RuleForward {
+pub(crate) struct RuleForward {
     pub proto: Proto,
     /// `None`: any destination address.
     pub host_addr: Option<IpAddr>,

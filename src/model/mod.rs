@@ -26,10 +26,11 @@ pub(crate) use entry::{Category, Entry};
 pub(crate) use exposure::Exposure;
 pub(crate) use exposure::canonical;
 pub(crate) use finding::{Finding, Severity};
-pub(crate) use firewall::{
-    CmpOp, Expr, Firewall, FirewallVerdict, Hook, Immediate, NatKind, NfChain, NfFamily, NfRule,
-    NfSet, NfSetElement, NfTable, NoRuleset, PayloadBase, RuleForward, RuleRef, Ruleset, Verdict,
+pub use firewall::{
+    CmpOp, Expr, Hook, Immediate, NatKind, NfChain, NfFamily, NfRule, NfSet, NfSetElement, NfTable,
+    PayloadBase, Ruleset, Verdict,
 };
+pub(crate) use firewall::{Firewall, FirewallVerdict, NoRuleset, RuleForward, RuleRef};
 pub(crate) use host::Host;
 pub use netns::{ContainerState, PortBinding};
 pub(crate) use netns::{

@@ -142,7 +142,7 @@ pub(crate) struct Forward {
 /// A port forward on a host port: a DNAT or REDIRECT rule, or a docker-proxy; where it
 /// goes and who answers there (`--forwards`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PortForward {
+pub(crate) struct PortForward {
     /// `None`: any address.
     pub host_addr: Option<IpAddr>,
     pub host_port: u16,

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 /// Layers that take data and return data: they never name the backend, the gathering
 /// step, the actions or the composition root, and do no I/O of their own.
 const PURE: &[&str] = &[
-    "model", "text", "hash", "target", "filter", "join", "forward", "label", "diagnose", "diff",
-    "render", "exit", "signal",
+    "model", "text", "hash", "target", "filter", "join", "forward", "firewall", "label",
+    "diagnose", "diff", "render", "exit", "signal",
 ];
 
 /// What only the composition root (lib.rs, list.rs, config.rs), the gathering step and the

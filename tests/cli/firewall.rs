@@ -146,8 +146,17 @@ fn handle_of(ns: &Netns, chain: &str, port: u64) -> u64 {
 #[test]
 fn a_later_table_on_the_input_hook_can_still_drop() {
     let Some(host) = with(
-        "table ip first { chain input { type filter hook input priority 0; tcp dport 8443 accept } }
-         table ip second { chain input { type filter hook input priority 10; policy drop; } }",
+        "table ip first {
+  chain input {
+    type filter hook input priority 0;
+    tcp dport 8443 accept
+  }
+}
+table ip second {
+  chain input {
+    type filter hook input priority 10; policy drop;
+  }
+}",
         "[('tcp', '192.0.2.1', 8443)]",
     ) else {
         return;
@@ -285,7 +294,12 @@ fn dnat_and_redirect_are_forwards_and_explain_a_port_no_socket_holds() {
 #[test]
 fn the_audit_counts_a_closed_port_one_severity_lower() {
     let Some(host) = with(
-        "table inet filter { chain input { type filter hook input priority 0; policy drop; tcp dport 6380 accept } }",
+        "table inet filter {
+  chain input {
+    type filter hook input priority 0; policy drop;
+    tcp dport 6380 accept
+  }
+}",
         "[('tcp', '0.0.0.0', 6379), ('tcp', '0.0.0.0', 6380)]",
     ) else {
         return;
