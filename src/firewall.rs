@@ -15,6 +15,8 @@ mod text;
 mod walk;
 
 #[cfg(test)]
+mod bench;
+#[cfg(test)]
 mod props;
 #[cfg(test)]
 mod shapes;
