@@ -15,6 +15,8 @@ mod text;
 mod walk;
 
 #[cfg(test)]
+mod bench;
+#[cfg(test)]
 mod props;
 #[cfg(test)]
 mod shapes;
@@ -90,6 +92,11 @@ impl<'r> Firewalls<'r> {
         let mut firewall =
             |(ip, answer)| report::firewall(&self.fw, &mut self.texts, answer, what, ip);
         match (v6, v4) {
+            (Some((_, Answer::NoChain)), Some((_, Answer::NoChain))) => Firewall {
+                verdict: FirewallVerdict::Accept,
+                rule: None,
+                reason: "no base chain on the input hook for IPv6 or IPv4".to_string(),
+            },
             // The same answer for both families reads as one.
             (Some(a), Some(b)) if a.1 == b.1 => firewall(a),
             (Some(a), Some(b)) => {

@@ -645,6 +645,21 @@ fn families_apply_to_their_packets() {
     );
     let rs = ruleset(vec![v4_drop, v6_drop]);
     assert_eq!(check(&rs, &dual).verdict, FirewallVerdict::Drop);
+    // Neither family filtered: both named.
+    let arp = ruleset(vec![table(
+        NfFamily::Arp,
+        "a",
+        vec![input(Verdict::Drop, vec![])],
+        vec![],
+    )]);
+    let f = check(&arp, &dual);
+    assert_eq!(
+        (f.verdict, f.reason.as_str()),
+        (
+            FirewallVerdict::Accept,
+            "no base chain on the input hook for IPv6 or IPv4"
+        )
+    );
     // An IPv4-mapped address is IPv4.
     let rs = ruleset(vec![table(
         NfFamily::Ip6,
