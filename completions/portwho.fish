@@ -23,6 +23,7 @@ complete -c portwho -s n -l numeric -d 'Show port numbers only, no service names
 complete -c portwho -l no-owners -d 'Do not look for the processes that hold the sockets, like ss without -p'
 complete -c portwho -l json -d 'Print a JSON array of sockets on stdout, and nothing else there'
 complete -c portwho -s q -l quiet -d 'Print nothing; the exit status answers (for a listing: 0 matched, 1 nothing matched)'
+complete -c portwho -l forwards -d 'List the port forwards instead of sockets: DNAT and REDIRECT rules, and docker-proxy'
 complete -c portwho -l audit -d 'Audit what this host exposes; exit 3 on a finding at or above --fail-on'
 complete -c portwho -s v -l verbose -d 'Also say on stderr how the owners were found and what the scan read and skipped'
 complete -c portwho -l kill -d 'Signal the processes listening on the selected ports, then wait until they are free'
