@@ -112,10 +112,12 @@ impl View<'_> {
     /// A firewall rule's forward, joined to the container and the processes at its
     /// target (a redirect's target is the host itself, in the rule's namespace).
     pub(crate) fn rule_forward(&self, netns: u64, rule: &RuleForward) -> PortForward {
-        let place = match rule.to_addr {
-            Some(to) => container_at(to, self.containers).and_then(|c| self.place_of(c)),
-            None => self.places.get(&netns),
-        };
+        // A container's address, or else one of the rule's own host (a redirect's always).
+        let place = rule
+            .to_addr
+            .and_then(|to| container_at(to, self.containers))
+            .and_then(|c| self.place_of(c))
+            .or_else(|| self.places.get(&netns));
         let processes = match (place, rule.to_addr) {
             (Some(place), Some(to)) => {
                 self.holders_at(place.netns.inode, rule.proto, to, rule.to_port)

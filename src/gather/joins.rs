@@ -86,6 +86,7 @@ pub(super) fn read(
     }
     forwarded_targets(wanted.forwards, &joined, &mut targets);
     read_targets(backend, namespaces, targets, &mut joined);
+    read_local_targets(backend, namespaces, wanted.forwards, &mut joined);
     let mut seen: HashSet<u64> = sockets.iter().map(|s| s.inode).collect();
     joined
         .behind
@@ -179,6 +180,38 @@ fn read_host_ports(backend: &dyn Backend, sockets: &[Socket], joined: &mut Joine
     }
     if let Ok(table) = backend.sockets(&listeners_on(&ports)) {
         joined.behind.extend(table.sockets);
+    }
+}
+
+/// The listeners of the rules' own namespaces that their forwards go to: a redirect's,
+/// and a DNAT's to an address no container has (one of the host's own).
+fn read_local_targets(
+    backend: &dyn Backend,
+    namespaces: &[Namespace],
+    forwards: &[(u64, RuleForward)],
+    joined: &mut Joined,
+) {
+    for ns in namespaces {
+        let ports: Ports = forwards
+            .iter()
+            .filter(|(netns, f)| {
+                *netns == ns.netns.inode
+                    && f.to_addr
+                        .is_none_or(|to| forward::container_at(to, &joined.containers).is_none())
+            })
+            .map(|(_, f)| (f.proto, f.to_port))
+            .collect();
+        if ports.is_empty() {
+            continue;
+        }
+        let query = listeners_on(&ports);
+        let read = match ns.own {
+            true => backend.sockets(&query).ok(),
+            false => backend.sockets_in(ns, &query).ok(),
+        };
+        joined
+            .behind
+            .extend(read.into_iter().flat_map(|t| t.sockets));
     }
 }
 

@@ -129,8 +129,10 @@ pub(crate) fn weigh_firewall(e: &mut Entry) {
                 ));
             }
             FirewallVerdict::Conditional => {
-                f.message
-                    .push_str(&format!("; the firewall opens it {}", firewall.reason));
+                f.message.push_str(&format!(
+                    "; the firewall opens it only to some ({})",
+                    firewall.reason
+                ));
             }
             FirewallVerdict::Accept | FirewallVerdict::Unknown => {}
         }
