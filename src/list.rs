@@ -37,7 +37,7 @@ pub(crate) fn run(
         printer,
         explain,
         // Where a published port goes is shown in JSON and in the cards.
-        joins: config.owners && (config.format == Format::Json || explain),
+        joins: config.owners && (matches!(config.format, Format::Json | Format::Jsonl) || explain),
     };
     let mut snapshot = listing.read()?;
     messages.warnings(&snapshot.warnings);
@@ -93,7 +93,10 @@ impl Listing<'_> {
             services: (!config.numeric).then_some(self.services),
             ephemeral: host.ephemeral.clone(),
             users: &snapshot.users,
-            findings: config.format == Format::Json || matches!(config.mode, Mode::Audit { .. }),
+            findings: matches!(
+                config.format,
+                Format::Json | Format::Jsonl | Format::Prometheus
+            ) || matches!(config.mode, Mode::Audit { .. }),
         };
         if !filters.commands.is_empty() || !filters.uids.is_empty() {
             let entry = |s: &Socket| label(&labeller, &snapshot, None, s, snapshot.holders(s));
