@@ -125,3 +125,70 @@ impl Render for JsonLines {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::testing::{entry, tcp};
+    use crate::model::{Listener, Spelled, State};
+
+    fn lines_of(out: Vec<u8>) -> Vec<Value> {
+        String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn a_record_a_line_and_a_change_a_line() {
+        let now = entry(tcp("127.0.0.1:8080", State::Listen, 7));
+        let mut out = Vec::new();
+        let both = [now.clone(), now.clone()];
+        JsonLines.rows(&&both[..], &mut out).unwrap();
+        let records = lines_of(out);
+        assert_eq!(records.len(), 2);
+        assert_eq!(records[0]["local_port"], 8080);
+
+        let raw = serde_json::json!({"proto": "tcp", "local_addr": "0.0.0.0", "local_port": 22});
+        let saved = Listener {
+            proto: Spelled::Known(crate::model::Proto::Tcp),
+            local_addr: Spelled::Known("0.0.0.0".parse().unwrap()),
+            local_port: 22,
+            place: None,
+            programs: Default::default(),
+            raw,
+        };
+        let changes = [
+            Change::Added(&now),
+            Change::Removed(&saved),
+            Change::Changed {
+                before: &saved,
+                after: &now,
+            },
+        ];
+        let mut out = Vec::new();
+        JsonLines.changes(&changes, "base.json", &mut out).unwrap();
+        let text = String::from_utf8(out.clone()).unwrap();
+        assert!(
+            text.starts_with("{\"change\":\"added\",\"proto\":\"tcp\""),
+            "{text}"
+        );
+        let lines = lines_of(out);
+        assert_eq!(lines[0]["inode"], 7);
+        assert_eq!(
+            lines[1],
+            serde_json::json!({"change": "removed", "proto": "tcp", "local_addr": "0.0.0.0", "local_port": 22})
+        );
+        assert_eq!(lines[2]["change"], "changed");
+        assert_eq!(lines[2]["local_port"], 8080);
+        assert_eq!(lines[2]["before"]["local_port"], 22);
+
+        let mut out = Vec::new();
+        JsonLines.free_ports(&[8000, 8001], &mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "{\"port\":8000}\n{\"port\":8001}\n"
+        );
+    }
+}

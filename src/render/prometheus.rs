@@ -268,3 +268,115 @@ impl Render for Prometheus {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::testing::{entry, process, tcp};
+    use crate::model::{Finding, Socket};
+
+    fn run(entries: &[Entry], own_netns: u64) -> String {
+        let scrape = Scrape {
+            started_unix: Duration::from_secs(1_700_000_000),
+            started: Instant::now(),
+            own_netns,
+        };
+        let mut out = Vec::new();
+        Prometheus::new(Some(scrape))
+            .rows(&entries, &mut out)
+            .unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    fn held(socket: Socket, processes: Vec<Process>) -> Entry {
+        Entry {
+            processes: processes.into_iter().map(Arc::new).collect(),
+            ..entry(socket)
+        }
+    }
+
+    #[test]
+    fn a_forked_server_is_one_series_named_after_its_master() {
+        let master = process(10, "nginx");
+        let worker = |pid| Process {
+            ppid: Some(10),
+            ..process(pid, "nginx: worker")
+        };
+        let socket = tcp("0.0.0.0:80", State::Listen, 1);
+        let text = run(&[held(socket, vec![worker(12), master, worker(11)])], 0);
+        assert!(text.contains(
+            "portwho_socket_listening{proto=\"tcp\",family=\"ipv4\",addr=\"0.0.0.0\",port=\"80\",\
+             service=\"\",process=\"nginx\",user=\"alice\",exposure=\"all\",netns=\"host\"} 1\n"
+        ), "{text}");
+    }
+
+    #[test]
+    fn sockets_with_the_same_labels_are_one_series_counting_them() {
+        let p = || vec![process(10, "envoy")];
+        let entries = [
+            held(tcp("127.0.0.1:8080", State::Listen, 1), p()),
+            held(tcp("127.0.0.1:8080", State::Listen, 2), p()),
+            entry(tcp("127.0.0.1:8080", State::TimeWait, 0)),
+        ];
+        let text = run(&entries, 0);
+        let series: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("portwho_socket_listening{"))
+            .collect();
+        assert_eq!(series.len(), 1, "{text}");
+        assert!(series[0].ends_with("} 2"), "{text}");
+        assert!(text.contains("portwho_sockets{state=\"LISTEN\",proto=\"tcp\"} 2\n"));
+        assert!(text.contains("portwho_sockets{state=\"TIME_WAIT\",proto=\"tcp\"} 1\n"));
+        assert!(text.contains("portwho_sockets{state=\"UNCONN\",proto=\"udp\"} 0\n"));
+    }
+
+    #[test]
+    fn label_values_are_escaped_as_the_format_says() {
+        assert_eq!(value("x\"} 1\n"), "x\\\"} 1\\n");
+        assert_eq!(value("a\\b"), "a\\\\b");
+        assert_eq!(value("\u{1b}[2J\u{202e}"), "\\\\x1b[2J\\\\u{202e}");
+        assert_eq!(value("nginx: worker"), "nginx: worker");
+        let hostile = process(10, "x\"} 1\n");
+        let text = run(
+            &[held(tcp("127.0.0.1:1", State::Listen, 1), vec![hostile])],
+            0,
+        );
+        assert!(text.contains(",process=\"x\\\"} 1\\n\","), "{text}");
+        assert_eq!(
+            text.lines().filter(|l| l.starts_with("portwho_")).count(),
+            9
+        );
+    }
+
+    #[test]
+    fn findings_hidden_owners_and_the_run_itself() {
+        let mut flagged = entry(tcp("0.0.0.0:6379", State::Listen, 1));
+        flagged.findings = vec![
+            Finding {
+                severity: Severity::High,
+                code: "unauthenticated-datastore",
+                message: String::new(),
+            },
+            Finding {
+                severity: Severity::Low,
+                code: "owner-hidden",
+                message: String::new(),
+            },
+        ];
+        flagged.owners_hidden = true;
+        flagged.socket.netns = 7;
+        let text = run(&[flagged], 9);
+        for line in [
+            "portwho_findings{severity=\"high\"} 1\n",
+            "portwho_findings{severity=\"medium\"} 0\n",
+            "portwho_findings{severity=\"low\"} 1\n",
+            "portwho_hidden_owners 1\n",
+            "# TYPE portwho_last_run_timestamp_seconds gauge\nportwho_last_run_timestamp_seconds 1700000000.",
+            "# TYPE portwho_scrape_duration_seconds gauge\nportwho_scrape_duration_seconds 0.",
+            // Not the caller's namespace, and nothing names it.
+            ",process=\"\",user=\"0\",exposure=\"all\",netns=\"7\"} 1\n",
+        ] {
+            assert!(text.contains(line), "{line:?} in\n{text}");
+        }
+    }
+}

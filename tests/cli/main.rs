@@ -17,6 +17,7 @@ mod dockerd;
 mod docs;
 mod errors;
 mod fixtures;
+mod fleet;
 mod live;
 mod netns;
 mod output;
