@@ -26,7 +26,10 @@ Examples:
                                    then wait until the port is free
   portwho --kill --yes --signal KILL 127.0.0.1:3000/tcp
   portwho --free 8000 --count 3    three unused ports from 8000 on
-  portwho --wait-listen :5432 --timeout 30 && psql ...";
+  portwho --wait-listen :5432 --timeout 30 && psql ...
+  portwho --watch                  listeners as they open and close, every 2 s
+  portwho --prometheus --output /var/lib/prometheus/node-exporter/portwho.prom
+                                   metrics for node_exporter's textfile collector";
 
 /// Under `-h`: a taste, and where the rest is.
 const SHORT_EXAMPLES: &str = "\
