@@ -1,10 +1,13 @@
 //! The JSON output: one array, one object per socket, field names fixed by the contract.
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry as Slot;
 use std::io::{self, Write};
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use serde::Serialize;
+use serde_json::value::RawValue;
 
 use super::Rows;
 use super::time::Rfc3339;
@@ -54,12 +57,55 @@ impl<T: std::fmt::Display> Serialize for Shown<T> {
 }
 
 /// The holders of a socket, as an array of process records.
-struct Holders<'a>(&'a [Arc<Process>]);
+struct Holders<'a> {
+    list: &'a [Arc<Process>],
+    /// In the listing's array: the records already written, to write again as they are.
+    written: Option<&'a Written>,
+}
+
+impl<'a> Holders<'a> {
+    fn of(list: &'a [Arc<Process>]) -> Self {
+        Holders {
+            list,
+            written: None,
+        }
+    }
+}
 
 impl Serialize for Holders<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.0.iter().map(|p| ProcessRecord::from(&**p)))
+        use serde::ser::{Error, SerializeSeq};
+        let Some(written) = self.written else {
+            return serializer.collect_seq(self.list.iter().map(|p| ProcessRecord::from(&**p)));
+        };
+        let mut seq = serializer.serialize_seq(Some(self.list.len()))?;
+        for p in self.list {
+            let mut written = written.borrow_mut();
+            let text = match written.entry(Arc::as_ptr(p) as usize) {
+                Slot::Occupied(known) => known.into_mut(),
+                Slot::Vacant(new) => {
+                    new.insert((Arc::clone(p), nested(p).map_err(S::Error::custom)?))
+                }
+            };
+            seq.serialize_element(&*text.1)?;
+        }
+        seq.end()
     }
+}
+
+/// Process records already written in the listing's array, by the address of the shared
+/// process (kept alive here, so that no other process can take its address). One process
+/// may hold thousands of sockets, and its record, half of each socket's, was serialized
+/// again for every one of them.
+type Written = std::cell::RefCell<HashMap<usize, (Arc<Process>, Box<RawValue>)>>;
+
+/// A process record as `to_writer_pretty` writes it in the listing's array: an element of
+/// the `processes` of a record of the array, three levels deep, so every line after its
+/// first is indented by three more levels. Newlines inside strings are escaped, so only
+/// the layout's own are indented.
+fn nested(p: &Process) -> serde_json::Result<Box<RawValue>> {
+    let text = serde_json::to_string_pretty(&ProcessRecord::from(p))?;
+    RawValue::from_string(text.replace('\n', "\n      "))
 }
 
 /// `{"inode": 4026531840, "name": "blue"}`; the inode is `null` where it is not known (a
@@ -152,7 +198,7 @@ impl<'a> From<&'a Forward> for ForwardRecord<'a> {
                 .as_ref()
                 .and_then(|p| p.container.as_deref())
                 .map(ContainerRecord::from),
-            processes: Holders(&f.processes),
+            processes: Holders::of(&f.processes),
         }
     }
 }
@@ -214,7 +260,7 @@ impl<'a> From<&'a Entry> for Record<'a> {
             exposure: e.exposure,
             interface: e.interface.as_deref(),
             findings: &e.findings,
-            processes: Holders(&e.processes),
+            processes: Holders::of(&e.processes),
             netns: NetnsRecord::of(s.netns, e.place.as_deref()),
             container: e
                 .place
@@ -229,7 +275,10 @@ impl<'a> From<&'a Entry> for Record<'a> {
 
 /// The array, serialized record by record as it is written: no second copy of every
 /// socket in memory.
-struct Records<'a>(&'a dyn Rows);
+struct Records<'a> {
+    rows: &'a dyn Rows,
+    written: Written,
+}
 
 impl Serialize for Records<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -238,8 +287,10 @@ impl Serialize for Records<'_> {
         // `Rows::each` speaks io::Error; the serializer's own error is kept aside and
         // returned as it was.
         let mut failed = None;
-        let _ = self.0.each(&mut |e| {
-            seq.serialize_element(&Record::from(e)).map_err(|err| {
+        let _ = self.rows.each(&mut |e| {
+            let mut record = Record::from(e);
+            record.processes.written = Some(&self.written);
+            seq.serialize_element(&record).map_err(|err| {
                 failed = Some(err);
                 io::Error::other("serialize")
             })
@@ -263,7 +314,11 @@ impl Json {
     /// The array for rows made as they are written.
     pub(crate) fn rows(&self, rows: &dyn Rows, out: &mut dyn Write) -> io::Result<()> {
         let mut out = buffered(out);
-        serde_json::to_writer_pretty(&mut out, &Records(rows))?;
+        let records = Records {
+            rows,
+            written: Written::default(),
+        };
+        serde_json::to_writer_pretty(&mut out, &records)?;
         writeln!(out)?;
         out.flush()
     }
@@ -361,6 +416,34 @@ mod tests {
             "forward": null
         }]);
         assert_eq!(value, expected);
+    }
+
+    /// A process's record, written once and copied for its other sockets, reads as if each
+    /// had been serialized in place.
+    #[test]
+    fn records_written_once_are_the_records_in_place() {
+        use crate::model::testing::{entry, process, tcp};
+        let hostile = Arc::new(Process {
+            cmdline: vec!["a\n  \"b\"".into(), String::new(), "\u{1b}[2J".into()],
+            exe: Some("/usr/bin/x\ny".into()),
+            ..process(7, "x\"} 1\n")
+        });
+        let other = Arc::new(process(8, "nginx"));
+        let with = |inode, holders: &[&Arc<Process>]| Entry {
+            processes: holders.iter().map(|p| Arc::clone(p)).collect(),
+            ..entry(tcp("127.0.0.1:80", State::Listen, inode))
+        };
+        let entries = [
+            with(1, &[&hostile]),
+            with(2, &[&hostile, &other]),
+            with(3, &[]),
+            with(4, &[&other, &hostile]),
+        ];
+        let mut out = Vec::new();
+        Json.render(&entries, &mut out).unwrap();
+        let records: Vec<Record> = entries.iter().map(Record::from).collect();
+        let in_place = serde_json::to_string_pretty(&records).unwrap() + "\n";
+        assert_eq!(String::from_utf8(out).unwrap(), in_place);
     }
 
     #[test]
