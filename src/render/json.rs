@@ -80,11 +80,11 @@ impl Serialize for Holders<'_> {
         };
         let mut seq = serializer.serialize_seq(Some(self.list.len()))?;
         for p in self.list {
-            let mut written = written.borrow_mut();
-            let text = match written.entry(Arc::as_ptr(p) as usize) {
+            let mut known = written.known.borrow_mut();
+            let text = match known.entry(Arc::as_ptr(p) as usize) {
                 Slot::Occupied(known) => known.into_mut(),
                 Slot::Vacant(new) => {
-                    new.insert((Arc::clone(p), nested(p).map_err(S::Error::custom)?))
+                    new.insert((Arc::clone(p), (written.form)(p).map_err(S::Error::custom)?))
                 }
             };
             seq.serialize_element(&*text.1)?;
@@ -93,11 +93,35 @@ impl Serialize for Holders<'_> {
     }
 }
 
-/// Process records already written in the listing's array, by the address of the shared
-/// process (kept alive here, so that no other process can take its address). One process
-/// may hold thousands of sockets, and its record, half of each socket's, was serialized
-/// again for every one of them.
-type Written = std::cell::RefCell<HashMap<usize, (Arc<Process>, Box<RawValue>)>>;
+/// A process, and its record as written.
+type Known = (Arc<Process>, Box<RawValue>);
+
+/// Process records already written, by the address of the shared process (kept alive
+/// here, so that no other process can take its address). One process may hold thousands
+/// of sockets, and its record, half of each socket's, was serialized again for every one.
+pub(super) struct Written {
+    known: std::cell::RefCell<HashMap<usize, Known>>,
+    /// How a record is laid out where it is written.
+    form: fn(&Process) -> serde_json::Result<Box<RawValue>>,
+}
+
+impl Written {
+    /// For the listing's array, as `to_writer_pretty` writes it.
+    fn pretty() -> Written {
+        Written {
+            known: Default::default(),
+            form: nested,
+        }
+    }
+
+    /// For a record a line (`--jsonl`).
+    pub(super) fn compact() -> Written {
+        Written {
+            known: Default::default(),
+            form: |p| RawValue::from_string(serde_json::to_string(&ProcessRecord::from(p))?),
+        }
+    }
+}
 
 /// A process record as `to_writer_pretty` writes it in the listing's array: an element of
 /// the `processes` of a record of the array, three levels deep, so every line after its
@@ -240,6 +264,14 @@ impl<'a> From<&'a Process> for ProcessRecord<'a> {
     }
 }
 
+impl<'a> Record<'a> {
+    /// The record, its holders' records copied from those already `written`.
+    pub(super) fn with(mut self, written: &'a Written) -> Self {
+        self.processes.written = Some(written);
+        self
+    }
+}
+
 impl<'a> From<&'a Entry> for Record<'a> {
     fn from(e: &'a Entry) -> Self {
         let s = &e.socket;
@@ -288,8 +320,7 @@ impl Serialize for Records<'_> {
         // returned as it was.
         let mut failed = None;
         let _ = self.rows.each(&mut |e| {
-            let mut record = Record::from(e);
-            record.processes.written = Some(&self.written);
+            let record = Record::from(e).with(&self.written);
             seq.serialize_element(&record).map_err(|err| {
                 failed = Some(err);
                 io::Error::other("serialize")
@@ -316,7 +347,7 @@ impl Json {
         let mut out = buffered(out);
         let records = Records {
             rows,
-            written: Written::default(),
+            written: Written::pretty(),
         };
         serde_json::to_writer_pretty(&mut out, &records)?;
         writeln!(out)?;

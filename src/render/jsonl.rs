@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::events::Event;
-use super::json::{Record, buffered};
+use super::json::{Record, Written, buffered};
 use super::time::rfc3339;
 use super::{Render, Rows};
 use crate::model::{Change, Entry, Severity};
@@ -85,8 +85,9 @@ impl Render for JsonLines {
 
     fn rows(&self, rows: &dyn Rows, out: &mut dyn Write) -> io::Result<()> {
         let mut out = buffered(out);
+        let written = Written::compact();
         rows.each(&mut |e| {
-            serde_json::to_writer(&mut out, &Record::from(e))?;
+            serde_json::to_writer(&mut out, &Record::from(e).with(&written))?;
             out.write_all(b"\n")
         })?;
         out.flush()
@@ -138,6 +139,31 @@ mod tests {
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect()
+    }
+
+    /// Holders' records written once and copied read as if serialized in place.
+    #[test]
+    fn a_line_is_the_record_in_place() {
+        use crate::model::Process;
+        use crate::model::testing::process;
+        use std::sync::Arc;
+        let shared = Arc::new(Process {
+            cmdline: vec!["a\n\"b\"".into()],
+            ..process(7, "x\"} 1\n")
+        });
+        let entries: Vec<Entry> = (1..4)
+            .map(|inode| Entry {
+                processes: vec![Arc::clone(&shared)],
+                ..entry(tcp("127.0.0.1:80", State::Listen, inode))
+            })
+            .collect();
+        let mut out = Vec::new();
+        JsonLines.rows(&&entries[..], &mut out).unwrap();
+        let in_place: String = entries
+            .iter()
+            .map(|e| serde_json::to_string(&Record::from(e)).unwrap() + "\n")
+            .collect();
+        assert_eq!(String::from_utf8(out).unwrap(), in_place);
     }
 
     #[test]
