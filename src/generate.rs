@@ -461,8 +461,7 @@ fn man(out: &mut dyn Write) -> io::Result<()> {
             .text([bold(*field)])
             .text([roman(*text)]);
     }
-    roff.control("SH", ["MONITORING"])
-        .text([roman(MONITORING)]);
+    roff.control("SH", ["MONITORING"]).text([roman(MONITORING)]);
     roff.control("SH", ["EXAMPLES"]);
     for (command, text) in EXAMPLES {
         roff.control("TP", [] as [&str; 0])

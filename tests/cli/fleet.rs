@@ -222,7 +222,11 @@ fn node_exporter_serves_the_textfile_portwho_writes() {
     assert_eq!(found.len(), 1, "{found:?}\n{metrics}");
     let (set, value) = &found[0];
     assert_eq!(value, "1");
-    let user = if is_root() { "root".to_string() } else { whoami() };
+    let user = if is_root() {
+        "root".to_string()
+    } else {
+        whoami()
+    };
     for (name, want) in [
         ("proto", "tcp"),
         ("family", "ipv4"),
@@ -238,10 +242,7 @@ fn node_exporter_serves_the_textfile_portwho_writes() {
     let found = series_of(&metrics, hostile_port);
     assert_eq!(found.len(), 1, "{metrics}");
     assert_eq!(label(&found[0].0, "process"), Some(HOSTILE));
-    assert!(
-        metrics.contains(r#"process="x\"} 1\n""#),
-        "{metrics}"
-    );
+    assert!(metrics.contains(r#"process="x\"} 1\n""#), "{metrics}");
     for family in [
         "portwho_sockets",
         "portwho_findings",
@@ -358,7 +359,11 @@ fn a_reader_racing_fifty_rewrites_never_sees_half_a_file() {
     }
     done.store(true, Ordering::Relaxed);
     let (reads, partial) = reader.join().unwrap();
-    assert!(partial.is_empty(), "{} partial reads: {partial:?}", partial.len());
+    assert!(
+        partial.is_empty(),
+        "{} partial reads: {partial:?}",
+        partial.len()
+    );
     assert!(reads > 50, "only {reads} reads");
     assert_eq!(dir.names(), ["portwho.prom"]);
 }
@@ -380,7 +385,13 @@ fn output_works_with_every_format() {
     }
     // --free too, and exit 1 with nothing matched still writes the (empty) answer.
     let file = dir.path().join("free");
-    let r = portwho_run(&["--free", "20000", "--jsonl", "--output", file.to_str().unwrap()]);
+    let r = portwho_run(&[
+        "--free",
+        "20000",
+        "--jsonl",
+        "--output",
+        file.to_str().unwrap(),
+    ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let text = std::fs::read_to_string(&file).unwrap();
     let port: Value = serde_json::from_str(text.trim()).unwrap();
