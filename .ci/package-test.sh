@@ -20,7 +20,9 @@ deb=target/debian/portwho.deb
 cargo deb --output "$deb"
 
 installed=no
+scratch=
 cleanup() {
+    [ -z "$scratch" ] || rm -rf "$scratch"
     if [ "$installed" = yes ]; then
         dpkg -r portwho >/dev/null
     fi
@@ -54,6 +56,37 @@ for file in \
     /usr/share/doc/portwho/README.md; do
     [ -f "$file" ] || fail "$file is missing"
 done
+# The units that refresh node_exporter's textfile metrics: installed, valid, disabled.
+units=/usr/lib/systemd/system
+for unit in portwho-prometheus.service portwho-prometheus.timer; do
+    [ -f "$units/$unit" ] || fail "$units/$unit is missing"
+    if compgen -G "/etc/systemd/system/*.wants/$unit" >/dev/null; then
+        fail "$unit is enabled; the package must ship it disabled"
+    fi
+done
+if command -v systemd-analyze >/dev/null; then
+    verified=$(systemd-analyze verify "$units/portwho-prometheus.service" \
+        "$units/portwho-prometheus.timer" 2>&1) || fail "systemd-analyze verify: $verified"
+fi
+# The service's command as it stands in the unit, writing into a scratch directory instead
+# of node_exporter's.
+textfile=/var/lib/prometheus/node-exporter
+exec_start=$(sed -n 's/^ExecStart=//p' "$units/portwho-prometheus.service")
+case $exec_start in
+"/usr/bin/portwho --prometheus --output $textfile/portwho.prom") ;;
+*) fail "unexpected ExecStart: $exec_start" ;;
+esac
+scratch=$(mktemp -d)
+/usr/bin/portwho --prometheus --output "$scratch/portwho.prom" || fail "the service's command failed"
+grep -q '^# TYPE portwho_socket_listening gauge$' "$scratch/portwho.prom" ||
+    fail "the service's command wrote no metrics: $(head -c 300 "$scratch/portwho.prom")"
+if command -v promtool >/dev/null; then
+    checked=$(promtool check metrics <"$scratch/portwho.prom" 2>&1) ||
+        fail "promtool check metrics: $checked"
+fi
+[ "$(ls -A "$scratch")" = portwho.prom ] || fail "left behind: $(ls -A "$scratch")"
+rm -rf "$scratch"
+
 # bash-completion loads completions/NAME on first use; this is what it does then.
 bash --norc -c 'source /usr/share/bash-completion/completions/portwho && complete -p portwho' |
     grep -q -- '-F _portwho_target' || fail "the bash completion does not register"
@@ -62,5 +95,6 @@ dpkg -r portwho >/dev/null
 installed=no
 [ ! -e /usr/bin/portwho ] || fail "/usr/bin/portwho is still there after dpkg -r"
 [ -z "$(man -w portwho 2>/dev/null)" ] || fail "the man page is still there after dpkg -r"
+[ ! -e "$units/portwho-prometheus.timer" ] || fail "the timer is still there after dpkg -r"
 
 echo "package-test: $deb installs, works and removes cleanly"

@@ -23,7 +23,7 @@ _portwho() {
 
     case "${cmd}" in
         portwho)
-            opts="-l -a -t -u -4 -6 -p -c -U -n -q -v -y -h -V --listening --all --tcp --udp --ipv4 --ipv6 --pid --command --user --numeric --no-owners --netns --json --quiet --color --forwards --audit --fail-on --diff --verbose --kill --signal --yes --timeout --free --count --wait-listen --wait-free --help --version"
+            opts="-l -a -t -u -4 -6 -p -c -U -n -q -v -y -h -V --listening --all --tcp --udp --ipv4 --ipv6 --pid --command --user --numeric --no-owners --netns --json --jsonl --prometheus --output --watch --quiet --color --forwards --audit --fail-on --diff --verbose --kill --signal --yes --timeout --free --count --wait-listen --wait-free --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -54,6 +54,25 @@ _portwho() {
                     return 0
                     ;;
                 --netns)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
+                    return 0
+                    ;;
+                --watch)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -2,6 +2,8 @@ complete -c portwho -s p -l pid -d 'Sockets held by this process (repeatable)' -
 complete -c portwho -s c -l command -d 'Sockets held by processes with this name (repeatable)' -r
 complete -c portwho -s U -l user -d 'Sockets held by this user, a name or a numeric uid (repeatable)' -r -f -a "(__fish_complete_users)"
 complete -c portwho -l netns -d 'Also read other network namespaces: all, an `ip netns` NAME, or a PID\'s' -r
+complete -c portwho -l output -d 'Write the answer to FILE instead of stdout, atomically' -r -F
+complete -c portwho -l watch -d 'Keep running, and every SECS seconds (default 2) print the sockets that opened and closed since the last look' -r
 complete -c portwho -l color -d 'When to use colour: auto, always or never' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -22,6 +24,8 @@ complete -c portwho -s 6 -l ipv6 -d 'IPv6 sockets only'
 complete -c portwho -s n -l numeric -d 'Show port numbers only, no service names'
 complete -c portwho -l no-owners -d 'Do not look for the processes that hold the sockets, like ss without -p'
 complete -c portwho -l json -d 'Print a JSON array of sockets on stdout, and nothing else there'
+complete -c portwho -l jsonl -d 'Print one JSON object a line instead of one array, for log pipelines'
+complete -c portwho -l prometheus -d 'Print the selection as Prometheus metrics (the text exposition format)'
 complete -c portwho -s q -l quiet -d 'Print nothing; the exit status answers (for a listing: 0 matched, 1 nothing matched)'
 complete -c portwho -l forwards -d 'List the port forwards instead of sockets: DNAT and REDIRECT rules, and docker-proxy'
 complete -c portwho -l audit -d 'Audit what this host exposes; exit 3 on a finding at or above --fail-on'

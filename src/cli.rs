@@ -26,7 +26,10 @@ Examples:
                                    then wait until the port is free
   portwho --kill --yes --signal KILL 127.0.0.1:3000/tcp
   portwho --free 8000 --count 3    three unused ports from 8000 on
-  portwho --wait-listen :5432 --timeout 30 && psql ...";
+  portwho --wait-listen :5432 --timeout 30 && psql ...
+  portwho --watch                  listeners as they open and close, every 2 s
+  portwho --prometheus --output /var/lib/prometheus/node-exporter/portwho.prom
+                                   metrics for node_exporter's textfile collector";
 
 /// Under `-h`: a taste, and where the rest is.
 const SHORT_EXAMPLES: &str = "\
@@ -129,6 +132,64 @@ pub struct Cli {
     /// Print a JSON array of sockets on stdout, and nothing else there.
     #[arg(long, conflicts_with = "quiet")]
     pub json: bool,
+
+    /// Print one JSON object a line instead of one array, for log pipelines.
+    ///
+    /// The records are --json's: a socket a line for the listing and --audit; for --diff a
+    /// change a line, the socket's record with "change" first ("added", "removed" with the
+    /// baseline's record, "changed" with the baseline's as "before"); for --free
+    /// {"port": N} a line; with --watch an event a line.
+    #[arg(long, conflicts_with_all = ["json", "quiet"])]
+    pub jsonl: bool,
+
+    /// Print the selection as Prometheus metrics (the text exposition format).
+    ///
+    /// portwho_socket_listening, one series per listening socket (the process label names
+    /// a forked server's master), portwho_sockets by state and protocol, portwho_findings by
+    /// severity, portwho_hidden_owners, portwho_last_run_timestamp_seconds and
+    /// portwho_scrape_duration_seconds. Exits 0 once written, even when nothing matched. With
+    /// --output, for node_exporter's textfile collector.
+    #[arg(
+        long,
+        conflicts_with_all = ["json", "jsonl", "quiet", "audit", "diff", "kill", "free", "wait_listen", "wait_free", "forwards"]
+    )]
+    pub prometheus: bool,
+
+    /// Write the answer to FILE instead of stdout, atomically.
+    ///
+    /// Written to a temporary file in FILE's directory, flushed to disk, then renamed over
+    /// FILE: a reader sees the old file or the new one, never half of one. Any format; for
+    /// node_exporter, --prometheus --output /var/lib/prometheus/node-exporter/portwho.prom.
+    #[arg(
+        long,
+        value_name = "FILE",
+        value_hint = ValueHint::FilePath,
+        conflicts_with_all = ["quiet", "kill", "wait_listen", "wait_free"]
+    )]
+    pub output: Option<PathBuf>,
+
+    /// Keep running, and every SECS seconds (default 2) print the sockets that opened and
+    /// closed since the last look.
+    ///
+    /// One line an event (open or close, with the time), or with --jsonl one JSON object
+    /// {"event", "time", ...the socket's record}. The first look prints nothing: only
+    /// what changes after it, as ss -E and inotifywait do (stderr says how many sockets it
+    /// started with). A socket is known by its inode and namespace, so a restarted server is
+    /// a close and an open. Fractions are allowed (0.5). A TARGET goes before --watch or
+    /// after its SECS (portwho --watch 2 :8080). Stops with exit status 0 on SIGINT or
+    /// SIGTERM.
+    #[arg(
+        long,
+        value_name = "SECS",
+        num_args = 0..=1,
+        default_missing_value = "2",
+        value_parser = parse_interval,
+        conflicts_with_all = [
+            "json", "quiet", "prometheus", "output", "audit", "diff", "kill", "free",
+            "wait_listen", "wait_free", "forwards",
+        ]
+    )]
+    pub watch: Option<Duration>,
 
     /// Print nothing; the exit status answers (for a listing: 0 matched, 1 nothing matched).
     #[arg(short, long)]
@@ -304,4 +365,18 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
         .ok()
         .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
         .ok_or_else(|| format!("'{text}' is not a number of seconds (such as 5 or 0.5)"))
+}
+
+/// `--watch`'s interval: seconds above 0, fractions allowed. A TARGET right after `--watch`
+/// lands here too, since SECS may be left out.
+fn parse_interval(text: &str) -> Result<Duration, String> {
+    match parse_seconds(text) {
+        Ok(interval) if !interval.is_zero() => Ok(interval),
+        Ok(_) => Err(format!(
+            "'{text}' is no interval: give a number of seconds above 0 (such as 2 or 0.5)"
+        )),
+        Err(_) => Err(format!(
+            "'{text}' is not a number of seconds (such as 2 or 0.5); a TARGET goes before --watch or after its SECS"
+        )),
+    }
 }

@@ -42,6 +42,8 @@ pub(crate) enum Mode {
     Generate(Generate),
     /// `--forwards`: the port forwards on the targets' ports, or all.
     Forwards,
+    /// `--watch`: look again every `interval`, and print what opened and closed.
+    Watch { interval: Duration },
 }
 
 /// What portwho knows about where it writes, read once by `main` from the environment.
@@ -73,6 +75,8 @@ pub struct Config {
     pub(crate) verbose: bool,
     /// Which network namespaces to read.
     pub(crate) netns: NetnsChoice,
+    /// `--output`: write the answer to this file, atomically, instead of stdout.
+    pub(crate) output: Option<PathBuf>,
 }
 
 impl Config {
@@ -122,6 +126,10 @@ impl Config {
             Format::Quiet
         } else if cli.json {
             Format::Json
+        } else if cli.jsonl {
+            Format::Jsonl
+        } else if cli.prometheus {
+            Format::Prometheus
         } else {
             Format::Table
         };
@@ -151,6 +159,7 @@ impl Config {
             width: terminal.width.filter(|_| terminal.stdout_is_tty),
             verbose: cli.verbose,
             netns,
+            output: cli.output,
         })
     }
 }
@@ -165,15 +174,20 @@ impl Config {
         if self.format == Format::Quiet && self.mode == Mode::List && !by_process {
             return None;
         }
-        Some(
-            if explain || self.format == Format::Json || self.mode != Mode::List {
-                Detail::Full
-            } else if filters.commands.is_empty() {
-                Detail::Names
-            } else {
-                Detail::Brief
-            },
-        )
+        // `--watch` shows rows as the listing does; machine formats want every field (and
+        // Prometheus the parent pids, to name a forked server's master).
+        let listing = matches!(self.mode, Mode::List | Mode::Watch { .. });
+        let machine = matches!(
+            self.format,
+            Format::Json | Format::Jsonl | Format::Prometheus
+        );
+        Some(if explain || machine || !listing {
+            Detail::Full
+        } else if filters.commands.is_empty() {
+            Detail::Names
+        } else {
+            Detail::Brief
+        })
     }
 
     /// How text for people looks, at `now` (seconds since the Unix epoch).
@@ -186,6 +200,7 @@ impl Config {
             netns: self.netns == NetnsChoice::All,
             targets: self.target_args.clone(),
             now,
+            scrape: None,
         }
     }
 }
@@ -228,6 +243,9 @@ fn mode(cli: &Cli, targets: &[target::Target], terminal: Terminal) -> Result<Mod
     }
     if let Some(path) = &cli.diff {
         return Ok(Mode::Diff { path: path.clone() });
+    }
+    if let Some(interval) = cli.watch {
+        return Ok(Mode::Watch { interval });
     }
     if let Some(start) = cli.free {
         return Ok(Mode::Free {

@@ -25,6 +25,15 @@ pub enum Error {
     Baseline { path: PathBuf, reason: String },
     #[error("cannot write output: {0}")]
     Output(#[source] io::Error),
+    /// `--output FILE`: its directory is missing or not writable, or the rename failed.
+    #[error("cannot write {path}: {source}")]
+    OutputFile {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("--watch cannot catch SIGINT and SIGTERM: {0}")]
+    Signals(#[source] io::Error),
     #[error("{0}")]
     Unsupported(String),
     #[error("{name}='{value}': expected {expected}")]

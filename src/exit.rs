@@ -48,6 +48,8 @@ pub enum Mode {
     Free,
     WaitListen,
     WaitFree,
+    Watch,
+    Prometheus,
 }
 
 impl Mode {
@@ -62,6 +64,8 @@ impl Mode {
             Mode::Free => "--free",
             Mode::WaitListen => "--wait-listen",
             Mode::WaitFree => "--wait-free",
+            Mode::Watch => "--watch",
+            Mode::Prometheus => "--prometheus",
         }
     }
 }
@@ -78,7 +82,7 @@ pub struct Status {
 
 /// Every status, grouped by mode, ascending within a mode. Each row is what the code
 /// returns: `list.rs` (listing, audit, diff), `action/kill.rs`, `action/free.rs`,
-/// `action/wait.rs`, and `main.rs` for errors.
+/// `action/wait.rs`, `watch.rs`, `lib.rs` for `--prometheus`, and `main.rs` for errors.
 pub const STATUSES: &[Status] = &[
     row(Mode::List, ExitCode::Matched, "at least one socket matched"),
     row(
@@ -147,6 +151,16 @@ pub const STATUSES: &[Status] = &[
         Mode::WaitFree,
         ExitCode::NoMatch,
         "the timeout passed first",
+    ),
+    row(
+        Mode::Watch,
+        ExitCode::Matched,
+        "stopped by SIGINT or SIGTERM, or its reader went away",
+    ),
+    row(
+        Mode::Prometheus,
+        ExitCode::Matched,
+        "the metrics were written, even with no socket",
     ),
 ];
 

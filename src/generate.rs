@@ -354,6 +354,25 @@ const CONTAINERS: &str = "ss, netstat and lsof see only their own network namesp
      namespace but held in another gets a diagnosis naming that namespace and container. \
      Namespaces that cannot be read (not root) are counted on stderr.";
 
+const MONITORING: &str = "--prometheus prints the selection (by default the listening \
+     sockets) in Prometheus' text exposition format: portwho_socket_listening, one series per \
+     listening socket with the labels proto, family, addr, port, service, process (a forked \
+     server's master), user, exposure and netns (host for portwho's own namespace); \
+     portwho_sockets by state and protocol; portwho_findings by severity; \
+     portwho_hidden_owners; portwho_last_run_timestamp_seconds and \
+     portwho_scrape_duration_seconds. It exits 0 once they are written. With --output \
+     /var/lib/prometheus/node-exporter/portwho.prom, node_exporter's textfile collector \
+     serves them: the file is written beside its final name, synced, then renamed over it, \
+     so the collector never reads half of one. The Debian package installs \
+     portwho-prometheus.service and portwho-prometheus.timer, which run exactly that every \
+     minute; they are disabled until systemctl enable --now portwho-prometheus.timer. \
+     --jsonl prints --json's records one object a line for log pipelines (--diff: a change \
+     a line with \"change\"; --free: {\"port\": N}). --watch keeps running and prints the \
+     sockets that opened and closed every SECS seconds (default 2), one line each or one JSON \
+     object {\"event\", \"time\", ...record} with --jsonl; the first look prints nothing, \
+     only what changes after it. Only sockets not seen before are looked into, so a quiet \
+     host costs one netlink dump per look. SIGINT or SIGTERM end it with status 0.";
+
 const EXAMPLES: &[(&str, &str)] = &[
     ("portwho", "What is listening on this host."),
     (
@@ -392,6 +411,14 @@ const EXAMPLES: &[(&str, &str)] = &[
     (
         "portwho --json | jq '.[] | select(.category == \"well-known\")'",
         "Machine output for scripts.",
+    ),
+    (
+        "sudo portwho --prometheus --output /var/lib/prometheus/node-exporter/portwho.prom",
+        "Metrics for node_exporter's textfile collector, replaced atomically.",
+    ),
+    (
+        "sudo portwho --watch --jsonl",
+        "Every 2 seconds, the sockets that opened and closed, one JSON object a line.",
     ),
     (
         "portwho --kill :8080",
@@ -459,6 +486,7 @@ fn man(out: &mut dyn Write) -> io::Result<()> {
             .text([bold(*field)])
             .text([roman(*text)]);
     }
+    roff.control("SH", ["MONITORING"]).text([roman(MONITORING)]);
     roff.control("SH", ["EXAMPLES"]);
     for (command, text) in EXAMPLES {
         roff.control("TP", [] as [&str; 0])

@@ -20,10 +20,12 @@ mod label;
 mod list;
 mod messages;
 mod model;
+mod output;
 mod render;
 mod signal;
 mod target;
 mod text;
+mod watch;
 
 // The public surface, small on purpose: what `main.rs` composes, the exit-status table
 // the documentation tests read (`exit`), and the parsers the fuzz targets feed
@@ -92,12 +94,20 @@ pub(crate) fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<ExitCode, Error> {
+    let started = std::time::Instant::now();
     let mut messages = Messages::new(err, config.verbose);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let printer = render::printer(config.format, config.style(now));
+    let printer = render::printer(config.format, style(config, backend, started));
     let quiet = config.format == config::Format::Quiet;
+    // `--output FILE`: the answer goes to a temporary file, renamed over FILE only once the
+    // run succeeded; a missing directory fails here, before anything is read.
+    let mut file = match &config.output {
+        Some(path) => Some(output::AtomicFile::create(path)?),
+        None => None,
+    };
+    let out: &mut dyn Write = match file.as_mut() {
+        Some(file) => file,
+        None => out,
+    };
     let mut cx = Context {
         backend,
         prompt: &mut TerminalPrompt,
@@ -114,8 +124,23 @@ pub(crate) fn run(
             ));
         }
         Mode::List | Mode::Audit { .. } | Mode::Diff { .. } | Mode::Forwards => {
-            list::run(config, backend, services, &*printer, cx.out, cx.messages)?
+            let code = list::run(config, backend, services, &*printer, cx.out, cx.messages)?;
+            // Metrics with no socket are still metrics, and a timer's run that wrote them
+            // did not fail.
+            match config.format {
+                config::Format::Prometheus => ExitCode::Matched,
+                _ => code,
+            }
         }
+        Mode::Watch { interval } => watch::run(
+            config,
+            backend,
+            services,
+            &*printer,
+            *interval,
+            cx.out,
+            cx.messages,
+        )?,
         Mode::Kill(options) => action::kill::run(filters, options, quiet, &mut cx)?,
         Mode::Free { start, count } => action::free::run(*start, *count, &*printer, &mut cx)?,
         Mode::WaitListen { timeout } => action::wait::listen(filters, *timeout, quiet, &mut cx)?,
@@ -126,7 +151,31 @@ pub(crate) fn run(
         }
     };
     cx.out.flush().map_err(Error::Output)?;
+    if let Some(file) = file {
+        file.commit()?;
+    }
     Ok(code)
+}
+
+/// How text for people looks, and for `--prometheus` when the run started and which
+/// network namespace is the caller's own.
+fn style(config: &Config, backend: &dyn Backend, started: std::time::Instant) -> render::Style {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let mut style = config.style(since_epoch.as_secs());
+    if config.format == config::Format::Prometheus {
+        // The netns label calls the caller's own namespace `host`: one readlink.
+        let own = backend.namespaces(&model::NetnsChoice::Own).ok();
+        style.scrape = Some(render::prometheus::Scrape {
+            started_unix: since_epoch,
+            started,
+            own_netns: own
+                .and_then(|list| list.namespaces.first().map(|ns| ns.netns.inode))
+                .unwrap_or(0),
+        });
+    }
+    style
 }
 
 /// The command line, parsed; `None` when it asked for `--help` or `--version`, which

@@ -42,9 +42,11 @@ pub(crate) fn run(
         explain,
         // Where a published port goes is shown in JSON, in the cards and by --forwards.
         joins: config.owners
-            && (config.format == Format::Json || explain || config.mode == Mode::Forwards),
+            && (matches!(config.format, Format::Json | Format::Jsonl)
+                || explain
+                || config.mode == Mode::Forwards),
         // The firewall's verdicts are shown in JSON, the audit and the cards.
-        firewall: config.format == Format::Json
+        firewall: matches!(config.format, Format::Json | Format::Jsonl)
             || explain
             || matches!(config.mode, Mode::Audit { .. } | Mode::Forwards),
     };
@@ -104,7 +106,10 @@ impl Listing<'_> {
             services: (!config.numeric).then_some(self.services),
             ephemeral: host.ephemeral.clone(),
             users: &snapshot.users,
-            findings: config.format == Format::Json || matches!(config.mode, Mode::Audit { .. }),
+            findings: matches!(
+                config.format,
+                Format::Json | Format::Jsonl | Format::Prometheus
+            ) || matches!(config.mode, Mode::Audit { .. }),
         };
         if !filters.commands.is_empty() || !filters.uids.is_empty() {
             let entry =

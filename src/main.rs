@@ -22,9 +22,9 @@ fn run() -> Result<exit::ExitCode, Error> {
         // --help or --version, printed.
         return Ok(exit::ExitCode::Matched);
     };
-    // Everything but -q answers on stdout; refuse before doing anything (--kill!) rather
-    // than answer into nothing.
-    if !cli.quiet && portwho::stdout_was_closed() {
+    // Everything but -q and --output answers on stdout; refuse before doing anything
+    // (--kill!) rather than answer into nothing.
+    if !cli.quiet && cli.output.is_none() && portwho::stdout_was_closed() {
         return Err(Error::Output(std::io::Error::other("stdout is closed")));
     }
     let bpf = std::env::var_os("PORTWHO_BPF");

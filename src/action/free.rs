@@ -98,6 +98,7 @@ mod tests {
             netns: false,
             targets: Vec::new(),
             now: 0,
+            scrape: None,
         };
         let printer = printer(format, style);
         let ran = run_with_fakes(fake, &[], guard, |cx| run(start, count, &*printer, cx));

@@ -1,26 +1,34 @@
 //! The JSON output: one array, one object per socket, field names fixed by the contract.
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry as Slot;
 use std::io::{self, Write};
+use std::net::IpAddr;
+use std::sync::Arc;
 
 use serde::Serialize;
+use serde_json::value::RawValue;
 
 use super::Rows;
-use super::time::rfc3339;
+use super::time::Rfc3339;
 use crate::model::{
     Category, Change, Container, ContainerState, Entry, Exposure, Family, Finding, Firewall,
-    Forward, Place, PortForward, Process, Proto, ProxyTarget, Runtime, State,
+    Forward, Place, PortForward, Process, Proto, ProxyTarget, Published, Runtime, State,
 };
 
 /// Renders entries as the contract's JSON array.
 pub(crate) struct Json;
 
+/// One socket as the contract spells it. Built per row and serialized at once: it borrows
+/// from the entry, and its text fields (addresses, times) are written straight into the
+/// output rather than made into a `String` each.
 #[derive(Serialize)]
-struct Record<'a> {
+pub(super) struct Record<'a> {
     proto: Proto,
     family: Family,
-    local_addr: String,
+    local_addr: Shown<IpAddr>,
     local_port: u16,
-    remote_addr: Option<String>,
+    remote_addr: Option<Shown<IpAddr>>,
     remote_port: Option<u16>,
     state: State,
     uid: Option<u32>,
@@ -32,12 +40,97 @@ struct Record<'a> {
     exposure: Exposure,
     interface: Option<&'a str>,
     findings: &'a [Finding],
-    processes: Vec<ProcessRecord<'a>>,
+    processes: Holders<'a>,
     netns: NetnsRecord<'a>,
     container: Option<ContainerRecord<'a>>,
-    published: Vec<PublishedRecord>,
+    published: PublishedList<'a>,
     forward: Option<ForwardRecord<'a>>,
     firewall: Option<&'a Firewall>,
+}
+
+/// A value written as the JSON string of its `Display`, without allocating it first.
+struct Shown<T>(T);
+
+impl<T: std::fmt::Display> Serialize for Shown<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&self.0)
+    }
+}
+
+/// The holders of a socket, as an array of process records.
+struct Holders<'a> {
+    list: &'a [Arc<Process>],
+    /// In the listing's array: the records already written, to write again as they are.
+    written: Option<&'a Written>,
+}
+
+impl<'a> Holders<'a> {
+    fn of(list: &'a [Arc<Process>]) -> Self {
+        Holders {
+            list,
+            written: None,
+        }
+    }
+}
+
+impl Serialize for Holders<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error, SerializeSeq};
+        let Some(written) = self.written else {
+            return serializer.collect_seq(self.list.iter().map(|p| ProcessRecord::from(&**p)));
+        };
+        let mut seq = serializer.serialize_seq(Some(self.list.len()))?;
+        for p in self.list {
+            let mut known = written.known.borrow_mut();
+            let text = match known.entry(Arc::as_ptr(p) as usize) {
+                Slot::Occupied(known) => known.into_mut(),
+                Slot::Vacant(new) => {
+                    new.insert((Arc::clone(p), (written.form)(p).map_err(S::Error::custom)?))
+                }
+            };
+            seq.serialize_element(&*text.1)?;
+        }
+        seq.end()
+    }
+}
+
+/// A process, and its record as written.
+type Known = (Arc<Process>, Box<RawValue>);
+
+/// Process records already written, by the address of the shared process (kept alive
+/// here, so that no other process can take its address). One process may hold thousands
+/// of sockets, and its record, half of each socket's, was serialized again for every one.
+pub(super) struct Written {
+    known: std::cell::RefCell<HashMap<usize, Known>>,
+    /// How a record is laid out where it is written.
+    form: fn(&Process) -> serde_json::Result<Box<RawValue>>,
+}
+
+impl Written {
+    /// For the listing's array, as `to_writer_pretty` writes it.
+    fn pretty() -> Written {
+        Written {
+            known: Default::default(),
+            form: nested,
+        }
+    }
+
+    /// For a record a line (`--jsonl`).
+    pub(super) fn compact() -> Written {
+        Written {
+            known: Default::default(),
+            form: |p| RawValue::from_string(serde_json::to_string(&ProcessRecord::from(p))?),
+        }
+    }
+}
+
+/// A process record as `to_writer_pretty` writes it in the listing's array: an element of
+/// the `processes` of a record of the array, three levels deep, so every line after its
+/// first is indented by three more levels. Newlines inside strings are escaped, so only
+/// the layout's own are indented.
+fn nested(p: &Process) -> serde_json::Result<Box<RawValue>> {
+    let text = serde_json::to_string_pretty(&ProcessRecord::from(p))?;
+    RawValue::from_string(text.replace('\n', "\n      "))
 }
 
 /// `{"inode": 4026531840, "name": "blue"}`; the inode is `null` where it is not known (a
@@ -84,27 +177,41 @@ impl<'a> From<&'a ContainerState> for ContainerRecord<'a> {
 #[derive(Serialize)]
 struct PublishedRecord {
     proto: Proto,
-    host_addr: Option<String>,
+    host_addr: Option<Shown<IpAddr>>,
     host_port: u16,
     via: &'static str,
+}
+
+/// The host ports that reach a socket, as an array.
+struct PublishedList<'a>(&'a [Published]);
+
+impl Serialize for PublishedList<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(|p| PublishedRecord {
+            proto: p.proto,
+            host_addr: p.host_addr.map(Shown),
+            host_port: p.host_port,
+            via: p.via.as_str(),
+        }))
+    }
 }
 
 #[derive(Serialize)]
 struct ForwardRecord<'a> {
     proto: Proto,
-    to_addr: Option<String>,
+    to_addr: Option<Shown<IpAddr>>,
     to_port: u16,
     via: &'static str,
     netns: Option<NetnsRecord<'a>>,
     container: Option<ContainerRecord<'a>>,
-    processes: Vec<ProcessRecord<'a>>,
+    processes: Holders<'a>,
 }
 
 impl<'a> From<&'a Forward> for ForwardRecord<'a> {
     fn from(f: &'a Forward) -> Self {
         ForwardRecord {
             proto: f.proto,
-            to_addr: f.to_addr.map(|a| a.to_string()),
+            to_addr: f.to_addr.map(Shown),
             to_port: f.to_port,
             via: f.via.as_str(),
             netns: f
@@ -116,11 +223,7 @@ impl<'a> From<&'a Forward> for ForwardRecord<'a> {
                 .as_ref()
                 .and_then(|p| p.container.as_deref())
                 .map(ContainerRecord::from),
-            processes: f
-                .processes
-                .iter()
-                .map(|p| ProcessRecord::from(&**p))
-                .collect(),
+            processes: Holders::of(&f.processes),
         }
     }
 }
@@ -136,7 +239,7 @@ struct ProcessRecord<'a> {
     exe: Option<&'a str>,
     exe_deleted: bool,
     cwd: Option<&'a str>,
-    start_time: Option<String>,
+    start_time: Option<Shown<Rfc3339>>,
     unit: Option<&'a str>,
     container: Option<&'a Container>,
     proxy: Option<&'a ProxyTarget>,
@@ -154,11 +257,19 @@ impl<'a> From<&'a Process> for ProcessRecord<'a> {
             exe: p.exe.as_deref(),
             exe_deleted: p.exe_deleted,
             cwd: p.cwd.as_deref(),
-            start_time: p.started.map(rfc3339),
+            start_time: p.started.map(|secs| Shown(Rfc3339(secs))),
             unit: p.manager.unit.as_deref(),
             container: p.manager.container.as_ref(),
             proxy: p.proxy.as_ref(),
         }
+    }
+}
+
+impl<'a> Record<'a> {
+    /// The record, its holders' records copied from those already `written`.
+    pub(super) fn with(mut self, written: &'a Written) -> Self {
+        self.processes.written = Some(written);
+        self
     }
 }
 
@@ -168,9 +279,9 @@ impl<'a> From<&'a Entry> for Record<'a> {
         Record {
             proto: s.proto,
             family: s.family(),
-            local_addr: s.local.ip().to_string(),
+            local_addr: Shown(s.local.ip()),
             local_port: s.local.port(),
-            remote_addr: s.remote.map(|r| r.ip().to_string()),
+            remote_addr: s.remote.map(|r| Shown(r.ip())),
             remote_port: s.remote.map(|r| r.port()),
             state: s.state,
             uid: s.uid,
@@ -182,27 +293,14 @@ impl<'a> From<&'a Entry> for Record<'a> {
             exposure: e.exposure,
             interface: e.interface.as_deref(),
             findings: &e.findings,
-            processes: e
-                .processes
-                .iter()
-                .map(|p| ProcessRecord::from(&**p))
-                .collect(),
+            processes: Holders::of(&e.processes),
             netns: NetnsRecord::of(s.netns, e.place.as_deref()),
             container: e
                 .place
                 .as_ref()
                 .and_then(|p| p.container.as_deref())
                 .map(ContainerRecord::from),
-            published: e
-                .published
-                .iter()
-                .map(|p| PublishedRecord {
-                    proto: p.proto,
-                    host_addr: p.host_addr.map(|a| a.to_string()),
-                    host_port: p.host_port,
-                    via: p.via.as_str(),
-                })
-                .collect(),
+            published: PublishedList(&e.published),
             forward: e.forward.as_ref().map(ForwardRecord::from),
             firewall: e.firewall.as_ref(),
         }
@@ -211,7 +309,10 @@ impl<'a> From<&'a Entry> for Record<'a> {
 
 /// The array, serialized record by record as it is written: no second copy of every
 /// socket in memory.
-struct Records<'a>(&'a dyn Rows);
+struct Records<'a> {
+    rows: &'a dyn Rows,
+    written: Written,
+}
 
 impl Serialize for Records<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -220,8 +321,9 @@ impl Serialize for Records<'_> {
         // `Rows::each` speaks io::Error; the serializer's own error is kept aside and
         // returned as it was.
         let mut failed = None;
-        let _ = self.0.each(&mut |e| {
-            seq.serialize_element(&Record::from(e)).map_err(|err| {
+        let _ = self.rows.each(&mut |e| {
+            let record = Record::from(e).with(&self.written);
+            seq.serialize_element(&record).map_err(|err| {
                 failed = Some(err);
                 io::Error::other("serialize")
             })
@@ -233,11 +335,25 @@ impl Serialize for Records<'_> {
     }
 }
 
+/// The serializer writes a few bytes at a time (a key, a quote, a comma); through the run's
+/// `dyn Write` each was a call that could not be inlined, a tenth of `--json`'s time. A
+/// buffer of the serializer's own type takes them as plain copies and hands the output on
+/// in large blocks.
+pub(super) fn buffered(out: &mut dyn Write) -> io::BufWriter<&mut dyn Write> {
+    io::BufWriter::with_capacity(64 * 1024, out)
+}
+
 impl Json {
     /// The array for rows made as they are written.
     pub(crate) fn rows(&self, rows: &dyn Rows, out: &mut dyn Write) -> io::Result<()> {
-        serde_json::to_writer_pretty(&mut *out, &Records(rows))?;
-        writeln!(out)
+        let mut out = buffered(out);
+        let records = Records {
+            rows,
+            written: Written::pretty(),
+        };
+        serde_json::to_writer_pretty(&mut out, &records)?;
+        writeln!(out)?;
+        out.flush()
     }
 }
 
@@ -248,53 +364,66 @@ impl Json {
     }
 }
 
-/// `--forwards --json`: one object per forward, as the contract spells it.
+#[derive(Serialize)]
+struct RuleRecord<'a> {
+    family: &'a str,
+    table: &'a str,
+    chain: &'a str,
+    handle: Option<u64>,
+}
+
+/// One forward, as the contract spells it.
+#[derive(Serialize)]
+struct PortForwardRecord<'a> {
+    proto: Proto,
+    host_addr: Option<String>,
+    host_port: u16,
+    to_addr: Option<Shown<std::net::IpAddr>>,
+    to_port: u16,
+    via: &'static str,
+    rule: Option<RuleRecord<'a>>,
+    netns: Option<NetnsRecord<'a>>,
+    container: Option<ContainerRecord<'a>>,
+    processes: Holders<'a>,
+}
+
+impl<'a> From<&'a PortForward> for PortForwardRecord<'a> {
+    fn from(f: &'a PortForward) -> Self {
+        let to = ForwardRecord::from(&f.forward);
+        PortForwardRecord {
+            proto: to.proto,
+            host_addr: f.host_addr.map(|a| a.to_string()),
+            host_port: f.host_port,
+            to_addr: to.to_addr,
+            to_port: to.to_port,
+            via: to.via,
+            rule: f.rule.as_ref().map(|r| RuleRecord {
+                family: r.family,
+                table: &r.table,
+                chain: &r.chain,
+                handle: r.handle,
+            }),
+            netns: to.netns,
+            container: to.container,
+            processes: to.processes,
+        }
+    }
+}
+
+/// `--forwards --json`: one array of forwards.
 pub(crate) fn forwards(forwards: &[PortForward], out: &mut dyn Write) -> io::Result<()> {
-    #[derive(Serialize)]
-    struct RuleRecord<'a> {
-        family: &'a str,
-        table: &'a str,
-        chain: &'a str,
-        handle: Option<u64>,
-    }
-    #[derive(Serialize)]
-    struct PortForwardRecord<'a> {
-        proto: Proto,
-        host_addr: Option<String>,
-        host_port: u16,
-        to_addr: Option<String>,
-        to_port: u16,
-        via: &'static str,
-        rule: Option<RuleRecord<'a>>,
-        netns: Option<NetnsRecord<'a>>,
-        container: Option<ContainerRecord<'a>>,
-        processes: Vec<ProcessRecord<'a>>,
-    }
-    let records: Vec<PortForwardRecord> = forwards
-        .iter()
-        .map(|f| {
-            let to = ForwardRecord::from(&f.forward);
-            PortForwardRecord {
-                proto: to.proto,
-                host_addr: f.host_addr.map(|a| a.to_string()),
-                host_port: f.host_port,
-                to_addr: to.to_addr,
-                to_port: to.to_port,
-                via: to.via,
-                rule: f.rule.as_ref().map(|r| RuleRecord {
-                    family: r.family,
-                    table: &r.table,
-                    chain: &r.chain,
-                    handle: r.handle,
-                }),
-                netns: to.netns,
-                container: to.container,
-                processes: to.processes,
-            }
-        })
-        .collect();
+    let records: Vec<PortForwardRecord> = forwards.iter().map(PortForwardRecord::from).collect();
     serde_json::to_writer_pretty(&mut *out, &records)?;
     writeln!(out)
+}
+
+/// `--forwards --jsonl`: a forward a line.
+pub(crate) fn forward_lines(forwards: &[PortForward], out: &mut dyn Write) -> io::Result<()> {
+    for f in forwards {
+        serde_json::to_writer(&mut *out, &PortForwardRecord::from(f))?;
+        writeln!(out)?;
+    }
+    Ok(())
 }
 
 /// `--diff --json`: `{"added": [...], "removed": [...], "changed": [{"before", "after"}]}`,
@@ -383,6 +512,34 @@ mod tests {
             "forward": null, "firewall": null
         }]);
         assert_eq!(value, expected);
+    }
+
+    /// A process's record, written once and copied for its other sockets, reads as if each
+    /// had been serialized in place.
+    #[test]
+    fn records_written_once_are_the_records_in_place() {
+        use crate::model::testing::{entry, process, tcp};
+        let hostile = Arc::new(Process {
+            cmdline: vec!["a\n  \"b\"".into(), String::new(), "\u{1b}[2J".into()],
+            exe: Some("/usr/bin/x\ny".into()),
+            ..process(7, "x\"} 1\n")
+        });
+        let other = Arc::new(process(8, "nginx"));
+        let with = |inode, holders: &[&Arc<Process>]| Entry {
+            processes: holders.iter().map(|p| Arc::clone(p)).collect(),
+            ..entry(tcp("127.0.0.1:80", State::Listen, inode))
+        };
+        let entries = [
+            with(1, &[&hostile]),
+            with(2, &[&hostile, &other]),
+            with(3, &[]),
+            with(4, &[&other, &hostile]),
+        ];
+        let mut out = Vec::new();
+        Json.render(&entries, &mut out).unwrap();
+        let records: Vec<Record> = entries.iter().map(Record::from).collect();
+        let in_place = serde_json::to_string_pretty(&records).unwrap() + "\n";
+        assert_eq!(String::from_utf8(out).unwrap(), in_place);
     }
 
     #[test]

@@ -2,9 +2,12 @@
 
 pub(crate) mod audit;
 pub(crate) mod card;
+pub(crate) mod events;
 mod forwards;
 pub(crate) mod json;
+pub(crate) mod jsonl;
 mod printer;
+pub(crate) mod prometheus;
 pub(crate) mod table;
 pub(crate) mod time;
 
@@ -49,6 +52,12 @@ pub(crate) trait Render {
     fn free_ports(&self, ports: &[u16], out: &mut dyn Write) -> io::Result<()>;
     /// `--forwards`: the port forwards found.
     fn forwards(&self, forwards: &[PortForward], out: &mut dyn Write) -> io::Result<()>;
+    /// `--watch`: the sockets that opened and closed since the last look. Nothing for the
+    /// formats `--watch` does not go with (`--json`, `--prometheus`, `-q`).
+    fn events(&self, events: &[events::Event], out: &mut dyn Write) -> io::Result<()> {
+        let _ = (events, out);
+        Ok(())
+    }
 }
 
 /// Rows for the formats that write one row per socket (the table and JSON), visited in

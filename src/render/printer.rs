@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 
-use super::{Render, Rows, audit, card::Cards, json::Json, table::Table};
+use super::{Render, Rows, audit, card::Cards, events, json::Json, table::Table};
 use crate::model::Change;
 use crate::model::Severity;
 use crate::model::{Entry, PortForward};
@@ -12,6 +12,10 @@ use crate::model::{Entry, PortForward};
 pub(crate) enum Format {
     Table,
     Json,
+    /// `--jsonl`: one JSON object a line.
+    Jsonl,
+    /// `--prometheus`: the text exposition format.
+    Prometheus,
     /// `--quiet`: nothing on stdout.
     Quiet,
 }
@@ -31,6 +35,8 @@ pub struct Style {
     pub targets: Vec<String>,
     /// Seconds since the Unix epoch, for how long a process has run.
     pub now: u64,
+    /// When the run started and in which namespace, for `--prometheus`'s own metrics.
+    pub scrape: Option<super::prometheus::Scrape>,
 }
 
 /// The printer for a format.
@@ -38,6 +44,8 @@ pub(crate) fn printer(format: Format, style: Style) -> Box<dyn Render> {
     match format {
         Format::Table => Box::new(Text { style }),
         Format::Json => Box::new(JsonPrinter),
+        Format::Jsonl => Box::new(super::jsonl::JsonLines),
+        Format::Prometheus => Box::new(super::prometheus::Prometheus::new(style.scrape)),
         Format::Quiet => Box::new(Quiet),
     }
 }
@@ -110,6 +118,17 @@ impl Render for Text {
 
     fn forwards(&self, forwards: &[PortForward], out: &mut dyn Write) -> io::Result<()> {
         super::forwards::table(forwards, out)
+    }
+
+    fn events(&self, events: &[events::Event], out: &mut dyn Write) -> io::Result<()> {
+        let table = Table {
+            color: self.style.color,
+            width: None,
+            numeric: self.style.numeric,
+            owners: self.style.owners,
+            netns: self.style.netns,
+        };
+        events::lines(&table, events, out)
     }
 }
 

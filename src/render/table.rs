@@ -209,6 +209,14 @@ fn user(e: &Entry, cells: &mut Cells) {
 }
 
 impl Table {
+    /// One row on its own, its cells two spaces apart, as `--watch` prints each event: no
+    /// header, no widths shared with other rows.
+    pub(crate) fn line(&self, e: &Entry) -> String {
+        let mut cells = Cells::default();
+        self.row(e, e.socket.remote.is_some(), &mut cells);
+        cells.iter().collect::<Vec<_>>().join("  ")
+    }
+
     fn header(&self, with_peer: bool, cells: &mut Cells) {
         cells.clear();
         let mut header = Vec::new();

@@ -2,15 +2,27 @@
 
 /// `2026-11-23T12:01:02Z` for seconds since the Unix epoch.
 pub(crate) fn rfc3339(secs: u64) -> String {
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
+    Rfc3339(secs).to_string()
+}
+
+/// Seconds since the Unix epoch, displayed as RFC 3339 in UTC: JSON writes it straight into
+/// its output, without a `String` per record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Rfc3339(pub u64);
+
+impl std::fmt::Display for Rfc3339 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secs = self.0;
+        let (year, month, day) = civil_from_days(secs / 86_400);
+        let rem = secs % 86_400;
+        write!(
+            f,
+            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+            rem / 3600,
+            rem / 60 % 60,
+            rem % 60
+        )
+    }
 }
 
 /// Howard Hinnant's days-to-civil algorithm, for days since 1970-01-01.

@@ -13,7 +13,8 @@ const PURE: &[&str] = &[
 /// What only the composition root (lib.rs, list.rs, config.rs), the gathering step and the
 /// actions may name.
 const COMPOSITION: &[&str] = &[
-    "backend", "gather", "action", "list", "config", "cli", "generate", "messages",
+    "backend", "gather", "action", "list", "config", "cli", "generate", "messages", "watch",
+    "output",
 ];
 
 /// Each top-level module of `src/` (a file or a directory), with the text of its files,

@@ -18,6 +18,7 @@ mod docs;
 mod errors;
 mod firewall;
 mod fixtures;
+mod fleet;
 mod live;
 mod netns;
 mod output;

@@ -1,13 +1,14 @@
 //! Who runs a process: its systemd unit and container (from its cgroup), and docker-proxy targets.
 
 use std::net::IpAddr;
-use std::path::Path;
 
 use crate::model::{Container, Manager, Proto, ProxyTarget, Runtime};
 
 /// Read one process's cgroup file, or `None` when it cannot be read (the process exited,
-/// or the kernel has no cgroups).
-pub(crate) fn read(proc_root: &Path, pid: u32) -> Option<Manager> {
+/// or the kernel has no cgroups). `process::read` reads it through the process's open
+/// directory; this is for the tests.
+#[cfg(test)]
+pub(crate) fn read(proc_root: &std::path::Path, pid: u32) -> Option<Manager> {
     let bytes = std::fs::read(proc_root.join(pid.to_string()).join("cgroup")).ok()?;
     // Cgroup names are whatever their creator chose; one odd byte must not hide the rest.
     Some(parse(&String::from_utf8_lossy(&bytes)))
@@ -326,7 +327,7 @@ pub fn docker_proxy_target(cmdline: &[String]) -> Option<ProxyTarget> {
 mod tests {
     use super::*;
 
-    use std::path::PathBuf;
+    use std::path::{Path, PathBuf};
 
     fn fixtures() -> PathBuf {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/linux/cgroup")
