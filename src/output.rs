@@ -45,7 +45,6 @@ impl AtomicFile {
     /// Open the temporary file. A missing directory or no permission fails here, before
     /// anything is read.
     pub(crate) fn create(path: &Path) -> Result<AtomicFile, Error> {
-        use std::os::unix::fs::OpenOptionsExt;
         let not_a_file = || Error::OutputFile {
             path: path.to_path_buf(),
             source: io::Error::new(io::ErrorKind::InvalidInput, "not a file name"),
@@ -59,13 +58,7 @@ impl AtomicFile {
             });
         }
         let temp = Self::temp_path(path).ok_or_else(not_a_file)?;
-        let open = || {
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o644)
-                .open(&temp)
-        };
+        let open = || crate::backend::create_new(&temp);
         // Left behind by a run with this pid that was killed: it is ours to replace.
         let file = match open() {
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {

@@ -146,6 +146,20 @@ pub(crate) const PLATFORM: &str = if cfg!(target_os = "linux") {
     std::env::consts::OS
 };
 
+/// A new file to write, readable by everyone where files have modes (0644): `--output`'s
+/// temporary file, the one file portwho writes (clippy.toml forbids it elsewhere).
+#[allow(clippy::disallowed_methods)]
+pub(crate) fn create_new(path: &std::path::Path) -> io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o644);
+    }
+    options.open(path)
+}
+
 /// What an option or setting that needs Linux answers elsewhere: one line, exit 2.
 /// `what` says what it needs (`--netns needs Linux's network namespaces`).
 pub(crate) fn needs_linux(what: &str) -> Error {

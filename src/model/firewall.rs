@@ -45,6 +45,7 @@ impl NfFamily {
     }
 
     /// The family number of `NFPROTO_*`.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     pub(crate) fn from_number(n: u8) -> Option<NfFamily> {
         Some(match n {
             1 => NfFamily::Inet,
@@ -80,6 +81,7 @@ pub enum Hook {
 
 impl Hook {
     /// `NF_INET_*` (for `ip`, `ip6`, `inet`, `bridge`).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     pub(crate) fn from_number(n: u32) -> Hook {
         match n {
             0 => Hook::Prerouting,
@@ -271,12 +273,16 @@ pub struct NfSetElement {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum NoRuleset {
     /// Reading it needs CAP_NET_ADMIN.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     NotPermitted,
     /// Legacy iptables (`ip_tables`) is in use: its rules are not in nftables.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     LegacyIptables,
     /// It kept changing while it was read.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     Changed,
     /// The namespace could not be entered.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     NotEntered,
     /// Anything else, in the system's words.
     Failed(String),
