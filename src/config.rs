@@ -177,11 +177,10 @@ impl Config {
         // `--watch` shows rows as the listing does; machine formats want every field (and
         // Prometheus the parent pids, to name a forked server's master).
         let listing = matches!(self.mode, Mode::List | Mode::Watch { .. });
-        let machine = matches!(
-            self.format,
-            Format::Json | Format::Jsonl | Format::Prometheus
-        );
-        Some(if explain || machine || !listing {
+        let machine = matches!(self.format, Format::Json | Format::Jsonl);
+        Some(if self.format == Format::Prometheus && listing && !explain {
+            Detail::Judged
+        } else if explain || machine || !listing {
             Detail::Full
         } else if filters.commands.is_empty() {
             Detail::Names

@@ -32,6 +32,9 @@ pub(crate) fn read(pids: &[u32], detail: Detail, users: Option<&Users>) -> Proce
     if detail != Detail::Names {
         kind = kind.with_cmd(UpdateKind::Always);
     }
+    if detail == Detail::Judged {
+        kind = kind.with_exe(UpdateKind::Always);
+    }
     if detail == Detail::Full {
         kind = kind
             .with_exe(UpdateKind::Always)

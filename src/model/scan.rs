@@ -73,6 +73,9 @@ pub enum Detail {
     Names,
     /// Also the command line: what `--command` matches (argv[0]) and `--kill` shows.
     Brief,
+    /// Name, user, parent and executable, no command line: what `--prometheus` needs to
+    /// name a forked server's master and to judge the findings it counts.
+    Judged,
     /// Also parent, executable, working directory, start time, parent chain, unit or
     /// container: for owner cards, JSON, the audit and the diff.
     Full,

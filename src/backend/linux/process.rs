@@ -107,6 +107,27 @@ pub(crate) fn read(
             ..Process::default()
         });
     }
+    if detail == Detail::Judged {
+        let mut bytes = Vec::new();
+        let ppid = dir
+            .all("stat", &mut bytes)
+            .ok()
+            .and_then(|()| parse_stat(&bytes))
+            .and_then(|s| s.ppid);
+        let (exe, exe_deleted) = match dir.link("exe") {
+            Some(path) => split_deleted(&path),
+            None => (None, false),
+        };
+        return Some(Process {
+            pid,
+            name,
+            uid,
+            ppid,
+            exe,
+            exe_deleted,
+            ..Process::default()
+        });
+    }
     let mut bytes = Vec::new();
     let cmdline = match dir.all("cmdline", &mut bytes) {
         Ok(()) => decode_cmdline(&bytes),
