@@ -178,15 +178,17 @@ impl Config {
         // Prometheus the parent pids, to name a forked server's master).
         let listing = matches!(self.mode, Mode::List | Mode::Watch { .. });
         let machine = matches!(self.format, Format::Json | Format::Jsonl);
-        Some(if self.format == Format::Prometheus && listing && !explain {
-            Detail::Judged
-        } else if explain || machine || !listing {
-            Detail::Full
-        } else if filters.commands.is_empty() {
-            Detail::Names
-        } else {
-            Detail::Brief
-        })
+        Some(
+            if self.format == Format::Prometheus && listing && !explain {
+                Detail::Judged
+            } else if explain || machine || !listing {
+                Detail::Full
+            } else if filters.commands.is_empty() {
+                Detail::Names
+            } else {
+                Detail::Brief
+            },
+        )
     }
 
     /// How text for people looks, at `now` (seconds since the Unix epoch).

@@ -18,7 +18,7 @@ use crate::join;
 use crate::label::{Labeller, services::ServiceTable};
 use crate::messages::{self, Messages};
 use crate::model::Severity;
-use crate::model::{Entry, Firewall, Host, PortForward, Socket};
+use crate::model::{Entry, Firewall, Host, PortForward, RuleForward, Socket};
 use crate::render::{self, Render};
 
 /// Read, label and print what the configuration selects.
@@ -67,7 +67,7 @@ struct Listing<'a> {
     firewall: bool,
 }
 
-impl Listing<'_> {
+impl<'a> Listing<'a> {
     /// The one snapshot this listing needs.
     fn read(&self) -> Result<Snapshot, Error> {
         let (config, filters) = (self.config, &self.config.filters);
@@ -101,16 +101,7 @@ impl Listing<'_> {
         let (config, filters) = (self.config, &self.config.filters);
         let host = self.backend.host();
         let interfaces = self.backend.interfaces();
-        let labeller = Labeller {
-            interfaces: &interfaces,
-            services: (!config.numeric).then_some(self.services),
-            ephemeral: host.ephemeral.clone(),
-            users: &snapshot.users,
-            findings: matches!(
-                config.format,
-                Format::Json | Format::Jsonl | Format::Prometheus
-            ) || matches!(config.mode, Mode::Audit { .. }),
-        };
+        let labeller = self.labeller(&interfaces, &host, &snapshot.users);
         if !filters.commands.is_empty() || !filters.uids.is_empty() {
             let entry =
                 |s: &Socket| label(&labeller, &snapshot, None, None, s, snapshot.holders(s));
@@ -145,18 +136,10 @@ impl Listing<'_> {
             };
             sockets.iter().map(entry).collect()
         };
-        let forwards: Vec<PortForward> = match &view {
-            Some(view) => snapshot
-                .rule_forwards
-                .iter()
-                .map(|(netns, rule)| view.rule_forward(*netns, rule))
-                .collect(),
-            None => Vec::new(),
-        };
         let around = Around {
             related: entries(related),
             elsewhere: entries(&snapshot.elsewhere),
-            forwards,
+            forwards: joined_forwards(view.as_ref(), &snapshot.rule_forwards),
             host: &host,
         };
         let holders = join::HolderList::new(&shown, &snapshot.owners);
@@ -184,6 +167,29 @@ impl Listing<'_> {
             }
         }
         Ok(code)
+    }
+
+    /// What labels each row: findings only where they are shown (JSON, the audit, metrics).
+    fn labeller<'l>(
+        &self,
+        interfaces: &'l [(std::net::IpAddr, String)],
+        host: &Host,
+        users: &'l HashMap<u32, std::sync::Arc<str>>,
+    ) -> Labeller<'l>
+    where
+        'a: 'l,
+    {
+        let config = self.config;
+        Labeller {
+            interfaces,
+            services: (!config.numeric).then_some(self.services),
+            ephemeral: host.ephemeral.clone(),
+            users,
+            findings: matches!(
+                config.format,
+                Format::Json | Format::Jsonl | Format::Prometheus
+            ) || matches!(config.mode, Mode::Audit { .. }),
+        }
     }
 
     /// The answer on stdout, as the mode asks.
@@ -354,6 +360,17 @@ struct Around<'a> {
     /// The firewall's forwards, joined to where they go.
     forwards: Vec<PortForward>,
     host: &'a Host,
+}
+
+/// The firewall's forwards, joined to where they go (without a join: none shown).
+fn joined_forwards(view: Option<&forward::View>, rules: &[(u64, RuleForward)]) -> Vec<PortForward> {
+    match view {
+        Some(view) => rules
+            .iter()
+            .map(|(netns, rule)| view.rule_forward(*netns, rule))
+            .collect(),
+        None => Vec::new(),
+    }
 }
 
 /// `--forwards`: the docker-proxies among the listeners, and the firewall's rules, on the

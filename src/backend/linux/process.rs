@@ -108,25 +108,15 @@ pub(crate) fn read(
         });
     }
     if detail == Detail::Judged {
-        let mut bytes = Vec::new();
-        let ppid = dir
-            .all("stat", &mut bytes)
-            .ok()
-            .and_then(|()| parse_stat(&bytes))
-            .and_then(|s| s.ppid);
-        let (exe, exe_deleted) = match dir.link("exe") {
-            Some(path) => split_deleted(&path),
-            None => (None, false),
-        };
-        return Some(Process {
-            pid,
-            name,
-            uid,
-            ppid,
-            exe,
-            exe_deleted,
-            ..Process::default()
-        });
+        return Some(judged(
+            &dir,
+            Process {
+                pid,
+                name,
+                uid,
+                ..Process::default()
+            },
+        ));
     }
     let mut bytes = Vec::new();
     let cmdline = match dir.all("cmdline", &mut bytes) {
@@ -173,6 +163,21 @@ pub(crate) fn read(
         proxy: super::cgroup::docker_proxy_target(&cmdline),
         cmdline,
     })
+}
+
+/// `Detail::Judged`: a process's parent and executable, besides its name and user.
+fn judged(dir: &Dir, mut process: Process) -> Process {
+    let mut bytes = Vec::new();
+    process.ppid = dir
+        .all("stat", &mut bytes)
+        .ok()
+        .and_then(|()| parse_stat(&bytes))
+        .and_then(|s| s.ppid);
+    (process.exe, process.exe_deleted) = match dir.link("exe") {
+        Some(path) => split_deleted(&path),
+        None => (None, false),
+    };
+    process
 }
 
 /// A process's `/proc/PID`, opened once: each of its files is then opened by its name
