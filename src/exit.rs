@@ -50,6 +50,7 @@ pub enum Mode {
     WaitFree,
     Watch,
     Prometheus,
+    Forwards,
 }
 
 impl Mode {
@@ -66,6 +67,7 @@ impl Mode {
             Mode::WaitFree => "--wait-free",
             Mode::Watch => "--watch",
             Mode::Prometheus => "--prometheus",
+            Mode::Forwards => "--forwards",
         }
     }
 }
@@ -126,6 +128,8 @@ pub const STATUSES: &[Status] = &[
         ExitCode::Error,
         "nothing signalled: permission denied, or owners hidden",
     ),
+    row(Mode::Forwards, ExitCode::Matched, "a forward matched"),
+    row(Mode::Forwards, ExitCode::NoMatch, "no forward matched"),
     row(Mode::Free, ExitCode::Matched, "found COUNT free ports"),
     row(
         Mode::Free,
