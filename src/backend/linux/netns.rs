@@ -754,6 +754,13 @@ mod tests {
             .collect()
     }
 
+    /// The TCP listeners on this address: in the host's namespace another program may
+    /// listen on the same port on ::1.
+    fn listeners_at(table: &SocketTable, addr: std::net::SocketAddr) -> Vec<&Socket> {
+        let on_port = listeners_on(table, addr.port());
+        on_port.into_iter().filter(|s| s.local == addr).collect()
+    }
+
     fn live() -> (&'static Path, SocketQuery) {
         let query = SocketQuery {
             listening_only: true,
@@ -905,9 +912,8 @@ mod tests {
         assert_eq!(Some(own.netns.inode), own_inode(proc_root));
         assert_eq!(found.namespaces.iter().filter(|ns| ns.own).count(), 1);
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
         let table = read_sockets(own, proc_root, &live().1).unwrap();
-        let on_port = listeners_on(&table, port);
+        let on_port = listeners_at(&table, listener.local_addr().unwrap());
         assert_eq!(on_port.len(), 1);
         assert_eq!(on_port[0].netns, own.netns.inode);
     }
@@ -916,11 +922,10 @@ mod tests {
     fn the_live_backend_stamps_its_own_namespace() {
         use crate::backend::Backend;
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
         let table = super::super::LinuxBackend::new()
             .sockets(&live().1)
             .unwrap();
-        let on_port = listeners_on(&table, port);
+        let on_port = listeners_at(&table, listener.local_addr().unwrap());
         assert_eq!(on_port.len(), 1);
         assert_eq!(Some(on_port[0].netns), own_inode(Path::new("/proc")));
         // A captured tree says nothing of namespaces.
