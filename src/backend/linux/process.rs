@@ -79,67 +79,73 @@ pub(crate) fn read(
 ) -> Option<Process> {
     // Without its directory, it has exited.
     let dir = Dir::open(&proc_root.join(pid.to_string())).ok()?;
-    // Every process has a comm; without one, it has exited. comm is at most 16 bytes.
-    let mut buf = [0; 1024];
-    let name = match dir.head("comm", &mut buf[..64]) {
-        Ok(bytes) => decode_comm(bytes),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
-        Err(_) => String::new(),
+    let mut bytes = Vec::new();
+    // Beyond the name, `stat` is read anyway (parent, start time) and holds the same name
+    // as `comm` (both print the task's comm unescaped): one file read instead of two.
+    let stat = match detail {
+        Detail::Names | Detail::Brief => None,
+        // Without it (a captured tree may lack it), `comm` names the process and says
+        // whether it exited.
+        Detail::Judged | Detail::Full => dir
+            .all("stat", &mut bytes)
+            .ok()
+            .and_then(|()| parse_stat(&bytes)),
     };
-    // The effective uid, as `ps` shows it: a setuid or privilege-dropping server runs as it.
-    let uid = match uids {
-        Uids::Owner => dir.owner(),
-        // The Uid line is the ninth, well inside the first kilobyte; the rest is not read.
-        Uids::Status => match dir.head("status", &mut buf) {
-            Ok(head) => effective_uid(whole_lines(head, head.len() == 1024)).or_else(|| {
-                let mut all = Vec::new();
-                dir.all("status", &mut all).ok()?;
-                effective_uid(&all)
-            }),
-            Err(_) => None,
+    let name = match &stat {
+        Some(stat) => stat.comm.clone(),
+        // Every process has a comm; without one, it has exited. comm is at most 16 bytes.
+        None => match dir.head("comm", &mut [0; 64]) {
+            Ok(bytes) => decode_comm(bytes),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
+            Err(_) => String::new(),
         },
     };
-    if detail == Detail::Names {
-        return Some(Process {
-            pid,
-            name,
-            uid,
-            ..Process::default()
-        });
-    }
-    if detail == Detail::Judged {
-        return Some(judged(
+    let process = Process {
+        pid,
+        name,
+        uid: read_uid(&dir, uids),
+        ppid: stat.as_ref().and_then(|s| s.ppid),
+        ..Process::default()
+    };
+    match detail {
+        Detail::Names => Some(process),
+        Detail::Judged => Some(with_exe(&dir, process)),
+        Detail::Brief => {
+            let cmdline = match dir.all("cmdline", &mut bytes) {
+                Ok(()) => decode_cmdline(&bytes),
+                Err(_) => Vec::new(),
+            };
+            Some(Process { cmdline, ..process })
+        }
+        Detail::Full => Some(full(
             &dir,
-            Process {
-                pid,
-                name,
-                uid,
-                ..Process::default()
-            },
-        ));
+            process,
+            stat.map(|s| s.start_ticks),
+            &Context { proc_root, clock },
+            names,
+        )),
     }
+}
+
+/// What `Detail::Full` reads besides the rest, shared by every process of one run.
+struct Context<'a> {
+    proc_root: &'a Path,
+    clock: &'a Clock,
+}
+
+/// `Detail::Full`: the command line, executable, working directory, start time, cgroup
+/// and parent chain.
+fn full(
+    dir: &Dir,
+    process: Process,
+    start_ticks: Option<u64>,
+    context: &Context,
+    names: &mut HashMap<u32, (String, Option<u32>)>,
+) -> Process {
     let mut bytes = Vec::new();
     let cmdline = match dir.all("cmdline", &mut bytes) {
         Ok(()) => decode_cmdline(&bytes),
         Err(_) => Vec::new(),
-    };
-    if detail == Detail::Brief {
-        return Some(Process {
-            pid,
-            name,
-            cmdline,
-            uid,
-            ..Process::default()
-        });
-    }
-    let stat = dir
-        .all("stat", &mut bytes)
-        .ok()
-        .and_then(|()| parse_stat(&bytes));
-    let ppid = stat.as_ref().and_then(|s| s.ppid);
-    let (exe, exe_deleted) = match dir.link("exe") {
-        Some(path) => split_deleted(&path),
-        None => (None, false),
     };
     let cwd = dir.link("cwd");
     let manager = match dir.all("cgroup", &mut bytes) {
@@ -147,37 +153,47 @@ pub(crate) fn read(
         Ok(()) => super::cgroup::parse(&String::from_utf8_lossy(&bytes)),
         Err(_) => Default::default(),
     };
-    names.insert(pid, (name.clone(), ppid));
-    Some(Process {
-        pid,
-        name,
-        user: None,
-        uid,
-        ppid,
-        exe,
-        exe_deleted,
+    names.insert(process.pid, (process.name.clone(), process.ppid));
+    let process = with_exe(dir, process);
+    Process {
         cwd,
-        started: stat.and_then(|s| clock.start(s.start_ticks)),
-        ancestors: ancestors(proc_root, ppid, names),
+        started: start_ticks.and_then(|ticks| context.clock.start(ticks)),
+        ancestors: ancestors(context.proc_root, process.ppid, names),
         manager,
         proxy: super::cgroup::docker_proxy_target(&cmdline),
         cmdline,
-    })
+        ..process
+    }
 }
 
-/// `Detail::Judged`: a process's parent and executable, besides its name and user.
-fn judged(dir: &Dir, mut process: Process) -> Process {
-    let mut bytes = Vec::new();
-    process.ppid = dir
-        .all("stat", &mut bytes)
-        .ok()
-        .and_then(|()| parse_stat(&bytes))
-        .and_then(|s| s.ppid);
-    (process.exe, process.exe_deleted) = match dir.link("exe") {
+/// The effective uid, as `ps` shows it: a setuid or privilege-dropping server runs as it.
+fn read_uid(dir: &Dir, uids: Uids) -> Option<u32> {
+    match uids {
+        Uids::Owner => dir.owner(),
+        // The Uid line is the ninth, well inside the first kilobyte; the rest is not read.
+        Uids::Status => {
+            let mut buf = [0; 1024];
+            let head = dir.head("status", &mut buf).ok()?;
+            effective_uid(whole_lines(head, head.len() == 1024)).or_else(|| {
+                let mut all = Vec::new();
+                dir.all("status", &mut all).ok()?;
+                effective_uid(&all)
+            })
+        }
+    }
+}
+
+/// The executable, and whether it was deleted or replaced on disk.
+fn with_exe(dir: &Dir, process: Process) -> Process {
+    let (exe, exe_deleted) = match dir.link("exe") {
         Some(path) => split_deleted(&path),
         None => (None, false),
     };
-    process
+    Process {
+        exe,
+        exe_deleted,
+        ..process
+    }
 }
 
 /// A process's `/proc/PID`, opened once: each of its files is then opened by its name
@@ -213,13 +229,27 @@ impl Dir {
         Ok(&buf[..n])
     }
 
-    /// A whole file into `out` (cleared first), a page at a time: one `read`, and one more
-    /// that finds the end.
+    /// A whole file into `out` (cleared first). The files read this way (`stat`, `status`,
+    /// `cgroup`: one record each; `cmdline`) hand over as much as fits in one `read`, so a
+    /// read that leaves room is the end: one call for most, where `read_to_end` asks for
+    /// the size (which procfs does not know), then the position, and reads once more to
+    /// find the end. Not for files of many records (`/proc/net/tcp`), which may stop short.
     fn all(&self, name: &str, out: &mut Vec<u8>) -> io::Result<()> {
         use std::io::Read;
         out.clear();
-        out.reserve(4096);
-        self.file(name)?.read_to_end(out).map(|_| ())
+        let mut file = self.file(name)?;
+        let mut chunk = [0; 4096];
+        loop {
+            let n = match file.read(&mut chunk) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            out.extend_from_slice(&chunk[..n]);
+            if n < chunk.len() {
+                return Ok(());
+            }
+        }
     }
 
     /// Where a link in it points, with invalid UTF-8 replaced; `None` when it cannot be
@@ -599,5 +629,50 @@ mod tests {
             started <= now + 1 && now - started < 3600,
             "{started} vs {now}"
         );
+    }
+
+    /// Beyond `Names` and `Brief` the name comes from `stat`, not `comm`: the same name at
+    /// every level, for a live process and for one named with spaces and parentheses.
+    #[test]
+    fn every_level_names_a_process_alike() {
+        let root = std::env::temp_dir().join(format!("portwho-names-{}", std::process::id()));
+        let dir = root.join("7");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("comm"), b"a) (b \xff\n").unwrap();
+        std::fs::write(
+            dir.join("stat"),
+            b"7 (a) (b \xff) S 1 7 7 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 77 0\n",
+        )
+        .unwrap();
+        let clock = Clock::read(Path::new("/proc"));
+        let levels = [Detail::Names, Detail::Brief, Detail::Judged, Detail::Full];
+        for (proc_root, pid) in [(Path::new("/proc"), std::process::id()), (&*root, 7)] {
+            let names: Vec<String> = levels
+                .iter()
+                .map(|&level| {
+                    let uids = Uids::of(proc_root);
+                    let p = read(proc_root, pid, level, &clock, uids, &mut HashMap::new());
+                    p.unwrap().name
+                })
+                .collect();
+            assert!(!names[0].is_empty());
+            assert!(names.iter().all(|n| *n == names[0]), "{names:?}");
+        }
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    /// A file longer than one read (a long command line) is read to its end.
+    #[test]
+    fn whole_files_longer_than_one_read() {
+        let root = std::env::temp_dir().join(format!("portwho-long-{}", std::process::id()));
+        std::fs::create_dir_all(&root).unwrap();
+        let text: Vec<u8> = (0..10_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+        for len in [0, 1, 4095, 4096, 4097, 8192, 10_000] {
+            std::fs::write(root.join("cmdline"), &text[..len]).unwrap();
+            let mut out = vec![1, 2, 3];
+            Dir::open(&root).unwrap().all("cmdline", &mut out).unwrap();
+            assert_eq!(out, &text[..len], "{len} bytes");
+        }
+        std::fs::remove_dir_all(&root).unwrap();
     }
 }
