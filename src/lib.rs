@@ -246,7 +246,7 @@ mod tests {
     use crate::backend::fake::FakeBackend;
     use crate::config::Terminal;
     use crate::model::testing::tcp as socket;
-    use crate::model::{Socket, State, testing};
+    use crate::model::{Process, Socket, State, testing};
     use clap::Parser;
 
     /// What `portwho ARGS` printed and returned against `fake`.
@@ -304,6 +304,47 @@ mod tests {
         assert_eq!(states, ["LISTEN", "ESTABLISHED", "TIME_WAIT"]);
         assert_eq!(records[0]["processes"][0]["pid"], 42);
         assert_eq!(records[2]["processes"], serde_json::json!([]));
+    }
+
+    /// `--prometheus` reads parents only where a socket has several holders, and there
+    /// still names a forked server after its master, even one with a higher pid than its
+    /// worker.
+    #[test]
+    fn prometheus_names_a_forked_server_after_its_master() {
+        let fake = FakeBackend::new();
+        let worker = testing::process(20, "worker");
+        fake.spawn_as(
+            Process {
+                ppid: Some(30),
+                ..worker
+            },
+            &[1],
+        );
+        fake.spawn_as(
+            Process {
+                ppid: Some(1),
+                ..testing::process(30, "master")
+            },
+            &[1],
+        );
+        fake.spawn_as(
+            Process {
+                ppid: Some(1),
+                ..testing::process(40, "alone")
+            },
+            &[2],
+        );
+        fake.add_socket(socket("127.0.0.1:8080", State::Listen, 1));
+        fake.add_socket(socket("127.0.0.1:9090", State::Listen, 2));
+        let (code, out, err) = run_on(&fake, &["--prometheus"]);
+        assert_eq!(code, ExitCode::Matched, "{err}");
+        let series = |port: u16| {
+            out.lines()
+                .find(|l| l.contains(&format!("port=\"{port}\"")))
+                .unwrap_or_else(|| panic!("no series for {port}:\n{out}"))
+        };
+        assert!(series(8080).contains("process=\"master\""), "{out}");
+        assert!(series(9090).contains("process=\"alone\""), "{out}");
     }
 
     #[test]

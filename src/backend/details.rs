@@ -32,7 +32,7 @@ pub(crate) fn read(pids: &[u32], detail: Detail, users: Option<&Users>) -> Proce
     if detail != Detail::Names {
         kind = kind.with_cmd(UpdateKind::Always);
     }
-    if detail == Detail::Judged {
+    if matches!(detail, Detail::Exe | Detail::Judged) {
         kind = kind.with_exe(UpdateKind::Always);
     }
     if detail == Detail::Full {

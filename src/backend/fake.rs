@@ -298,13 +298,18 @@ impl Backend for FakeBackend {
         Ok(owners)
     }
 
-    fn processes(&self, pids: &[u32], _detail: Detail) -> ProcessDetails {
+    fn processes(&self, pids: &[u32], detail: Detail) -> ProcessDetails {
         let state = self.state.borrow();
         let mut details = ProcessDetails::default();
         for pid in pids {
             match state.procs.get(pid) {
                 Some(p) => {
-                    details.processes.insert(*pid, p.process.clone());
+                    let mut process = p.process.clone();
+                    // The levels below these do not read the parent.
+                    if !matches!(detail, Detail::Judged | Detail::Full) {
+                        process.ppid = None;
+                    }
+                    details.processes.insert(*pid, process);
                 }
                 None => details.vanished += 1,
             }

@@ -13,6 +13,7 @@ use crate::backend::{Backend, SocketTable};
 use crate::error::Error;
 use crate::hash::IntMap;
 use crate::join;
+use crate::model::ProcessDetails;
 use crate::model::{
     ContainerState, Detail, Namespace, NetnsChoice, NoRuleset, NotEntered, Owners, Place, Process,
     RuleForward, Ruleset, Socket, SocketQuery, Warning,
@@ -203,7 +204,10 @@ impl Snapshot {
             .collect();
         pids.sort_unstable();
         pids.dedup();
-        let details = backend.processes(&pids, detail);
+        let details = match detail {
+            Detail::Judged => self.judged(backend, &pids),
+            _ => backend.processes(&pids, detail),
+        };
         self.vanished_details = details.vanished;
         let containers = &self.containers;
         self.processes = details
@@ -214,6 +218,28 @@ impl Snapshot {
                 (pid, Arc::new(p))
             })
             .collect();
+    }
+
+    /// `Detail::Judged`: parents only of the processes that share a socket with another
+    /// (only among those is there a master to tell from its workers).
+    fn judged(&self, backend: &dyn Backend, pids: &[u32]) -> ProcessDetails {
+        let shared: HashSet<u32> = self
+            .sockets
+            .iter()
+            .chain(&self.behind)
+            .chain(&self.elsewhere)
+            .map(|s| self.holders(s))
+            .filter(|holders| holders.len() > 1)
+            .flatten()
+            .copied()
+            .collect();
+        let (with_parents, alone): (Vec<u32>, Vec<u32>) =
+            pids.iter().partition(|pid| shared.contains(pid));
+        let mut details = backend.processes(&alone, Detail::Exe);
+        let more = backend.processes(&with_parents, Detail::Judged);
+        details.processes.extend(more.processes);
+        details.vanished += more.vanished;
+        details
     }
 
     /// The pids holding a socket, without their details.

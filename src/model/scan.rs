@@ -73,8 +73,11 @@ pub enum Detail {
     Names,
     /// Also the command line: what `--command` matches (argv[0]) and `--kill` shows.
     Brief,
-    /// Name, user, parent and executable, no command line: what `--prometheus` needs to
-    /// name a forked server's master and to judge the findings it counts.
+    /// Name, user and executable, no command line: what the findings judge.
+    Exe,
+    /// What `--prometheus` needs: `Exe`, and the parent of each process that holds a socket
+    /// with others, to name a forked server's master. The gathering step asks the backend
+    /// for `Judged` for those and `Exe` for the rest: a parent is one more file a process.
     Judged,
     /// Also parent, executable, working directory, start time, parent chain, unit or
     /// container: for owner cards, JSON, the audit and the diff.

@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::io::{self, Write};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -46,7 +47,12 @@ struct Metrics {
     /// (more than one: SO_REUSEPORT, the same address and port opened again by the same
     /// program). A series appears once: node_exporter refuses a file that repeats one.
     listening: Vec<(String, u64)>,
-    index: HashMap<String, usize>,
+    /// The series on each protocol, address and port (not the IPv6 scope, which no label
+    /// shows): sockets with the same labels share these, so the few label sets here are all a new one is compared with, where hashing
+    /// every label set was a third of writing the metrics.
+    index: HashMap<(Proto, IpAddr, u16), Vec<usize>>,
+    /// The label set being written, reused from row to row.
+    scratch: String,
     sockets: BTreeMap<(Proto, State), u64>,
     findings: BTreeMap<Severity, u64>,
     hidden: u64,
@@ -63,12 +69,17 @@ impl Metrics {
         if !s.state.is_listening() {
             return;
         }
-        let labels = labels(e, own_netns);
-        match self.index.get(&labels) {
+        self.scratch.clear();
+        write_labels(&mut self.scratch, e, own_netns);
+        let same = self
+            .index
+            .entry((s.proto, s.local.ip(), s.local.port()))
+            .or_default();
+        match same.iter().find(|&&i| self.listening[i].0 == self.scratch) {
             Some(&i) => self.listening[i].1 += 1,
             None => {
-                self.index.insert(labels.clone(), self.listening.len());
-                self.listening.push((labels, 1));
+                same.push(self.listening.len());
+                self.listening.push((self.scratch.clone(), 1));
             }
         }
     }
@@ -140,8 +151,9 @@ impl Metrics {
 }
 
 /// `proto="tcp",family="ipv4",addr="0.0.0.0",port="22",service="ssh",process="sshd",
-/// user="root",exposure="all",netns="host"`.
-fn labels(e: &Entry, own_netns: u64) -> String {
+/// user="root",exposure="all",netns="host"`, written piece by piece: one series a
+/// listening socket, and `format!` of the whole was most of the cost of one.
+fn write_labels(out: &mut String, e: &Entry, own_netns: u64) {
     let s = &e.socket;
     let family = match s.family() {
         Family::Ipv4 => "ipv4",
@@ -162,16 +174,36 @@ fn labels(e: &Entry, own_netns: u64) -> String {
                 .map_or(Cow::Borrowed(""), |uid| Cow::Owned(uid.to_string())),
         },
     };
-    format!(
-        "proto=\"{}\",family=\"{family}\",addr=\"{}\",port=\"{}\",service=\"{}\",process=\"{process}\",\
-         user=\"{user}\",exposure=\"{}\",netns=\"{}\"",
-        s.proto.as_str(),
+    // Writing to a String cannot fail.
+    for (name, text) in [("proto", s.proto.as_str()), ("family", family)] {
+        push_label(out, name, text);
+    }
+    let _ = write!(
+        out,
+        ",addr=\"{}\",port=\"{}\"",
         s.local.ip(),
-        s.local.port(),
-        value(e.service.unwrap_or("")),
-        e.exposure.as_str(),
-        netns(e, own_netns),
-    )
+        s.local.port()
+    );
+    for (name, text) in [
+        ("service", &*value(e.service.unwrap_or(""))),
+        ("process", &process),
+        ("user", &user),
+        ("exposure", e.exposure.as_str()),
+        ("netns", &netns(e, own_netns)),
+    ] {
+        push_label(out, name, text);
+    }
+}
+
+/// `name="text"`, after a comma unless it is the first; `text` is already escaped.
+fn push_label(out: &mut String, name: &str, text: &str) {
+    if !out.is_empty() {
+        out.push(',');
+    }
+    out.push_str(name);
+    out.push_str("=\"");
+    out.push_str(text);
+    out.push('"');
 }
 
 /// The holder whose parent is not another holder: a forked server's master, not one of its
@@ -335,6 +367,28 @@ mod tests {
         assert!(text.contains("portwho_sockets{state=\"LISTEN\",proto=\"tcp\"} 2\n"));
         assert!(text.contains("portwho_sockets{state=\"TIME_WAIT\",proto=\"tcp\"} 1\n"));
         assert!(text.contains("portwho_sockets{state=\"UNCONN\",proto=\"udp\"} 0\n"));
+    }
+
+    /// The same labels are one series wherever they come in the rows, and an IPv6 scope,
+    /// which no label shows, does not make a second one (node_exporter would refuse it).
+    #[test]
+    fn one_series_for_one_label_set_in_any_order_and_scope() {
+        let p = |name| vec![process(10, name)];
+        let entries = [
+            held(tcp("[fe80::1%2]:8080", State::Listen, 1), p("envoy")),
+            held(tcp("[fe80::1%2]:8080", State::Listen, 2), p("other")),
+            held(tcp("127.0.0.1:9", State::Listen, 3), p("envoy")),
+            held(tcp("[fe80::1%3]:8080", State::Listen, 4), p("envoy")),
+        ];
+        let text = run(&entries, 0);
+        let series: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("portwho_socket_listening{"))
+            .collect();
+        assert_eq!(series.len(), 3, "{text}");
+        assert!(series[0].contains("addr=\"fe80::1\"") && series[0].ends_with("} 2"));
+        assert!(series[1].contains("process=\"other\"") && series[1].ends_with("} 1"));
+        assert!(series[2].contains("port=\"9\"") && series[2].ends_with("} 1"));
     }
 
     #[test]

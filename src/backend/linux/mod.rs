@@ -276,6 +276,9 @@ impl Backend for LinuxBackend {
     }
 
     fn processes(&self, pids: &[u32], detail: Detail) -> ProcessDetails {
+        if pids.is_empty() {
+            return ProcessDetails::default();
+        }
         let clock = process::Clock::read(&self.proc_root);
         let uids = process::Uids::of(&self.proc_root);
         let root = &self.proc_root;

@@ -83,7 +83,7 @@ pub(crate) fn read(
     // Beyond the name, `stat` is read anyway (parent, start time) and holds the same name
     // as `comm` (both print the task's comm unescaped): one file read instead of two.
     let stat = match detail {
-        Detail::Names | Detail::Brief => None,
+        Detail::Names | Detail::Brief | Detail::Exe => None,
         // Without it (a captured tree may lack it), `comm` names the process and says
         // whether it exited.
         Detail::Judged | Detail::Full => dir
@@ -109,7 +109,7 @@ pub(crate) fn read(
     };
     match detail {
         Detail::Names => Some(process),
-        Detail::Judged => Some(with_exe(&dir, process)),
+        Detail::Exe | Detail::Judged => Some(with_exe(&dir, process)),
         Detail::Brief => {
             let cmdline = match dir.all("cmdline", &mut bytes) {
                 Ok(()) => decode_cmdline(&bytes),
@@ -645,7 +645,13 @@ mod tests {
         )
         .unwrap();
         let clock = Clock::read(Path::new("/proc"));
-        let levels = [Detail::Names, Detail::Brief, Detail::Judged, Detail::Full];
+        let levels = [
+            Detail::Names,
+            Detail::Brief,
+            Detail::Exe,
+            Detail::Judged,
+            Detail::Full,
+        ];
         for (proc_root, pid) in [(Path::new("/proc"), std::process::id()), (&*root, 7)] {
             let names: Vec<String> = levels
                 .iter()
