@@ -358,7 +358,8 @@ const MONITORING: &str = "--prometheus prints the selection (by default the list
      sockets) in Prometheus' text exposition format: portwho_socket_listening, one series per \
      listening socket with the labels proto, family, addr, port, service, process (a forked \
      server's master), user, exposure and netns (host for portwho's own namespace); \
-     portwho_sockets by state and protocol; portwho_findings by severity; \
+     portwho_sockets by state and protocol; portwho_findings by severity (as --audit judges \
+     them, one lower where the firewall closes the port); \
      portwho_hidden_owners; portwho_last_run_timestamp_seconds and \
      portwho_scrape_duration_seconds. It exits 0 once they are written. With --output \
      /var/lib/prometheus/node-exporter/portwho.prom, node_exporter's textfile collector \

@@ -15,7 +15,7 @@ use crate::forward;
 use crate::gather::Rulesets;
 use crate::gather::{Request, Snapshot};
 use crate::join;
-use crate::label::{Labeller, services::ServiceTable};
+use crate::label::{Judging, Labeller, services::ServiceTable};
 use crate::messages::{self, Messages};
 use crate::model::Severity;
 use crate::model::{Entry, Firewall, Host, PortForward, RuleForward, Socket};
@@ -45,9 +45,12 @@ pub(crate) fn run(
             && (matches!(config.format, Format::Json | Format::Jsonl)
                 || explain
                 || config.mode == Mode::Forwards),
-        // The firewall's verdicts are shown in JSON, the audit and the cards.
-        firewall: matches!(config.format, Format::Json | Format::Jsonl)
-            || explain
+        // The firewall's verdicts are shown in JSON, the audit and the cards, and weigh the
+        // findings that --prometheus counts as they weigh the audit's.
+        firewall: matches!(
+            config.format,
+            Format::Json | Format::Jsonl | Format::Prometheus
+        ) || explain
             || matches!(config.mode, Mode::Audit { .. } | Mode::Forwards),
     };
     let mut snapshot = listing.read()?;
@@ -185,10 +188,15 @@ impl<'a> Listing<'a> {
             services: (!config.numeric).then_some(self.services),
             ephemeral: host.ephemeral.clone(),
             users,
-            findings: matches!(
-                config.format,
-                Format::Json | Format::Jsonl | Format::Prometheus
-            ) || matches!(config.mode, Mode::Audit { .. }),
+            findings: if matches!(config.format, Format::Json | Format::Jsonl)
+                || matches!(config.mode, Mode::Audit { .. })
+            {
+                Judging::Worded
+            } else if config.format == Format::Prometheus {
+                Judging::Counted
+            } else {
+                Judging::Not
+            },
         }
     }
 

@@ -205,7 +205,10 @@ impl<'a> Watcher<'a> {
             services: (!config.numeric).then_some(self.services),
             ephemeral: self.backend.host().ephemeral,
             users: &snapshot.users,
-            findings: config.format == crate::config::Format::Jsonl,
+            findings: match config.format {
+                crate::config::Format::Jsonl => crate::label::Judging::Worded,
+                _ => crate::label::Judging::Not,
+            },
         };
         let by_process = !filters.commands.is_empty() || !filters.uids.is_empty();
         let mut rows = Vec::with_capacity(snapshot.sockets.len());

@@ -92,20 +92,25 @@ impl Rule {
         reach && (targeted || on_port || by_program) && (self.when)(e)
     }
 
-    fn finding(&self, e: &Entry) -> Finding {
+    fn finding(&self, e: &Entry, worded: bool) -> Finding {
         Finding {
             severity: self.severity,
             code: self.code,
             exposed: self.reach != Reach::Any,
             firewall: None,
-            message: fill(self.message, e),
+            message: if worded {
+                fill(self.message, e)
+            } else {
+                String::new()
+            },
         }
     }
 }
 
 /// What the firewall makes of an entry's exposure findings: one severity lower when it
 /// drops or rejects new connections (the message says so), the same but said for whom
-/// when it opens the port only to some. Either way the finding carries the verdict.
+/// when it opens the port only to some. Either way the finding carries the verdict. A
+/// finding only counted (no message) gets no words either.
 pub(crate) fn weigh_firewall(e: &mut Entry) {
     let Some(firewall) = e.firewall.clone() else {
         return;
@@ -114,17 +119,20 @@ pub(crate) fn weigh_firewall(e: &mut Entry) {
         match firewall.verdict {
             FirewallVerdict::Drop | FirewallVerdict::Reject => {
                 f.severity = f.severity.lower();
-                f.message.push_str(&format!(
-                    "; the firewall closes it to new connections ({})",
-                    firewall.reason
-                ));
+                if !f.message.is_empty() {
+                    f.message.push_str(&format!(
+                        "; the firewall closes it to new connections ({})",
+                        firewall.reason
+                    ));
+                }
             }
-            FirewallVerdict::Conditional => {
+            FirewallVerdict::Conditional if !f.message.is_empty() => {
                 f.message.push_str(&format!(
                     "; the firewall opens it only to some ({})",
                     firewall.reason
                 ));
             }
+            FirewallVerdict::Conditional => {}
             FirewallVerdict::Accept | FirewallVerdict::Unknown => {}
         }
         f.firewall = Some(firewall.clone());
@@ -169,7 +177,8 @@ fn fill(template: &str, e: &Entry) -> String {
 }
 
 /// The findings for one socket, most severe first; none for sockets that do not listen.
-pub(crate) fn findings(e: &Entry) -> Vec<Finding> {
+/// Without `worded`, their messages are left empty (they are only counted).
+pub(crate) fn findings(e: &Entry, worded: bool) -> Vec<Finding> {
     if !e.socket.state.is_listening() {
         return Vec::new();
     }
@@ -177,7 +186,7 @@ pub(crate) fn findings(e: &Entry) -> Vec<Finding> {
     for rule in RULES.iter().filter(|r| r.applies(e)) {
         // Several rows may share a code (one per service); report it once.
         if !found.iter().any(|f| f.code == rule.code) {
-            found.push(rule.finding(e));
+            found.push(rule.finding(e, worded));
         }
     }
     found.sort_by_key(|f| std::cmp::Reverse(f.severity));
@@ -212,7 +221,41 @@ mod tests {
     }
 
     fn codes(e: &Entry) -> Vec<&'static str> {
-        findings(e).iter().map(|f| f.code).collect()
+        findings(e, true).iter().map(|f| f.code).collect()
+    }
+
+    /// Counted findings (`--prometheus`) are the worded ones without words, weighed by the
+    /// firewall alike: the same codes and severities as the audit's.
+    #[test]
+    fn counted_findings_are_worded_ones_without_words() {
+        use crate::model::{Firewall, FirewallVerdict};
+        for verdict in [
+            FirewallVerdict::Accept,
+            FirewallVerdict::Drop,
+            FirewallVerdict::Conditional,
+        ] {
+            let judged = |worded| {
+                let mut e = entry("0.0.0.0:23", Tcp, "in.telnetd", 0);
+                e.findings = findings(&e, worded);
+                e.firewall = Some(Firewall {
+                    verdict,
+                    rule: None,
+                    reason: "policy drop".into(),
+                });
+                weigh_firewall(&mut e);
+                e.findings
+            };
+            let (worded, counted) = (judged(true), judged(false));
+            assert!(!worded.is_empty());
+            let key = |f: &Finding| (f.code, f.severity, f.firewall.clone());
+            assert_eq!(
+                worded.iter().map(key).collect::<Vec<_>>(),
+                counted.iter().map(key).collect::<Vec<_>>(),
+                "{verdict:?}"
+            );
+            assert!(worded.iter().all(|f| !f.message.is_empty()));
+            assert!(counted.iter().all(|f| f.message.is_empty()), "{counted:?}");
+        }
     }
 
     #[test]
@@ -225,7 +268,7 @@ mod tests {
         ] {
             let e = entry(local, proto, "inetd", 1);
             assert_eq!(codes(&e), vec!["cleartext-login"], "{local}");
-            assert_eq!(findings(&e)[0].severity, Severity::High);
+            assert_eq!(findings(&e, true)[0].severity, Severity::High);
         }
         assert!(codes(&entry("127.0.0.1:23", Tcp, "inetd", 1)).is_empty());
         // A telnet daemon on another port is found by its name.
@@ -262,7 +305,7 @@ mod tests {
         ] {
             let e = entry(local, Tcp, program, 1);
             assert_eq!(codes(&e), vec!["unauthenticated-datastore"], "{local}");
-            assert!(findings(&e)[0].message.contains(local));
+            assert!(findings(&e, true)[0].message.contains(local));
         }
         assert!(codes(&entry("127.0.0.1:6379", Tcp, "redis-server", 1)).is_empty());
         assert!(codes(&entry("[::1]:27017", Tcp, "mongod", 1)).is_empty());
@@ -273,7 +316,7 @@ mod tests {
         let mut e = entry("127.0.0.1:8080", Tcp, "app", 1000);
         std::sync::Arc::make_mut(&mut e.processes[0]).exe_deleted = true;
         assert_eq!(codes(&e), vec!["deleted-executable"]);
-        assert_eq!(findings(&e)[0].severity, Severity::Medium);
+        assert_eq!(findings(&e, true)[0].severity, Severity::Medium);
 
         let mut e = entry("127.0.0.1:40000", Tcp, "app", 1000);
         e.ephemeral = true;
@@ -296,7 +339,7 @@ mod tests {
     #[test]
     fn messages_name_what_listens_where_as_it_is_named() {
         let mut e = entry("0.0.0.0:8080", Tcp, "{port} {local}", 0);
-        let message = |e: &Entry| findings(e)[0].message.clone();
+        let message = |e: &Entry| findings(e, true)[0].message.clone();
         assert_eq!(
             message(&e),
             "{port} {local}, running as root, listens on every interface (0.0.0.0:8080): \
@@ -322,7 +365,7 @@ mod tests {
         let mut e = entry("0.0.0.0:6379", Tcp, "redis-server", 0);
         e.ephemeral = true;
         std::sync::Arc::make_mut(&mut e.processes[0]).exe_deleted = true;
-        let severities: Vec<Severity> = findings(&e).iter().map(|f| f.severity).collect();
+        let severities: Vec<Severity> = findings(&e, true).iter().map(|f| f.severity).collect();
         assert_eq!(
             severities,
             vec![
@@ -333,6 +376,6 @@ mod tests {
             ]
         );
         e.socket.state = State::Established;
-        assert!(findings(&e).is_empty());
+        assert!(findings(&e, true).is_empty());
     }
 }

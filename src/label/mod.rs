@@ -23,10 +23,20 @@ pub(crate) struct Labeller<'a> {
     pub users: &'a HashMap<u32, Arc<str>>,
     /// This host's interface addresses and names.
     pub interfaces: &'a [(std::net::IpAddr, String)],
-    /// Judge each listener by the audit rules. Only the audit and JSON show findings, and
-    /// writing their messages for thousands of listeners that nobody reads was a fifth of
-    /// a plain listing's time and memory.
-    pub findings: bool,
+    /// How far each listener is judged by the audit rules.
+    pub findings: Judging,
+}
+
+/// How far the audit rules judge each listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Judging {
+    /// Not at all: the table shows no findings, and writing their messages for thousands
+    /// of listeners that nobody reads was a fifth of a plain listing's time and memory.
+    Not,
+    /// Severity and code, with an empty message: `--prometheus` counts them.
+    Counted,
+    /// With their messages: JSON and the audit show them.
+    Worded,
 }
 
 impl Labeller<'_> {
@@ -53,8 +63,8 @@ impl Labeller<'_> {
             forward: None,
             firewall: None,
         };
-        if self.findings {
-            entry.findings = findings::findings(&entry);
+        if self.findings != Judging::Not {
+            entry.findings = findings::findings(&entry, self.findings == Judging::Worded);
         }
         entry
     }

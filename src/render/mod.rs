@@ -207,7 +207,7 @@ pub(crate) mod tests {
                 ephemeral: 32768..=60999,
                 users: &users,
                 interfaces: &interfaces,
-                findings: true,
+                findings: crate::label::Judging::Worded,
             };
             let socket = |local: &str, inode| Socket {
                 proto: Proto::Tcp,

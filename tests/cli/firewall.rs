@@ -334,4 +334,12 @@ fn the_audit_counts_a_closed_port_one_severity_lower() {
         "{}",
         r.stdout
     );
+    // The metrics count the audit's severities: the closed datastore is medium, not high.
+    let r = host.ns.portwho(&["--prometheus"]);
+    for line in [
+        "portwho_findings{severity=\"high\"} 0\n",
+        "portwho_findings{severity=\"medium\"} 1\n",
+    ] {
+        assert!(r.stdout.contains(line), "{line} in\n{}", r.stdout);
+    }
 }
