@@ -248,6 +248,10 @@ sys.exit(0 if want in pids else f"portwho :{sys.argv[2]} misses holder pid {want
         "lsof -nP -iTCP -sTCP:LISTEN" "$ref_runs"
     row fuser "\`:$port/tcp\` vs \`fuser $port/tcp\`" "$pw :$port/tcp" "fuser $port/tcp" "$ref_runs"
     row version "\`--version\` vs \`ss -V\` (startup)" "$pw --version" "ss -V" "$((runs * 20))"
+    # The machine formats against the table they describe the same sockets as.
+    row prometheus "\`--prometheus\` vs \`--listening\`" "$pw --prometheus" "$pw --listening" "$runs"
+    row json "\`--listening --json\` vs \`--listening\`" "$pw --listening --json" "$pw --listening" "$runs"
+    row jsonl "\`--listening --jsonl\` vs \`--listening\`" "$pw --listening --jsonl" "$pw --listening" "$runs"
 
     printf '%s\tbusy\t%s\n' "$size" "$busy_rows" >>"$results"
     busy_rows=0
@@ -338,6 +342,12 @@ for size in dict.fromkeys(r[0] for r in rows):
           f"{mark(max(rss.values()) <= 1.5)}")
     v = float(got["version"][5]) * 1000
     print(f"- `--version` < 2 ms: {v:.2f} ms — {mark(v < 2)}")
+    fleet = {"prometheus": ("`--prometheus` ≤ 1.1× `--listening`", 1.1),
+             "json": ("`--listening --json` ≤ 1.3× `--listening`", 1.3),
+             "jsonl": ("`--listening --jsonl` ≤ 1.3× `--listening`", 1.3)}
+    for key, (name, limit) in fleet.items():
+        v = ratio(got[key][5], got[key][6])
+        print(f"- {name}: {v:.3f}× — {mark(v <= limit)}")
     slow = {k: ratio(got[k][5], got[k][6]) for k in ("proclistening", "procport") if k in got}
     if slow:
         print(f"- through /proc (a host under 3000 open files, not root, or a kernel without BTF): `--listening` "
