@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::net::IpAddr;
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -43,16 +44,17 @@ const ALWAYS: [(Proto, State); 2] = [(Proto::Tcp, State::Listen), (Proto::Udp, S
 /// The metrics, added up row by row.
 #[derive(Debug, Default)]
 struct Metrics {
-    /// The label set of each listening socket in row order, and how many sockets share it
-    /// (more than one: SO_REUSEPORT, the same address and port opened again by the same
-    /// program). A series appears once: node_exporter refuses a file that repeats one.
-    listening: Vec<(String, u64)>,
+    /// The label set of each listening socket in row order (where it is in `labels`), and
+    /// how many sockets share it (more than one: SO_REUSEPORT, the same address and port
+    /// opened again by the same program). A series appears once: node_exporter refuses a
+    /// file that repeats one.
+    listening: Vec<(Range<usize>, u64)>,
+    /// Every label set, one after the other: one buffer, not a string a series.
+    labels: String,
     /// The series on each protocol, address and port (not the IPv6 scope, which no label
     /// shows): sockets with the same labels share these, so the few label sets here are all a new one is compared with, where hashing
     /// every label set was a third of writing the metrics.
     index: HashMap<(Proto, IpAddr, u16), Vec<usize>>,
-    /// The label set being written, reused from row to row.
-    scratch: String,
     sockets: BTreeMap<(Proto, State), u64>,
     findings: BTreeMap<Severity, u64>,
     hidden: u64,
@@ -69,17 +71,26 @@ impl Metrics {
         if !s.state.is_listening() {
             return;
         }
-        self.scratch.clear();
-        write_labels(&mut self.scratch, e, own_netns);
+        // Written at the end of the buffer, and taken back if the series exists.
+        let start = self.labels.len();
+        write_labels(&mut self.labels, e, own_netns);
+        let new = &self.labels[start..];
         let same = self
             .index
             .entry((s.proto, s.local.ip(), s.local.port()))
             .or_default();
-        match same.iter().find(|&&i| self.listening[i].0 == self.scratch) {
-            Some(&i) => self.listening[i].1 += 1,
+        let listening = &mut self.listening;
+        match same
+            .iter()
+            .find(|&&i| self.labels[listening[i].0.clone()] == *new)
+        {
+            Some(&i) => {
+                listening[i].1 += 1;
+                self.labels.truncate(start);
+            }
             None => {
-                same.push(self.listening.len());
-                self.listening.push((self.scratch.clone(), 1));
+                same.push(listening.len());
+                listening.push((start..self.labels.len(), 1));
             }
         }
     }
@@ -100,6 +111,7 @@ impl Metrics {
              that holds them: process is a forked server's master.",
         );
         for (labels, count) in &self.listening {
+            let labels = &self.labels[labels.clone()];
             let _ = writeln!(text, "portwho_socket_listening{{{labels}}} {count}");
         }
         header(
@@ -175,9 +187,8 @@ fn write_labels(out: &mut String, e: &Entry, own_netns: u64) {
         },
     };
     // Writing to a String cannot fail.
-    for (name, text) in [("proto", s.proto.as_str()), ("family", family)] {
-        push_label(out, name, text);
-    }
+    push_label(out, true, "proto", s.proto.as_str());
+    push_label(out, false, "family", family);
     let _ = write!(
         out,
         ",addr=\"{}\",port=\"{}\"",
@@ -191,13 +202,13 @@ fn write_labels(out: &mut String, e: &Entry, own_netns: u64) {
         ("exposure", e.exposure.as_str()),
         ("netns", &netns(e, own_netns)),
     ] {
-        push_label(out, name, text);
+        push_label(out, false, name, text);
     }
 }
 
-/// `name="text"`, after a comma unless it is the first; `text` is already escaped.
-fn push_label(out: &mut String, name: &str, text: &str) {
-    if !out.is_empty() {
+/// `name="text"`, after a comma unless `first`; `text` is already escaped.
+fn push_label(out: &mut String, first: bool, name: &str, text: &str) {
+    if !first {
         out.push(',');
     }
     out.push_str(name);
@@ -237,6 +248,13 @@ fn netns(e: &Entry, own_netns: u64) -> Cow<'_, str> {
 /// characters, which the format cannot escape, are written as the table writes them
 /// (`\x1b`, with the backslash escaped), so the file stays safe to show on a terminal.
 fn value(text: &str) -> Cow<'_, str> {
+    // Most values are printable ASCII, which needs nothing.
+    if text
+        .bytes()
+        .all(|b| matches!(b, b' '..=b'~') && b != b'\\' && b != b'"')
+    {
+        return Cow::Borrowed(text);
+    }
     if !text.chars().any(|c| {
         matches!(c, '\\' | '"') || matches!(escape(c.encode_utf8(&mut [0; 4])), Cow::Owned(_))
     }) {
