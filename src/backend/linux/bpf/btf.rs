@@ -263,6 +263,17 @@ impl<'a, S: Source + ?Sized> Btf<'a, S> {
         btf.types_len = types_len;
         btf.strings_at = (header_len + strings_off) as u64;
         btf.strings_len = strings_len;
+        // Both sections must be there to their ends. The reading stops as soon as it has
+        // found what it looks for, so without this a section cut short was noticed or not
+        // depending on where the names happened to be and how much was read at a time.
+        for end in [
+            btf.types_at + types_len as u64,
+            btf.strings_at + strings_len as u64,
+        ] {
+            if let Some(last) = end.checked_sub(1) {
+                btf.bytes(last, 1)?;
+            }
+        }
         Ok(btf)
     }
 
@@ -653,6 +664,27 @@ mod tests {
             layout(w.bytes().as_slice()),
             Err(BtfError::Missing("struct task_struct's tgid"))
         ));
+    }
+
+    /// A section that runs past the end is refused whatever the reading's pieces: a name
+    /// found early must not hide it (proptest found a header whose string section, moved by
+    /// one damaged byte, ran past the end of the data).
+    #[test]
+    fn a_section_past_the_end_is_truncated_read_whole_or_in_pieces() {
+        let (mut bytes, _) = kernel();
+        let end = bytes.len();
+        // The low byte of the string section's offset.
+        bytes[16] = 57;
+        assert!(u32_at(&bytes, 16) as usize + HEADER_LEN + u32_at(&bytes, 20) as usize > end);
+        for chunk in [1, 2, 40, 63, CHUNK] {
+            assert!(
+                matches!(
+                    layout_in_chunks(bytes.as_slice(), chunk),
+                    Err(BtfError::Truncated)
+                ),
+                "chunk {chunk}"
+            );
+        }
     }
 
     proptest::proptest! {
