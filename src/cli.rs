@@ -146,7 +146,8 @@ pub struct Cli {
     ///
     /// portwho_socket_listening, one series per listening socket (the process label names
     /// a forked server's master), portwho_sockets by state and protocol, portwho_findings by
-    /// severity, portwho_hidden_owners, portwho_last_run_timestamp_seconds and
+    /// severity (as --audit judges them), portwho_hidden_owners,
+    /// portwho_last_run_timestamp_seconds and
     /// portwho_scrape_duration_seconds. Exits 0 once written, even when nothing matched. With
     /// --output, for node_exporter's textfile collector.
     #[arg(

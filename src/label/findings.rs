@@ -116,24 +116,19 @@ pub(crate) fn weigh_firewall(e: &mut Entry) {
         return;
     };
     for f in e.findings.iter_mut().filter(|f| f.exposed) {
-        match firewall.verdict {
+        let said = match firewall.verdict {
             FirewallVerdict::Drop | FirewallVerdict::Reject => {
                 f.severity = f.severity.lower();
-                if !f.message.is_empty() {
-                    f.message.push_str(&format!(
-                        "; the firewall closes it to new connections ({})",
-                        firewall.reason
-                    ));
-                }
+                Some("closes it to new connections")
             }
-            FirewallVerdict::Conditional if !f.message.is_empty() => {
-                f.message.push_str(&format!(
-                    "; the firewall opens it only to some ({})",
-                    firewall.reason
-                ));
-            }
-            FirewallVerdict::Conditional => {}
-            FirewallVerdict::Accept | FirewallVerdict::Unknown => {}
+            FirewallVerdict::Conditional => Some("opens it only to some"),
+            FirewallVerdict::Accept | FirewallVerdict::Unknown => None,
+        };
+        if let Some(said) = said
+            && !f.message.is_empty()
+        {
+            f.message
+                .push_str(&format!("; the firewall {said} ({})", firewall.reason));
         }
         f.firewall = Some(firewall.clone());
     }

@@ -52,8 +52,9 @@ struct Metrics {
     /// Every label set, one after the other: one buffer, not a string a series.
     labels: String,
     /// The series on each protocol, address and port (not the IPv6 scope, which no label
-    /// shows): sockets with the same labels share these, so the few label sets here are all a new one is compared with, where hashing
-    /// every label set was a third of writing the metrics.
+    /// shows): sockets with the same labels share these, so a new label set is compared
+    /// only with the few here, where hashing every label set was a third of writing the
+    /// metrics.
     index: HashMap<(Proto, IpAddr, u16), Vec<usize>>,
     sockets: BTreeMap<(Proto, State), u64>,
     findings: BTreeMap<Severity, u64>,
