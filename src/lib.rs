@@ -21,6 +21,7 @@ mod list;
 mod messages;
 mod model;
 mod output;
+mod parts;
 mod render;
 mod signal;
 mod target;

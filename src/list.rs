@@ -1,8 +1,8 @@
 //! The listing, `--audit` and `--diff`: one snapshot labelled, filtered, sorted, printed.
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io::Write;
+use std::sync::{Mutex, PoisonError};
 
 use crate::backend::Backend;
 use crate::config::{Config, Format, Mode};
@@ -204,7 +204,7 @@ impl<'a> Listing<'a> {
     fn print(
         &self,
         shown: &[Socket],
-        row: &dyn Fn(usize) -> Entry,
+        row: &(dyn Fn(usize) -> Entry + Sync),
         around: &Around,
         out: &mut dyn Write,
     ) -> Result<ExitCode, Error> {
@@ -232,6 +232,7 @@ impl<'a> Listing<'a> {
                 let rows = render::Lazy {
                     sockets: shown,
                     make: row,
+                    split: &crate::parts::TwoThreads,
                 };
                 list(printer, &rows, &self.config.filters, around, out)?
             }
@@ -307,7 +308,7 @@ fn label(
 /// each ruleset compiled once and each verdict reached once however many sockets share it.
 struct Verdicts<'r> {
     rulesets: &'r Rulesets,
-    compiled: RefCell<HashMap<u64, Firewalls<'r>>>,
+    compiled: Mutex<HashMap<u64, Firewalls<'r>>>,
 }
 
 impl<'r> Verdicts<'r> {
@@ -318,7 +319,7 @@ impl<'r> Verdicts<'r> {
             .collect();
         Verdicts {
             rulesets,
-            compiled: RefCell::new(compiled),
+            compiled: Mutex::new(compiled),
         }
     }
 
@@ -327,7 +328,8 @@ impl<'r> Verdicts<'r> {
         match self.rulesets.get(&socket.netns)? {
             Ok(_) => Some(
                 self.compiled
-                    .borrow_mut()
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
                     .get_mut(&socket.netns)?
                     .verdict(socket),
             ),

@@ -85,11 +85,16 @@ impl Render for JsonLines {
 
     fn rows(&self, rows: &dyn Rows, out: &mut dyn Write) -> io::Result<()> {
         let mut out = buffered(out);
-        let written = Written::compact();
-        rows.each(&mut |e| {
-            serde_json::to_writer(&mut out, &Record::from(e).with(&written))?;
-            out.write_all(b"\n")
-        })?;
+        let split = rows.split();
+        let written: Vec<Written> = (0..split.threads()).map(|_| Written::compact()).collect();
+        let part = |thread: usize, range, buf: &mut Vec<u8>| {
+            rows.range(range, &mut |e| {
+                serde_json::to_writer(&mut *buf, &Record::from(e).with(&written[thread]))?;
+                buf.push(b'\n');
+                Ok(())
+            })
+        };
+        split.write(rows.len(), &part, &mut out)?;
         out.flush()
     }
 

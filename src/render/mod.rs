@@ -12,6 +12,7 @@ pub(crate) mod table;
 pub(crate) mod time;
 
 use std::io::{self, Write};
+use std::ops::Range;
 
 use crate::model::Change;
 use crate::model::Severity;
@@ -62,14 +63,86 @@ pub(crate) trait Render {
 
 /// Rows for the formats that write one row per socket (the table and JSON), visited in
 /// order as often as a format needs: the table walks them twice, for the column widths and
-/// then for the text.
-pub(crate) trait Rows {
-    fn each(&self, visit: &mut dyn FnMut(&Entry) -> io::Result<()>) -> io::Result<()>;
+/// then for the text. Any thread may make any row: JSON writes its records on two.
+pub(crate) trait Rows: Sync {
+    /// How many rows there are.
+    fn len(&self) -> usize;
+    /// Visit the rows of `range`, in order.
+    fn range(
+        &self,
+        range: Range<usize>,
+        visit: &mut dyn FnMut(&Entry) -> io::Result<()>,
+    ) -> io::Result<()>;
+    /// Visit every row, in order.
+    fn each(&self, visit: &mut dyn FnMut(&Entry) -> io::Result<()>) -> io::Result<()> {
+        self.range(0..self.len(), visit)
+    }
+    /// How a format that writes its rows in parts may have them made.
+    fn split(&self) -> &dyn Split {
+        &InOrder
+    }
+}
+
+/// Makes the parts of a long output and writes them in order, on as many threads as the run
+/// may use: the pure layers start none themselves (a listing is handed two threads).
+pub(crate) trait Split: Sync {
+    /// How many threads make parts: each is told its number, below this, so that what
+    /// it keeps between parts is its own.
+    fn threads(&self) -> usize;
+    /// Write rows `0..rows` to `out` as `make` writes a range of them into an empty buffer;
+    /// the parts come out in order, as if made one after another.
+    fn write(&self, rows: usize, make: &MakePart, out: &mut dyn Write) -> io::Result<()>;
+}
+
+/// Writes the rows of `range` into a buffer, on the thread numbered by the first argument.
+pub(crate) type MakePart<'a> =
+    dyn Fn(usize, Range<usize>, &mut Vec<u8>) -> io::Result<()> + Sync + 'a;
+
+/// Rows a part holds: about 150 kB of JSON, enough that handing a part to another thread
+/// costs nothing beside making it, few enough that neither thread waits long for the other.
+pub(crate) const PART: usize = 128;
+
+/// How many parts `rows` rows make; one, empty, for no rows, so that a format still writes
+/// its frame.
+pub(crate) fn parts(rows: usize) -> usize {
+    rows.div_ceil(PART).max(1)
+}
+
+/// The rows of part `index`.
+pub(crate) fn part(rows: usize, index: usize) -> Range<usize> {
+    (index * PART).min(rows)..((index + 1) * PART).min(rows)
+}
+
+/// Every part on this thread, one after another: rows already made, and short listings.
+pub(crate) struct InOrder;
+
+impl Split for InOrder {
+    fn threads(&self) -> usize {
+        1
+    }
+
+    fn write(&self, rows: usize, make: &MakePart, out: &mut dyn Write) -> io::Result<()> {
+        let mut buf = Vec::new();
+        for index in 0..parts(rows) {
+            buf.clear();
+            make(0, part(rows, index), &mut buf)?;
+            out.write_all(&buf)?;
+        }
+        Ok(())
+    }
 }
 
 impl Rows for &[Entry] {
-    fn each(&self, visit: &mut dyn FnMut(&Entry) -> io::Result<()>) -> io::Result<()> {
-        self.iter().try_for_each(visit)
+    fn len(&self) -> usize {
+        <[Entry]>::len(self)
+    }
+
+    fn range(
+        &self,
+        range: Range<usize>,
+        visit: &mut dyn FnMut(&Entry) -> io::Result<()>,
+    ) -> io::Result<()> {
+        self[range].iter().try_for_each(visit)
     }
 }
 
@@ -79,12 +152,26 @@ impl Rows for &[Entry] {
 pub(crate) struct Lazy<'a> {
     pub sockets: &'a [Socket],
     /// The row of the socket at an index.
-    pub make: &'a dyn Fn(usize) -> Entry,
+    pub make: &'a (dyn Fn(usize) -> Entry + Sync),
+    /// How to make them for a format that writes them in parts.
+    pub split: &'a dyn Split,
 }
 
 impl Rows for Lazy<'_> {
-    fn each(&self, visit: &mut dyn FnMut(&Entry) -> io::Result<()>) -> io::Result<()> {
-        (0..self.sockets.len()).try_for_each(|i| visit(&(self.make)(i)))
+    fn len(&self) -> usize {
+        self.sockets.len()
+    }
+
+    fn range(
+        &self,
+        range: Range<usize>,
+        visit: &mut dyn FnMut(&Entry) -> io::Result<()>,
+    ) -> io::Result<()> {
+        range.into_iter().try_for_each(|i| visit(&(self.make)(i)))
+    }
+
+    fn split(&self) -> &dyn Split {
+        self.split
     }
 }
 

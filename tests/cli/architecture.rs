@@ -14,7 +14,7 @@ const PURE: &[&str] = &[
 /// actions may name.
 const COMPOSITION: &[&str] = &[
     "backend", "gather", "action", "list", "config", "cli", "generate", "messages", "watch",
-    "output",
+    "output", "parts",
 ];
 
 /// Each top-level module of `src/` (a file or a directory), with the text of its files,
