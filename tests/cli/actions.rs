@@ -167,7 +167,7 @@ fn term_ignored_times_out_naming_the_process() {
 #[test]
 fn never_signals_its_parent() {
     // portwho's parent is this test process, which holds the listener.
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let listener = on_unused_port(|p| TcpListener::bind(("127.0.0.1", p))).unwrap();
     let port = listener.local_addr().unwrap().port();
     let r = portwho_run(&["--kill", "--yes", "--timeout", "0.2", &exact(port)]);
     assert_eq!(r.code, 1, "{}", r.stderr);
@@ -339,7 +339,7 @@ fn a_process_that_closed_the_socket_is_not_signalled() {
 
 #[test]
 fn free_skips_a_held_port_and_gives_bindable_ones() {
-    let held = TcpListener::bind("127.0.0.1:0").unwrap();
+    let held = on_unused_port(|p| TcpListener::bind(("127.0.0.1", p))).unwrap();
     let port = held.local_addr().unwrap().port();
     let r = portwho_run(&["--free", &port.to_string()]);
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -417,7 +417,7 @@ fn wait_listen_times_out() {
 
 #[test]
 fn wait_free_returns_once_the_listener_is_gone() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let listener = on_unused_port(|p| TcpListener::bind(("127.0.0.1", p))).unwrap();
     let port = listener.local_addr().unwrap().port();
     let mut waiting = portwho()
         .args(["--wait-free", &exact(port), "--timeout", "5"])

@@ -198,6 +198,43 @@ pub fn free_port() -> u16 {
     l.local_addr().expect("addr").port()
 }
 
+/// A port no socket of this namespace uses, in any protocol, family or state: what
+/// `free_port` gives is free for TCP on 127.0.0.1 only, and a busy host may use the same
+/// number for UDP or on another address.
+pub fn unused_port() -> u16 {
+    // `  sl  local_address ...`, then `   0: 0100007F:1F90 ...`: the port is the hex after
+    // the local address's colon.
+    let used: std::collections::HashSet<u16> = ["tcp", "tcp6", "udp", "udp6"]
+        .iter()
+        .flat_map(|table| {
+            let text = std::fs::read_to_string(format!("/proc/net/{table}")).unwrap_or_default();
+            text.lines()
+                .skip(1)
+                .filter_map(|line| {
+                    let local = line.split_whitespace().nth(1)?;
+                    u16::from_str_radix(local.rsplit(':').next()?, 16).ok()
+                })
+                .collect::<Vec<u16>>()
+        })
+        .collect();
+    (0..100)
+        .map(|_| free_port())
+        .find(|port| !used.contains(port))
+        .expect("a port no socket uses")
+}
+
+/// `bind` on a port no socket uses (`unused_port`), again on another should a concurrent
+/// test take that one first.
+pub fn on_unused_port<T>(bind: impl Fn(u16) -> std::io::Result<T>) -> std::io::Result<T> {
+    for _ in 0..20 {
+        match bind(unused_port()) {
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => continue,
+            done => return done,
+        }
+    }
+    bind(unused_port())
+}
+
 pub fn inode_of(fd: std::os::fd::RawFd) -> u64 {
     let link = std::fs::read_link(format!("/proc/self/fd/{fd}")).expect("fd link");
     let text = link.to_string_lossy();
@@ -221,14 +258,16 @@ pub const LISTENER: &str = "import socket, time\n\
 /// A python3 server on 127.0.0.1 that forks once after listening, so parent and child share
 /// one listener: (helper, port, child pid). Both are stopped when the helper is dropped.
 pub fn forked_server() -> (Helper, u32, u32) {
-    let mut helper = Helper::python(
+    // A port no other socket uses, so that a query of it finds this listener alone.
+    let mut helper = Helper::python(&format!(
         "import os, socket, time\n\
-         s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n\
+         s = socket.socket(); s.bind(('127.0.0.1', {})); s.listen()\n\
          pid = os.fork()\n\
          if pid == 0:\n    time.sleep(60); os._exit(0)\n\
          print(s.getsockname()[1], pid, flush=True)\n\
          time.sleep(60)\n",
-    );
+        unused_port()
+    ));
     let (port, child) = (helper.numbers[0], helper.numbers[1]);
     helper.extra_pids.push(child);
     (helper, port, child)
@@ -237,28 +276,30 @@ pub fn forked_server() -> (Helper, u32, u32) {
 /// A python process with a dual-stack listener on [::]:PORT (IPV6_V6ONLY off), which
 /// takes the port on 0.0.0.0 too; `numbers[0]` is the port.
 pub fn dual_stack_server() -> Helper {
-    Helper::python(
+    Helper::python(&format!(
         "import socket, time\n\
          s = socket.socket(socket.AF_INET6); s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)\n\
-         s.bind(('::', 0)); s.listen()\n\
+         s.bind(('::', {})); s.listen()\n\
          print(s.getsockname()[1], flush=True)\n\
          time.sleep(60)\n",
-    )
+        unused_port()
+    ))
 }
 
 /// Two SO_REUSEPORT listeners on 127.0.0.1:PORT: the parent's, which its forked child
 /// inherits, and the child's own. Returns the helper, the port and the child's pid.
 pub fn reuseport_pair() -> (Helper, u32, u32) {
-    let mut helper = Helper::python(
+    let mut helper = Helper::python(&format!(
         "import os, socket, time\n\
          def sock(port):\n    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)\n    s.bind(('127.0.0.1', port)); s.listen(); return s\n\
-         a = sock(0); port = a.getsockname()[1]\n\
+         a = sock({}); port = a.getsockname()[1]\n\
          pid = os.fork()\n\
          if pid == 0:\n    b = sock(port); time.sleep(60); os._exit(0)\n\
          time.sleep(0.3)\n\
          print(port, pid, flush=True)\n\
          time.sleep(60)\n",
-    );
+        unused_port()
+    ));
     let (port, child) = (helper.numbers[0], helper.numbers[1]);
     helper.extra_pids.push(child);
     (helper, port, child)
@@ -268,7 +309,7 @@ pub fn reuseport_pair() -> (Helper, u32, u32) {
 /// keeps TIME_WAIT, here the accepted (server) side.
 pub fn listener_with_time_wait() -> (std::net::TcpListener, u16) {
     use std::io::Read;
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let l = on_unused_port(|p| std::net::TcpListener::bind(("127.0.0.1", p))).expect("bind");
     let port = l.local_addr().expect("addr").port();
     let client = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
     let (server, _) = l.accept().expect("accept");

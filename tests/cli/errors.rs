@@ -94,8 +94,8 @@ fn unreadable_system_is_exit_two() {
 fn netlink_refused_falls_back_to_proc_net() {
     use std::net::TcpListener;
     use std::os::fd::AsRawFd;
-    let l4 = TcpListener::bind("127.0.0.1:0").unwrap();
-    let l6 = TcpListener::bind("[::1]:0").unwrap();
+    let l4 = on_unused_port(|p| TcpListener::bind(("127.0.0.1", p))).unwrap();
+    let l6 = on_unused_port(|p| TcpListener::bind(("::1", p))).unwrap();
     let targets = [
         format!("{}/tcp", l4.local_addr().unwrap()),
         format!("{}/tcp", l6.local_addr().unwrap()),
@@ -145,7 +145,7 @@ fn kernel_iterator_refused_falls_back_to_proc() {
         eprintln!("skipped: only root loads the kernel's iterator");
         return;
     }
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let l = on_unused_port(|p| TcpListener::bind(("127.0.0.1", p))).unwrap();
     let target = format!("{}/tcp", l.local_addr().unwrap());
     let without_bpf = |args: &[&str]| {
         run(refusing("bpf")

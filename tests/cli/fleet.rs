@@ -155,12 +155,17 @@ fn label<'a>(labels: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-/// The `portwho_socket_listening` series of a port in an exposition text.
+/// The `portwho_socket_listening` series of a TCP port on 127.0.0.1 (where the tests'
+/// listeners are) in an exposition text; a busy host may use the number elsewhere.
 fn series_of(text: &str, port: u32) -> Vec<(Vec<(String, String)>, String)> {
     text.lines()
         .filter(|l| l.starts_with("portwho_socket_listening{"))
         .map(|l| (labels(l), l.rsplit(' ').next().unwrap_or("").to_string()))
-        .filter(|(labels, _)| label(labels, "port") == Some(&port.to_string()))
+        .filter(|(labels, _)| {
+            label(labels, "port") == Some(&port.to_string())
+                && label(labels, "proto") == Some("tcp")
+                && label(labels, "addr") == Some("127.0.0.1")
+        })
         .collect()
 }
 
@@ -295,7 +300,11 @@ fn promtool_accepts_the_metrics_and_the_hostile_name_is_escaped() {
     let line = r
         .stdout
         .lines()
-        .find(|l| l.contains(&format!("port=\"{}\"", hostile.numbers[0])))
+        .find(|l| {
+            l.contains(&format!("port=\"{}\"", hostile.numbers[0]))
+                && l.contains("proto=\"tcp\"")
+                && l.contains("addr=\"127.0.0.1\"")
+        })
         .unwrap_or_else(|| panic!("no series for the hostile listener:\n{}", r.stdout));
     assert!(line.contains(r#",process="x\"} 1\n","#), "{line}");
     assert_eq!(line.lines().count(), 1);
@@ -308,7 +317,7 @@ fn promtool_accepts_the_metrics_and_the_hostile_name_is_escaped() {
     assert_eq!(label(&found[0].0, "process"), Some("python3"));
     let _ = helper;
     // Every severity, 0 or not; no socket selected is still metrics, and exit 0.
-    let r = portwho_run(&["--prometheus", "-t", &format!(":{}", free_port())]);
+    let r = portwho_run(&["--prometheus", "-t", &format!(":{}", unused_port())]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     for severity in ["high", "medium", "low"] {
         assert!(
@@ -372,11 +381,13 @@ fn a_reader_racing_fifty_rewrites_never_sees_half_a_file() {
 fn output_works_with_every_format() {
     let dir = TempDir::new("formats");
     let helper = Helper::python(LISTENER);
-    let target = format!("127.0.0.1:{}", helper.numbers[0]);
+    // The listener alone: the two runs compared must see the same sockets, and another
+    // test's connection may take the same port number for a moment.
+    let target = format!("127.0.0.1:{}/tcp", helper.numbers[0]);
     for format in [&[][..], &["--json"], &["--jsonl"], &["-n"]] {
         let file = dir.path().join("out");
         let mut args: Vec<&str> = format.to_vec();
-        args.push(&target);
+        args.extend(["-l", &target]);
         let shown = portwho_run(&args);
         args.extend(["--output", file.to_str().unwrap()]);
         let written = portwho_run(&args);

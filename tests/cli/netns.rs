@@ -4,7 +4,7 @@
 use std::os::unix::fs::MetadataExt;
 use std::process::Command;
 
-use crate::common::{Helper, Netns, json, portwho_run, python3, run};
+use crate::common::{Helper, Netns, json, on_unused_port, portwho_run, python3, run, unused_port};
 use crate::privilege::{as_nobody, binary_for_nobody, can_switch_user, nobody_turn};
 
 /// The listening TCP ports `ss` sees inside a namespace.
@@ -63,8 +63,9 @@ fn the_same_port_in_two_namespaces_is_two_sockets() {
     let (Some(a), Some(b)) = (Netns::new(), Netns::new()) else {
         return;
     };
-    let first = a.listen("[('tcp', '127.0.0.1', 0)]");
-    let port = first.numbers[0];
+    // Free here too, in any protocol: the diagnosis below says so.
+    let port = unused_port();
+    let _first = a.listen(&format!("[('tcp', '127.0.0.1', {port})]"));
     let _second = b.listen(&format!("[('tcp', '127.0.0.1', {port})]"));
     let (code, found) = json(&["--netns", "all", &format!(":{port}")]);
     assert_eq!(code, 0);
@@ -130,7 +131,7 @@ fn without_root_other_namespaces_are_counted_not_read() {
     }
     let _server = ns.listen("[('tcp', '127.0.0.1', 0)]");
     // Something in the caller's own namespace, which is read whoever runs portwho.
-    let own = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let own = on_unused_port(|p| std::net::TcpListener::bind(("127.0.0.1", p))).unwrap();
     let own_port = own.local_addr().unwrap().port();
     let bin = binary_for_nobody();
     let r = run(as_nobody(bin.to_str().unwrap()).args(["--netns", ns.name()]));

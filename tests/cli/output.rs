@@ -41,7 +41,7 @@ fn shell(redirect: &str, args: &[String]) -> Run {
 
 #[test]
 fn closed_stdout_is_one_line_and_exit_two() {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let l = on_unused_port(|p| TcpListener::bind(("127.0.0.1", p))).unwrap();
     let target = format!("{}/tcp", l.local_addr().unwrap());
     for (what, args) in outputs(&target) {
         assert_one_line(what, &shell(">&-", &args), "stdout is closed");
@@ -55,7 +55,7 @@ fn closed_stdout_is_one_line_and_exit_two() {
 
 #[test]
 fn full_disk_is_one_line_and_exit_two() {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let l = on_unused_port(|p| TcpListener::bind(("127.0.0.1", p))).unwrap();
     let target = format!("{}/tcp", l.local_addr().unwrap());
     for (what, args) in outputs(&target) {
         assert_one_line(what, &shell(">/dev/full", &args), "No space left on device");
@@ -66,7 +66,7 @@ fn full_disk_is_one_line_and_exit_two() {
 /// answer quietly, with status 0, whatever the renderer.
 #[test]
 fn gone_reader_is_quiet_success() {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let l = on_unused_port(|p| TcpListener::bind(("127.0.0.1", p))).unwrap();
     let target = format!("{}/tcp", l.local_addr().unwrap());
     for (what, args) in outputs(&target) {
         // The other end is closed before portwho starts: its first write fails with EPIPE.
@@ -79,7 +79,7 @@ fn gone_reader_is_quiet_success() {
     }
     // And as typed, with more output than a pipe holds.
     let listeners: Vec<TcpListener> = (0..300)
-        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .map(|_| on_unused_port(|p| TcpListener::bind(("127.0.0.1", p))).unwrap())
         .collect();
     for (what, args) in outputs(&target) {
         let r = run(Command::new("sh")

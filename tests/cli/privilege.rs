@@ -59,10 +59,13 @@ fn unprivileged_sees_sockets_but_not_foreign_owners() {
         return;
     }
     let bin = binary_for_nobody();
-    let root_listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    // Ports nothing else uses, in any protocol: the counts below are of these two sockets.
+    let root_listener = on_unused_port(|p| TcpListener::bind(("127.0.0.1", p))).unwrap();
     let root_port = root_listener.local_addr().unwrap().port();
-    let nobody_helper = Helper::spawn(as_nobody(python3()).args(["-c", LISTENER]));
-    let nobody_port = nobody_helper.numbers[0];
+    let nobody_port = unused_port();
+    let listener = LISTENER.replace("'127.0.0.1', 0)", &format!("'127.0.0.1', {nobody_port})"));
+    let nobody_helper = Helper::spawn(as_nobody(python3()).args(["-c", &listener]));
+    assert_eq!(nobody_helper.numbers[0], u32::from(nobody_port));
 
     let r = run(as_nobody(bin.to_str().unwrap()).args([
         "--json",
@@ -145,7 +148,7 @@ fn hidepid_proc_hides_owners_not_sockets() {
     }
     let bin = binary_for_nobody();
     let bin = bin.to_str().unwrap();
-    let root_listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let root_listener = on_unused_port(|p| TcpListener::bind(("127.0.0.1", p))).unwrap();
     let root_target = format!("{}/tcp", root_listener.local_addr().unwrap());
     let nobody_helper = Helper::spawn(as_nobody(python3()).args(["-c", LISTENER]));
     let nobody_target = format!("127.0.0.1:{}/tcp", nobody_helper.numbers[0]);
