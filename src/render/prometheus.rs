@@ -333,6 +333,13 @@ mod tests {
     use crate::model::testing::{entry, process, tcp};
     use crate::model::{Finding, Socket};
 
+    /// The `portwho_socket_listening` series of an exposition, in order.
+    fn listening(text: &str) -> Vec<&str> {
+        text.lines()
+            .filter(|l| l.starts_with("portwho_socket_listening{"))
+            .collect()
+    }
+
     fn run(entries: &[Entry], own_netns: u64) -> String {
         let scrape = Scrape {
             started_unix: Duration::from_secs(1_700_000_000),
@@ -377,10 +384,7 @@ mod tests {
             entry(tcp("127.0.0.1:8080", State::TimeWait, 0)),
         ];
         let text = run(&entries, 0);
-        let series: Vec<&str> = text
-            .lines()
-            .filter(|l| l.starts_with("portwho_socket_listening{"))
-            .collect();
+        let series = listening(&text);
         assert_eq!(series.len(), 1, "{text}");
         assert!(series[0].ends_with("} 2"), "{text}");
         assert!(text.contains("portwho_sockets{state=\"LISTEN\",proto=\"tcp\"} 2\n"));
@@ -400,10 +404,7 @@ mod tests {
             held(tcp("[fe80::1%3]:8080", State::Listen, 4), p("envoy")),
         ];
         let text = run(&entries, 0);
-        let series: Vec<&str> = text
-            .lines()
-            .filter(|l| l.starts_with("portwho_socket_listening{"))
-            .collect();
+        let series = listening(&text);
         assert_eq!(series.len(), 3, "{text}");
         assert!(series[0].contains("addr=\"fe80::1\"") && series[0].ends_with("} 2"));
         assert!(series[1].contains("process=\"other\"") && series[1].ends_with("} 1"));
