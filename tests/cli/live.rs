@@ -56,10 +56,11 @@ fn udp_bound_socket_is_listening() {
     assert_eq!(records[0]["proto"], "udp");
     assert_eq!(records[0]["state"], "UNCONN");
     assert_eq!(pids_of(&records[0]), vec![me()]);
-    // In the default listing, and gone with -t.
+    // In the default listing, and gone with -t (among listeners: a TCP client of another
+    // test may take the same number for a moment).
     let (_, listening) = json(&["-u"]);
     assert!(listening.iter().any(|r| r["local_port"] == port));
-    let (code, _) = json(&["-t", &format!(":{port}")]);
+    let (code, _) = json(&["-t", "-l", &format!(":{port}")]);
     assert_eq!(code, 1);
     // A connected UDP socket is ESTABLISHED, with its peer.
     u.connect("127.0.0.1:9").unwrap();
@@ -317,25 +318,22 @@ fn agrees_with_ss() {
 #[test]
 fn kernel_iterator_and_proc_scan_agree() {
     let (forked, forked_port, child) = forked_server();
-    let (reuse, reuse_port, reuse_child) = reuseport_pair();
+    let (_reuse, reuse_port, _) = reuseport_pair();
     let dual = dual_stack_server();
-    // A busy host may use the same port numbers (another protocol, another address): only
-    // the sockets this test's processes hold are counted.
-    let ours: Vec<u64> = [forked.pid(), child, reuse.pid(), reuse_child, dual.pid()]
-        .into_iter()
-        .map(u64::from)
-        .chain([me()])
-        .collect();
+    // Every port here is one no other socket used (the helpers and `on_unused_port` pick
+    // them so): what the targets find is this test's own.
     let u6 = on_unused_port(|p| UdpSocket::bind(("::1", p))).unwrap();
     let l4 = on_unused_port(|p| TcpListener::bind(("127.0.0.1", p))).unwrap();
     let _c = TcpStream::connect(l4.local_addr().unwrap()).unwrap();
     let (_a, _) = l4.accept().unwrap();
+    // Each with its protocol: a TCP client of another test may take the UDP port's number
+    // between the two scans (a TCP listener's it cannot).
     let targets = [
-        format!(":{forked_port}"),
-        format!(":{reuse_port}"),
-        format!(":{}", dual.numbers[0]),
-        format!(":{}", u6.local_addr().unwrap().port()),
-        format!(":{}", l4.local_addr().unwrap().port()),
+        format!(":{forked_port}/tcp"),
+        format!(":{reuse_port}/tcp"),
+        format!(":{}/tcp", dual.numbers[0]),
+        format!(":{}/udp", u6.local_addr().unwrap().port()),
+        format!(":{}/tcp", l4.local_addr().unwrap().port()),
     ];
     let mut args = vec!["--all"];
     args.extend(targets.iter().map(String::as_str));
@@ -345,7 +343,6 @@ fn kernel_iterator_and_proc_scan_agree() {
             .iter()
             .filter(|r| r["inode"] != 0)
             .map(|r| (r["inode"].as_u64().unwrap(), pids_of(r)))
-            .filter(|(_, pids)| pids.iter().any(|p| ours.contains(p)))
             .collect();
         all.sort();
         all
@@ -358,13 +355,17 @@ fn kernel_iterator_and_proc_scan_agree() {
     );
     let kernel = holders(&kernel);
     // 1 + 2 + 1 + 1 + the listener and the accepted end (the client's local port is
-    // another), each found with its holders.
+    // another).
     assert_eq!(kernel.len(), 7, "{kernel:?}");
     assert_eq!(kernel, holders(&proc), "{note}");
     let shared = kernel
         .iter()
         .find(|(_, pids)| pids.contains(&u64::from(child)) && pids.len() == 2);
     assert!(shared.is_some(), "{kernel:?}");
+    assert!(
+        kernel.iter().all(|(_, pids)| !pids.is_empty()),
+        "{kernel:?}"
+    );
     used_kernel_iterator(&note);
     drop(forked);
 }
