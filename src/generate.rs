@@ -232,7 +232,9 @@ const ENVIRONMENT: &[(&str, &str)] = &[
          with a BPF task_file iterator that it loads for the run and that is unloaded when \
          it exits; the program only reads, and its output goes to portwho alone. It costs \
          about 2.5 ms to start and then reads files several times faster than the walk of \
-         /proc/*/fd, and it also sees sockets held by a thread with an fd table of its own. \
+         /proc/*/fd, and it also sees sockets held by a thread with an fd table of its own; \
+         it tells each holder's name, parent, start, user and whether its executable was \
+         deleted, so the table reads nothing more of those processes. \
          auto uses it when the host has at least 3000 open files (fs/file-nr), where it is \
          the quicker; always whenever it can be loaded; never walks /proc. Where it cannot \
          be loaded (not root, a kernel without BTF, a refusal), portwho walks /proc; -v says \

@@ -73,7 +73,9 @@ pub enum Detail {
     Names,
     /// Also the command line: what `--command` matches (argv[0]) and `--kill` shows.
     Brief,
-    /// Name, user and executable, no command line: what the findings judge.
+    /// Name, user and whether the executable was deleted, no command line: what the
+    /// findings judge. (The executable's path is how `/proc` tells it; a backend that
+    /// knows without it may leave the path out.)
     Exe,
     /// What `--prometheus` needs: `Exe`, and the parent of each process that holds a socket
     /// with others, to name a forked server's master. The gathering step asks the backend

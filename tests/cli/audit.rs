@@ -124,6 +124,23 @@ fn audit_finds_a_deleted_executable() {
             .code,
         3
     );
+    // Prometheus counts it too, whether the kernel's iterator tells the executable was
+    // deleted or /proc's exe link does.
+    for route in ["always", "never"] {
+        let r = run(ns
+            .exec(env!("CARGO_BIN_EXE_portwho"))
+            .args(["--prometheus", "-v", &port])
+            .env("PORTWHO_BPF", route));
+        assert!(
+            r.stdout
+                .contains("portwho_findings{severity=\"medium\"} 1\n"),
+            "{route}: {}",
+            r.stdout
+        );
+        if route == "always" {
+            used_kernel_iterator(&r.stderr);
+        }
+    }
     let (_, records) = ns.json(&[&port]);
     assert_eq!(records[0]["processes"][0]["exe_deleted"], true);
     assert!(

@@ -314,7 +314,8 @@ fn agrees_with_ss() {
 
 /// The kernel's `task_file` iterator (the default, as root) and the `/proc` scan find the
 /// same holders: a forked server's shared listener, SO_REUSEPORT siblings, a dual-stack
-/// listener, UDP over IPv6, both ends of a connection.
+/// listener, UDP over IPv6, both ends of a connection; and what the iterator tells of each
+/// holder (name, parent, start, user) is what `/proc` tells.
 #[test]
 fn kernel_iterator_and_proc_scan_agree() {
     let (forked, forked_port, child) = forked_server();
@@ -353,6 +354,20 @@ fn kernel_iterator_and_proc_scan_agree() {
         proc_note.contains("not the kernel's iterator: PORTWHO_BPF=never"),
         "{proc_note}"
     );
+    let processes = |records: &[serde_json::Value]| -> Vec<serde_json::Value> {
+        let mut all: Vec<serde_json::Value> = records
+            .iter()
+            .flat_map(|r| r["processes"].as_array().unwrap().clone())
+            .collect();
+        all.sort_by_key(|p| p["pid"].as_u64());
+        all.dedup();
+        all
+    };
+    let (by_kernel, by_proc) = (processes(&kernel), processes(&proc));
+    // The forked server's two processes, the SO_REUSEPORT pair's, the dual-stack server,
+    // this test.
+    assert!(by_kernel.len() >= 4, "{by_kernel:?}");
+    assert_eq!(by_kernel, by_proc);
     let kernel = holders(&kernel);
     // 1 + 2 + 1 + 1 + the listener and the accepted end (the client's local port is
     // another).

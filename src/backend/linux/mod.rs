@@ -51,6 +51,10 @@ pub(crate) struct LinuxBackend {
     kernel_iterator: Option<bpf::Choice>,
     /// How `owners` will find them, decided by `prepare_owners`.
     route: RefCell<Option<OwnerRoute>>,
+    /// What the kernel's iterator told of the processes holding the sockets asked about in
+    /// the last owner scan (name, parent, start, user): `processes` need not read it again.
+    /// Empty after a walk of `/proc`.
+    tasks: RefCell<bpf::Tasks>,
     users: RefCell<HashMap<u32, Option<String>>>,
 }
 
@@ -67,6 +71,7 @@ impl LinuxBackend {
             netlink: true,
             kernel_iterator: Some(bpf::Choice::Auto),
             route: RefCell::default(),
+            tasks: RefCell::default(),
             users: RefCell::default(),
         }
     }
@@ -86,6 +91,7 @@ impl LinuxBackend {
             netlink: false,
             kernel_iterator: None,
             route: RefCell::default(),
+            tasks: RefCell::default(),
             users: RefCell::default(),
         }
     }
@@ -250,6 +256,8 @@ impl Backend for LinuxBackend {
 
     fn owners(&self, wanted: &HashSet<u64>) -> Result<Owners, Error> {
         let route = self.route.borrow_mut().take();
+        // A pid told of in an earlier scan may be another process by now.
+        self.tasks.borrow_mut().clear();
         let fallback = match route.unwrap_or_else(|| self.choose()) {
             // A captured tree: the kernel's processes are not the ones asked about.
             OwnerRoute::Walk(bpf::Unavailable::NotLive) => None,
@@ -264,7 +272,10 @@ impl Backend for LinuxBackend {
                     None => bpf::prepare(),
                 };
                 match prepared.and_then(|prepared| bpf::scan(&prepared, wanted)) {
-                    Ok(owners) => return Ok(owners),
+                    Ok((owners, tasks)) => {
+                        *self.tasks.borrow_mut() = tasks;
+                        return Ok(owners);
+                    }
                     Err(why) => Some(why.to_string()),
                 }
             }
@@ -282,11 +293,14 @@ impl Backend for LinuxBackend {
         let clock = process::Clock::read(&self.proc_root);
         let uids = process::Uids::of(&self.proc_root);
         let root = &self.proc_root;
+        let tasks = self.tasks.borrow();
+        let tasks = &*tasks;
         let read = |pids: &[u32]| -> Vec<(u32, Option<Process>)> {
             let mut names = HashMap::new();
             pids.iter()
                 .map(|&pid| {
-                    let process = process::read(root, pid, detail, &clock, uids, &mut names);
+                    let known = tasks.get(&pid);
+                    let process = process::read(root, pid, detail, known, &clock, uids, &mut names);
                     (pid, process)
                 })
                 .collect()

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::io;
 use std::path::Path;
 
+use super::bpf::program::Task;
 use crate::model::Detail;
 use crate::model::{Ancestor, Process};
 
@@ -57,6 +58,11 @@ impl Clock {
     fn start(&self, ticks: u64) -> Option<u64> {
         Some(self.boot_time? + ticks / self.ticks_per_second.max(1))
     }
+
+    /// Nanoseconds since boot in clock ticks, rounded down as `stat`'s `starttime` is.
+    fn ticks(&self, ns: u64) -> u64 {
+        ns / (1_000_000_000 / self.ticks_per_second.clamp(1, 1_000_000_000))
+    }
 }
 
 fn parse_btime(stat: &str) -> Option<u64> {
@@ -67,16 +73,54 @@ fn parse_btime(stat: &str) -> Option<u64> {
 
 /// Read one process's details, or `None` when it has exited.
 ///
+/// What the owner scan already told of it (`known`: the kernel's iterator's name, parent,
+/// start, user and whether the executable was deleted) is not read again: the plain table
+/// and the findings then read nothing at all.
+///
 /// A process can put anything in its name and arguments, and another user's files may be
 /// unreadable: a field that cannot be read stays empty rather than hiding the pid.
 pub(crate) fn read(
     proc_root: &Path,
     pid: u32,
     detail: Detail,
+    known: Option<&Task>,
     clock: &Clock,
     uids: Uids,
     names: &mut HashMap<u32, (String, Option<u32>)>,
 ) -> Option<Process> {
+    if let Some(task) = known {
+        let process = Process {
+            pid,
+            // The same bytes `stat` and `comm` print.
+            name: String::from_utf8_lossy(task.name()).into_owned(),
+            uid: Some(task.euid),
+            ppid: Some(task.ppid).filter(|&p| p != 0),
+            ..Process::default()
+        };
+        match detail {
+            Detail::Names => return Some(process),
+            // The findings need only whether the executable was deleted, not its path.
+            Detail::Exe | Detail::Judged => {
+                return Some(Process {
+                    exe_deleted: task.exe_deleted,
+                    ..process
+                });
+            }
+            Detail::Brief | Detail::Full => {}
+        }
+        // Without its directory, it has exited.
+        let dir = Dir::open(&proc_root.join(pid.to_string())).ok()?;
+        let start_ticks = Some(clock.ticks(task.start_ns));
+        return Some(more(
+            &dir,
+            process,
+            detail,
+            start_ticks,
+            clock,
+            proc_root,
+            names,
+        ));
+    }
     // Without its directory, it has exited.
     let dir = Dir::open(&proc_root.join(pid.to_string())).ok()?;
     let mut bytes = Vec::new();
@@ -107,23 +151,46 @@ pub(crate) fn read(
         ppid: stat.as_ref().and_then(|s| s.ppid),
         ..Process::default()
     };
+    let start_ticks = stat.map(|s| s.start_ticks);
+    Some(more(
+        &dir,
+        process,
+        detail,
+        start_ticks,
+        clock,
+        proc_root,
+        names,
+    ))
+}
+
+/// What `detail` asks for beyond the name, user and parent.
+fn more(
+    dir: &Dir,
+    process: Process,
+    detail: Detail,
+    start_ticks: Option<u64>,
+    clock: &Clock,
+    proc_root: &Path,
+    names: &mut HashMap<u32, (String, Option<u32>)>,
+) -> Process {
     match detail {
-        Detail::Names => Some(process),
-        Detail::Exe | Detail::Judged => Some(with_exe(&dir, process)),
+        Detail::Names => process,
+        Detail::Exe | Detail::Judged => with_exe(dir, process),
         Detail::Brief => {
+            let mut bytes = Vec::new();
             let cmdline = match dir.all("cmdline", &mut bytes) {
                 Ok(()) => decode_cmdline(&bytes),
                 Err(_) => Vec::new(),
             };
-            Some(Process { cmdline, ..process })
+            Process { cmdline, ..process }
         }
-        Detail::Full => Some(full(
-            &dir,
+        Detail::Full => full(
+            dir,
             process,
-            stat.map(|s| s.start_ticks),
+            start_ticks,
             &Context { proc_root, clock },
             names,
-        )),
+        ),
     }
 }
 
@@ -564,6 +631,7 @@ mod tests {
             &fixtures,
             20371,
             Detail::Names,
+            None,
             &clock,
             Uids::Status,
             &mut HashMap::new(),
@@ -576,6 +644,7 @@ mod tests {
                     Path::new("/proc"),
                     pid,
                     Detail::Names,
+                    None,
                     &clock,
                     uids,
                     &mut HashMap::new(),
@@ -608,6 +677,7 @@ mod tests {
             Path::new("/proc"),
             std::process::id(),
             Detail::Full,
+            None,
             &clock,
             Uids::of(Path::new("/proc")),
             &mut HashMap::new(),
@@ -657,7 +727,15 @@ mod tests {
                 .iter()
                 .map(|&level| {
                     let uids = Uids::of(proc_root);
-                    let p = read(proc_root, pid, level, &clock, uids, &mut HashMap::new());
+                    let p = read(
+                        proc_root,
+                        pid,
+                        level,
+                        None,
+                        &clock,
+                        uids,
+                        &mut HashMap::new(),
+                    );
                     p.unwrap().name
                 })
                 .collect();

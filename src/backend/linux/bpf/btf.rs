@@ -1,5 +1,6 @@
 //! Just enough of the kernel's BTF (its own description of its types) to write the
-//! iterator program: the id of the iterator's attach point and four field offsets.
+//! iterator program: the id of the iterator's attach point and the offsets of the fields it
+//! reads.
 //!
 //! Struct layouts differ between kernel builds (configuration, randomized `task_struct`),
 //! so the offsets are looked up in the running kernel's BTF rather than compiled in. The
@@ -26,6 +27,31 @@ pub(crate) struct Layout {
     pub inode_ino: u32,
     /// `struct task_struct` → `tgid`.
     pub task_tgid: u32,
+    /// `struct task_struct` → `group_leader`, the process's main thread: a thread with an
+    /// fd table of its own is visited for its process, whose name and start are the leader's.
+    pub task_group_leader: u32,
+    /// `struct task_struct` → `real_parent`.
+    pub task_real_parent: u32,
+    /// `struct task_struct` → `start_boottime`: nanoseconds from boot to the start.
+    pub task_start_boottime: u32,
+    /// `struct task_struct` → `comm`, the name (16 bytes, NUL-padded).
+    pub task_comm: u32,
+    /// `struct task_struct` → `cred`.
+    pub task_cred: u32,
+    /// `struct cred` → `euid`.
+    pub cred_euid: u32,
+    /// `struct task_struct` → `mm`, `struct mm_struct` → `exe_file`: the executable.
+    pub task_mm: u32,
+    pub mm_exe_file: u32,
+    /// `struct file` → `f_path`, `struct path` → `dentry`: the executable's name.
+    pub file_path: u32,
+    pub path_dentry: u32,
+    /// `struct dentry` → `d_hash`, `struct hlist_bl_node` → `pprev`, `struct dentry` →
+    /// `d_parent`: a name no longer in the directory cache and not a root is one removed
+    /// from its directory, which `/proc/PID/exe` says with " (deleted)".
+    pub dentry_hash: u32,
+    pub hash_pprev: u32,
+    pub dentry_parent: u32,
 }
 
 #[derive(Debug, Error)]
@@ -101,11 +127,36 @@ const MAX_WALKS: u32 = 64;
 const ITER_FUNC: &str = "bpf_iter_task_file";
 
 /// The fields wanted: (struct, member, what to call it when missing).
-const FIELDS: [(&str, &str, &str); 4] = [
+const FIELDS: [(&str, &str, &str); 17] = [
     ("file", "f_inode", "struct file's f_inode"),
     ("inode", "i_mode", "struct inode's i_mode"),
     ("inode", "i_ino", "struct inode's i_ino"),
     ("task_struct", "tgid", "struct task_struct's tgid"),
+    (
+        "task_struct",
+        "group_leader",
+        "struct task_struct's group_leader",
+    ),
+    (
+        "task_struct",
+        "real_parent",
+        "struct task_struct's real_parent",
+    ),
+    (
+        "task_struct",
+        "start_boottime",
+        "struct task_struct's start_boottime",
+    ),
+    ("task_struct", "comm", "struct task_struct's comm"),
+    ("task_struct", "cred", "struct task_struct's cred"),
+    ("cred", "euid", "struct cred's euid"),
+    ("task_struct", "mm", "struct task_struct's mm"),
+    ("mm_struct", "exe_file", "struct mm_struct's exe_file"),
+    ("file", "f_path", "struct file's f_path"),
+    ("path", "dentry", "struct path's dentry"),
+    ("dentry", "d_hash", "struct dentry's d_hash"),
+    ("hlist_bl_node", "pprev", "struct hlist_bl_node's pprev"),
+    ("dentry", "d_parent", "struct dentry's d_parent"),
 ];
 
 /// Find the layout in raw BTF (`/sys/kernel/btf/vmlinux`).
@@ -134,7 +185,7 @@ fn layout_in_chunks<S: Source + ?Sized>(source: &S, chunk: usize) -> Result<Layo
     let func_name = offset_of(ITER_FUNC);
     let mut func = None;
     // Per field: None until its struct is seen, then whether the member was found in it.
-    let mut fields: [Option<Option<u32>>; 4] = [None; 4];
+    let mut fields: [Option<Option<u32>>; FIELDS.len()] = [None; FIELDS.len()];
     // Anonymous struct and union members of the wanted structs, for a field not found
     // directly: (field, member type, bit offset).
     let mut anonymous: Vec<(usize, u32, u32)> = Vec::new();
@@ -185,6 +236,19 @@ fn layout_in_chunks<S: Source + ?Sized>(source: &S, chunk: usize) -> Result<Layo
         inode_mode: field(1)?,
         inode_ino: field(2)?,
         task_tgid: field(3)?,
+        task_group_leader: field(4)?,
+        task_real_parent: field(5)?,
+        task_start_boottime: field(6)?,
+        task_comm: field(7)?,
+        task_cred: field(8)?,
+        cred_euid: field(9)?,
+        task_mm: field(10)?,
+        mm_exe_file: field(11)?,
+        file_path: field(12)?,
+        path_dentry: field(13)?,
+        dentry_hash: field(14)?,
+        hash_pprev: field(15)?,
+        dentry_parent: field(16)?,
     })
 }
 
@@ -573,17 +637,71 @@ mod tests {
             &[("f_llist", int, 0), ("f_inode", inode_ptr, 0)],
         );
         let anon_const = w.ty("", KIND_CONST, 0, anon, &[]);
+        let void_ptr = w.ty("", KIND_PTR, 0, 0, &[]);
+        let hash = w.aggregate(
+            KIND_STRUCT,
+            "hlist_bl_node",
+            false,
+            &[("next", void_ptr, 0), ("pprev", void_ptr, 64)],
+        );
+        w.aggregate(
+            KIND_STRUCT,
+            "dentry",
+            false,
+            &[
+                ("d_flags", int, 0),
+                ("d_hash", hash, 64),
+                ("d_parent", void_ptr, 192),
+            ],
+        );
+        let path = w.aggregate(
+            KIND_STRUCT,
+            "path",
+            false,
+            &[("mnt", void_ptr, 0), ("dentry", void_ptr, 64)],
+        );
         w.aggregate(
             KIND_STRUCT,
             "file",
             false,
-            &[("f_count", int, 0), ("", anon_const, 128)],
+            &[
+                ("f_count", int, 0),
+                ("", anon_const, 128),
+                ("f_path", path, 256),
+            ],
         );
+        // As in the kernel: mm_struct's fields sit in an anonymous struct.
+        let fields = w.aggregate(
+            KIND_STRUCT,
+            "",
+            false,
+            &[("mm_count", int, 0), ("exe_file", void_ptr, 1024)],
+        );
+        let mm = w.aggregate(KIND_STRUCT, "mm_struct", false, &[("", fields, 0)]);
+        let mm_ptr = w.ty("", KIND_PTR, 0, mm, &[]);
+        let cred = w.aggregate(
+            KIND_STRUCT,
+            "cred",
+            false,
+            &[("usage", int, 0), ("uid", int, 32), ("euid", int, 160)],
+        );
+        let cred_ptr = w.ty("", KIND_PTR, 0, cred, &[]);
+        let task_ptr = w.ty("", KIND_PTR, 0, 0, &[]);
+        let comm = w.ty("", KIND_ARRAY, 0, 0, &[int, int, 16]);
         w.aggregate(
             KIND_STRUCT,
             "task_struct",
             true,
-            &[("flags", int, 1 << 24 | 3), ("tgid", int, 2400)],
+            &[
+                ("flags", int, 1 << 24 | 3),
+                ("tgid", int, 2400),
+                ("real_parent", task_ptr, 2432),
+                ("group_leader", task_ptr, 2496),
+                ("start_boottime", ulong, 2560),
+                ("cred", cred_ptr, 2624),
+                ("comm", comm, 2688),
+                ("mm", mm_ptr, 2816),
+            ],
         );
         let func = w.ty("bpf_iter_task_file", KIND_FUNC, 1, proto, &[]);
         w.ty("", KIND_ENUM, 2, 4, &[0, 1, 0, 2]);
@@ -599,6 +717,19 @@ mod tests {
             inode_mode: 0,
             inode_ino: 64,
             task_tgid: 300,
+            task_real_parent: 304,
+            task_group_leader: 312,
+            task_start_boottime: 320,
+            task_cred: 328,
+            task_comm: 336,
+            cred_euid: 20,
+            task_mm: 352,
+            mm_exe_file: 128,
+            file_path: 32,
+            path_dentry: 8,
+            dentry_hash: 8,
+            hash_pprev: 8,
+            dentry_parent: 24,
         };
         assert_eq!(layout(bytes.as_slice()).unwrap(), want);
         // Read a few bytes at a time, names and records fall across the window's edge.
@@ -673,8 +804,8 @@ mod tests {
     fn a_section_past_the_end_is_truncated_read_whole_or_in_pieces() {
         let (mut bytes, _) = kernel();
         let end = bytes.len();
-        // The low byte of the string section's offset.
-        bytes[16] = 57;
+        // The low byte of the string section's offset, one more.
+        bytes[16] = bytes[16].checked_add(1).unwrap();
         assert!(u32_at(&bytes, 16) as usize + HEADER_LEN + u32_at(&bytes, 20) as usize > end);
         for chunk in [1, 2, 40, 63, CHUNK] {
             assert!(
@@ -720,6 +851,16 @@ mod tests {
         // i_mode is the first field of struct inode on every kernel since 2.6.
         assert_eq!(found.inode_mode, 0);
         assert!(found.inode_ino > 0 && found.file_inode > 0 && found.task_tgid > 0);
+        let task = [
+            found.task_group_leader,
+            found.task_real_parent,
+            found.task_start_boottime,
+            found.task_comm,
+            found.task_cred,
+        ];
+        assert!(task.iter().all(|&at| at > 0), "{task:?}");
+        // struct cred begins with its use count, then uid, gid, suid, sgid, euid.
+        assert!(found.cred_euid >= 20, "{}", found.cred_euid);
         // The same as reading it whole.
         let whole = std::fs::read("/sys/kernel/btf/vmlinux").unwrap();
         assert_eq!(layout(whole.as_slice()).unwrap(), found);

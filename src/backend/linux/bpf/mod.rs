@@ -177,8 +177,15 @@ fn load(program: &[program::Insn], attach_to: u32) -> Result<OwnedFd, Unavailabl
     })
 }
 
-/// Run the iterator once and keep the holders of the `wanted` inodes.
-pub(crate) fn scan(prepared: &Prepared, wanted: &HashSet<u64>) -> Result<Owners, Unavailable> {
+/// What the iterator told of each process holding a wanted socket, by pid.
+pub(crate) type Tasks = crate::hash::IntMap<u32, program::Task>;
+
+/// Run the iterator once and keep the holders of the `wanted` inodes, and what it told of
+/// them.
+pub(crate) fn scan(
+    prepared: &Prepared,
+    wanted: &HashSet<u64>,
+) -> Result<(Owners, Tasks), Unavailable> {
     // A socket of portwho's own, open while the iterator runs: it must come back with
     // portwho's pid, or the records cannot be trusted.
     let own = rustix::net::socket(
@@ -196,8 +203,9 @@ pub(crate) fn scan(prepared: &Prepared, wanted: &HashSet<u64>) -> Result<Owners,
     );
 
     let mut found = Vec::new();
+    let mut tasks = Tasks::default();
     let mut pids = crate::hash::IntMap::<u32, ()>::default();
-    let mut seen_own = false;
+    let mut own_task = None;
     let mut buf = vec![0u8; 64 * 1024];
     let mut filled = 0;
     loop {
@@ -211,20 +219,22 @@ pub(crate) fn scan(prepared: &Prepared, wanted: &HashSet<u64>) -> Result<Owners,
         };
         filled += n;
         let whole = filled - filled % program::RECORD_LEN;
-        for (inode, pid) in program::records(&buf[..whole]) {
+        for record in program::records(&buf[..whole]) {
+            let (inode, pid) = (record.inode, record.pid);
             pids.insert(pid, ());
             if inode == own_inode && pid == me {
-                seen_own = true;
+                own_task = Some(record.task);
             }
             if wanted.contains(&inode) {
                 found.push((inode, pid));
+                tasks.insert(pid, record.task);
             }
         }
         buf.copy_within(whole..filled, 0);
         filled -= whole;
     }
     drop(own);
-    if !seen_own {
+    if !own_task.is_some_and(is_portwho) {
         return Err(Unavailable::SelfCheck);
     }
 
@@ -247,7 +257,20 @@ pub(crate) fn scan(prepared: &Prepared, wanted: &HashSet<u64>) -> Result<Owners,
         pids.sort_unstable();
         pids.dedup();
     }
-    Ok(owners)
+    Ok((owners, tasks))
+}
+
+/// Whether the record of portwho's own socket tells portwho's parent, user and a start
+/// before now: a record misread would not.
+fn is_portwho(task: program::Task) -> bool {
+    let since_boot = rustix::time::clock_gettime(rustix::time::ClockId::Boottime);
+    let now_ns = u64::try_from(since_boot.tv_sec).unwrap_or(0) * 1_000_000_000
+        + u64::try_from(since_boot.tv_nsec).unwrap_or(0);
+    Some(task.ppid) == rustix::process::getppid().map(|p| p.as_raw_nonzero().get() as u32)
+        && task.euid == rustix::process::geteuid().as_raw()
+        && task.start_ns > 0
+        && task.start_ns <= now_ns
+        && !task.name().is_empty()
 }
 
 #[cfg(test)]
@@ -338,7 +361,7 @@ mod tests {
             .or_else(|_| std::net::TcpListener::bind("127.0.0.1:0"))
             .unwrap();
         let wanted: HashSet<u64> = [inode_of(&udp), inode_of(&tcp)].into_iter().collect();
-        let owners = scan(&prepared, &wanted).unwrap();
+        let (owners, tasks) = scan(&prepared, &wanted).unwrap();
         let me = std::process::id();
         for inode in &wanted {
             assert_eq!(owners.by_inode.get(inode), Some(&vec![me]), "{inode}");
@@ -347,6 +370,19 @@ mod tests {
         let through_proc = crate::backend::linux::owners::scan("/proc".as_ref(), &wanted).unwrap();
         assert_eq!(owners.by_inode, through_proc.by_inode);
         // A second run of the same loaded program answers the same.
-        assert_eq!(scan(&prepared, &wanted).unwrap().by_inode, owners.by_inode);
+        assert_eq!(
+            scan(&prepared, &wanted).unwrap().0.by_inode,
+            owners.by_inode
+        );
+        // What it tells of this process is what /proc tells.
+        let stat = std::fs::read("/proc/self/stat").unwrap();
+        let stat = crate::backend::linux::process::parse_stat(&stat).unwrap();
+        let task = tasks[&me];
+        assert_eq!(task.name(), stat.comm.as_bytes());
+        assert_eq!(Some(task.ppid), stat.ppid);
+        let ticks = rustix::param::clock_ticks_per_second();
+        assert_eq!(task.start_ns / (1_000_000_000 / ticks), stat.start_ticks);
+        assert_eq!(task.euid, rustix::process::geteuid().as_raw());
+        assert_eq!(tasks.len(), 1);
     }
 }
