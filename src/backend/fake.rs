@@ -283,7 +283,7 @@ impl Backend for FakeBackend {
         }
     }
 
-    fn owners(&self, wanted: &HashSet<u64>) -> Result<Owners, Error> {
+    fn owners(&self, wanted: &HashSet<u64>, _ahead: Option<Detail>) -> Result<Owners, Error> {
         let mut state = self.state.borrow_mut();
         state.owner_scans += 1;
         let mut owners = Owners::default();

@@ -105,8 +105,10 @@ pub(crate) trait Backend {
     /// A hint, before `sockets`, that `owners` will be asked for: start what does not
     /// depend on which sockets are wanted, so it overlaps the socket dump.
     fn prepare_owners(&self) {}
-    /// Map the wanted socket inodes to every process that holds them.
-    fn owners(&self, wanted: &HashSet<u64>) -> Result<Owners, Error>;
+    /// Map the wanted socket inodes to every process that holds them. `ahead`: the details
+    /// `processes` will be asked for next, which a backend may read of the holders it has
+    /// found while it looks for the others.
+    fn owners(&self, wanted: &HashSet<u64>, ahead: Option<Detail>) -> Result<Owners, Error>;
     /// Read the details of these pids only, as many as `detail` asks for.
     fn processes(&self, pids: &[u32], detail: Detail) -> ProcessDetails;
     /// This host's port ranges and this process's privilege to bind; Linux's defaults for

@@ -181,7 +181,7 @@ impl Snapshot {
                 .map(|s| s.inode)
                 .filter(|&i| i != 0)
                 .collect();
-            self.owners = backend.owners(&wanted)?;
+            self.owners = backend.owners(&wanted, request.detail)?;
         }
         sockets.retain(|s| (request.held)(s, join::holder_pids(s, &self.owners)));
         self.sockets = sockets;

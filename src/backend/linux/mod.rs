@@ -1,5 +1,6 @@
 //! The Linux backend: netlink sock_diag or `/proc/net/*` for sockets, `/proc` for owners.
 
+mod ahead;
 pub(crate) mod bpf;
 pub(crate) mod cgroup;
 pub(crate) mod containers;
@@ -55,7 +56,16 @@ pub(crate) struct LinuxBackend {
     /// the last owner scan (name, parent, start, user): `processes` need not read it again.
     /// Empty after a walk of `/proc`.
     tasks: RefCell<bpf::Tasks>,
+    /// Details read during the last owner scan (`ahead`), at the level asked for then.
+    read_ahead: RefCell<Option<ReadAhead>>,
     users: RefCell<HashMap<u32, Option<String>>>,
+}
+
+/// Details of holders read while the kernel's iterator ran; `None` for one that exited.
+#[derive(Debug)]
+struct ReadAhead {
+    detail: Detail,
+    read: HashMap<u32, Option<Process>>,
 }
 
 impl Default for LinuxBackend {
@@ -72,6 +82,7 @@ impl LinuxBackend {
             kernel_iterator: Some(bpf::Choice::Auto),
             route: RefCell::default(),
             tasks: RefCell::default(),
+            read_ahead: RefCell::default(),
             users: RefCell::default(),
         }
     }
@@ -92,8 +103,65 @@ impl LinuxBackend {
             kernel_iterator: None,
             route: RefCell::default(),
             tasks: RefCell::default(),
+            read_ahead: RefCell::default(),
             users: RefCell::default(),
         }
+    }
+
+    /// How one process's details are read at `detail`, given what the owner scan told of
+    /// it; shared by the threads that read them.
+    fn reader(
+        &self,
+        detail: Detail,
+    ) -> impl Fn(u32, Option<&bpf::program::Task>, &mut ahead::Names) -> Option<Process> + Sync + '_
+    {
+        let clock = process::Clock::read(&self.proc_root);
+        let uids = process::Uids::of(&self.proc_root);
+        let root = &self.proc_root;
+        move |pid, known, names| process::read(root, pid, detail, known, &clock, uids, names)
+    }
+
+    /// The kernel iterator's scan. When `ahead` asks for details that need `/proc` (the
+    /// command line and beyond; the iterator tells the rest), a second thread reads them
+    /// for each holder as the scan finds it, so the reading overlaps the scan rather than
+    /// following it.
+    fn scan(
+        &self,
+        prepared: &bpf::Prepared,
+        wanted: &HashSet<u64>,
+        ahead: Option<Detail>,
+    ) -> Result<Owners, bpf::Unavailable> {
+        let detail = match ahead {
+            Some(detail @ (Detail::Brief | Detail::Full)) => detail,
+            _ => {
+                let (owners, tasks) = bpf::scan(prepared, wanted, |_, _| {})?;
+                *self.tasks.borrow_mut() = tasks;
+                return Ok(owners);
+            }
+        };
+        let queue = ahead::Queue::default();
+        let one = self.reader(detail);
+        let read =
+            |pid, task: &bpf::program::Task, names: &mut ahead::Names| one(pid, Some(task), names);
+        let (scanned, read) = std::thread::scope(|scope| {
+            let other = scope.spawn(|| queue.drain(read));
+            let scanned = {
+                let _closing = queue.closing();
+                bpf::scan(prepared, wanted, |pid, task| queue.push(pid, task))
+            };
+            // What is left is read by both threads; a reader that panicked read nothing
+            // that counts, and `processes` reads what is missing.
+            let mut read = queue.drain(read);
+            read.extend(other.join().unwrap_or_default());
+            (scanned, read)
+        });
+        let (owners, tasks) = scanned?;
+        *self.tasks.borrow_mut() = tasks;
+        *self.read_ahead.borrow_mut() = Some(ReadAhead {
+            detail,
+            read: read.into_iter().collect(),
+        });
+        Ok(owners)
     }
 
     /// Whether to use the kernel's iterator: as the user chose, and by default only on a
@@ -254,10 +322,11 @@ impl Backend for LinuxBackend {
         *self.route.borrow_mut() = Some(route);
     }
 
-    fn owners(&self, wanted: &HashSet<u64>) -> Result<Owners, Error> {
+    fn owners(&self, wanted: &HashSet<u64>, ahead: Option<Detail>) -> Result<Owners, Error> {
         let route = self.route.borrow_mut().take();
         // A pid told of in an earlier scan may be another process by now.
         self.tasks.borrow_mut().clear();
+        self.read_ahead.borrow_mut().take();
         let fallback = match route.unwrap_or_else(|| self.choose()) {
             // A captured tree: the kernel's processes are not the ones asked about.
             OwnerRoute::Walk(bpf::Unavailable::NotLive) => None,
@@ -271,11 +340,8 @@ impl Backend for LinuxBackend {
                         .unwrap_or_else(|_| Err(bpf::Unavailable::Panicked)),
                     None => bpf::prepare(),
                 };
-                match prepared.and_then(|prepared| bpf::scan(&prepared, wanted)) {
-                    Ok((owners, tasks)) => {
-                        *self.tasks.borrow_mut() = tasks;
-                        return Ok(owners);
-                    }
+                match prepared.and_then(|prepared| self.scan(&prepared, wanted, ahead)) {
+                    Ok(owners) => return Ok(owners),
                     Err(why) => Some(why.to_string()),
                 }
             }
@@ -290,36 +356,47 @@ impl Backend for LinuxBackend {
         if pids.is_empty() {
             return ProcessDetails::default();
         }
-        let clock = process::Clock::read(&self.proc_root);
-        let uids = process::Uids::of(&self.proc_root);
-        let root = &self.proc_root;
+        let mut ahead = match self.read_ahead.borrow_mut().take() {
+            Some(ahead) if ahead.detail == detail => ahead.read,
+            _ => HashMap::new(),
+        };
+        let (mut read, pids): (Vec<(u32, Option<Process>)>, Vec<u32>) = if ahead.is_empty() {
+            (Vec::new(), pids.to_vec())
+        } else {
+            let mut done = Vec::with_capacity(pids.len());
+            let mut left = Vec::new();
+            for &pid in pids {
+                match ahead.remove(&pid) {
+                    Some(process) => done.push((pid, process)),
+                    None => left.push(pid),
+                }
+            }
+            (done, left)
+        };
+        let one = self.reader(detail);
         let tasks = self.tasks.borrow();
         let tasks = &*tasks;
-        let read = |pids: &[u32]| -> Vec<(u32, Option<Process>)> {
-            let mut names = HashMap::new();
+        let read_all = |pids: &[u32]| -> Vec<(u32, Option<Process>)> {
+            let mut names = ahead::Names::new();
             pids.iter()
-                .map(|&pid| {
-                    let known = tasks.get(&pid);
-                    let process = process::read(root, pid, detail, known, &clock, uids, &mut names);
-                    (pid, process)
-                })
+                .map(|&pid| (pid, one(pid, tasks.get(&pid), &mut names)))
                 .collect()
         };
         // A listing of a busy host shows hundreds of processes, a few reads each: split
         // them over two threads, as the owner scan does. Each half keeps its own cache of
         // parent names, so a parent shared by both halves is read twice.
-        let read = if pids.len() >= PARALLEL_DETAILS {
+        read.extend(if pids.len() >= PARALLEL_DETAILS {
             let (first, second) = pids.split_at(pids.len() / 2);
             std::thread::scope(|scope| {
-                let other = scope.spawn(|| read(second));
-                let mut all = read(first);
+                let other = scope.spawn(|| read_all(second));
+                let mut all = read_all(first);
                 // A worker that panicked has read nothing; read its half here.
-                all.extend(other.join().unwrap_or_else(|_| read(second)));
+                all.extend(other.join().unwrap_or_else(|_| read_all(second)));
                 all
             })
         } else {
-            read(pids)
-        };
+            read_all(&pids)
+        });
         let mut details = ProcessDetails::default();
         for (pid, process) in read {
             match process {

@@ -140,7 +140,7 @@ impl Backend for MacBackend {
         ))
     }
 
-    fn owners(&self, wanted: &HashSet<u64>) -> Result<Owners, Error> {
+    fn owners(&self, wanted: &HashSet<u64>, _ahead: Option<Detail>) -> Result<Owners, Error> {
         // The walk that listed the sockets found their holders; walk again only for
         // sockets it did not list.
         let mut last = self.last.borrow_mut();

@@ -117,7 +117,7 @@ impl Backend for WindowsBackend {
         ))
     }
 
-    fn owners(&self, wanted: &HashSet<u64>) -> Result<Owners, Error> {
+    fn owners(&self, wanted: &HashSet<u64>, _ahead: Option<Detail>) -> Result<Owners, Error> {
         // The tables name each socket's owner: read them again and keep the wanted rows'.
         let (rows, _) = read_rows(&SocketQuery::default())?;
         Ok(rows::owners(&rows, wanted))

@@ -181,10 +181,11 @@ fn load(program: &[program::Insn], attach_to: u32) -> Result<OwnedFd, Unavailabl
 pub(crate) type Tasks = crate::hash::IntMap<u32, program::Task>;
 
 /// Run the iterator once and keep the holders of the `wanted` inodes, and what it told of
-/// them.
+/// them. `holder` hears of each holder as soon as it is found, while the scan goes on.
 pub(crate) fn scan(
     prepared: &Prepared,
     wanted: &HashSet<u64>,
+    mut holder: impl FnMut(u32, program::Task),
 ) -> Result<(Owners, Tasks), Unavailable> {
     // A socket of portwho's own, open while the iterator runs: it must come back with
     // portwho's pid, or the records cannot be trusted.
@@ -227,7 +228,9 @@ pub(crate) fn scan(
             }
             if wanted.contains(&inode) {
                 found.push((inode, pid));
-                tasks.insert(pid, record.task);
+                if tasks.insert(pid, record.task).is_none() {
+                    holder(pid, record.task);
+                }
             }
         }
         buf.copy_within(whole..filled, 0);
@@ -345,7 +348,8 @@ mod tests {
     }
 
     /// As root on a kernel with BTF, the iterator finds this process's own
-    /// sockets, and the holders it finds for them are those the /proc scan finds.
+    /// sockets, and the holders it finds for them are those the /proc scan finds; what it
+    /// tells of this process is what /proc tells.
     #[test]
     fn finds_what_the_proc_scan_finds() {
         let prepared = match prepare() {
@@ -361,7 +365,9 @@ mod tests {
             .or_else(|_| std::net::TcpListener::bind("127.0.0.1:0"))
             .unwrap();
         let wanted: HashSet<u64> = [inode_of(&udp), inode_of(&tcp)].into_iter().collect();
-        let (owners, tasks) = scan(&prepared, &wanted).unwrap();
+        let mut heard = Vec::new();
+        let (owners, tasks) =
+            scan(&prepared, &wanted, |pid, task| heard.push((pid, task))).unwrap();
         let me = std::process::id();
         for inode in &wanted {
             assert_eq!(owners.by_inode.get(inode), Some(&vec![me]), "{inode}");
@@ -371,9 +377,11 @@ mod tests {
         assert_eq!(owners.by_inode, through_proc.by_inode);
         // A second run of the same loaded program answers the same.
         assert_eq!(
-            scan(&prepared, &wanted).unwrap().0.by_inode,
+            scan(&prepared, &wanted, |_, _| {}).unwrap().0.by_inode,
             owners.by_inode
         );
+        // Each holder was told of once, with what the scan keeps of it.
+        assert_eq!(heard, [(me, tasks[&me])]);
         // What it tells of this process is what /proc tells.
         let stat = std::fs::read("/proc/self/stat").unwrap();
         let stat = crate::backend::linux::process::parse_stat(&stat).unwrap();
