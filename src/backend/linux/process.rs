@@ -88,39 +88,45 @@ pub(crate) fn read(
     uids: Uids,
     names: &mut HashMap<u32, (String, Option<u32>)>,
 ) -> Option<Process> {
-    if let Some(task) = known {
-        let process = Process {
-            pid,
-            // The same bytes `stat` and `comm` print.
-            name: String::from_utf8_lossy(task.name()).into_owned(),
-            uid: Some(task.euid),
-            ppid: Some(task.ppid).filter(|&p| p != 0),
-            ..Process::default()
-        };
-        match detail {
-            Detail::Names => return Some(process),
-            // The findings need only whether the executable was deleted, not its path.
-            Detail::Exe | Detail::Judged => {
-                return Some(Process {
-                    exe_deleted: task.exe_deleted,
-                    ..process
-                });
+    let (dir, process, start_ticks) = match known {
+        Some(task) => {
+            let process = Process {
+                pid,
+                // The same bytes `stat` and `comm` print.
+                name: String::from_utf8_lossy(task.name()).into_owned(),
+                uid: Some(task.euid),
+                ppid: Some(task.ppid).filter(|&p| p != 0),
+                ..Process::default()
+            };
+            match detail {
+                Detail::Names => return Some(process),
+                // The findings need only whether the executable was deleted, not its path.
+                Detail::Exe | Detail::Judged => {
+                    return Some(Process {
+                        exe_deleted: task.exe_deleted,
+                        ..process
+                    });
+                }
+                Detail::Brief | Detail::Full => {}
             }
-            Detail::Brief | Detail::Full => {}
+            // Without its directory, it has exited.
+            let dir = Dir::open(&proc_root.join(pid.to_string())).ok()?;
+            (dir, process, Some(clock.ticks(task.start_ns)))
         }
-        // Without its directory, it has exited.
-        let dir = Dir::open(&proc_root.join(pid.to_string())).ok()?;
-        let start_ticks = Some(clock.ticks(task.start_ns));
-        return Some(more(
-            &dir,
-            process,
-            detail,
-            start_ticks,
-            clock,
-            proc_root,
-            names,
-        ));
-    }
+        None => from_proc(proc_root, pid, detail, uids)?,
+    };
+    let context = Context { proc_root, clock };
+    Some(more(&dir, process, detail, start_ticks, &context, names))
+}
+
+/// A process's name, user and (when `detail` reads `stat` anyway) parent and start, from
+/// its `/proc` directory, which is kept open for the rest.
+fn from_proc(
+    proc_root: &Path,
+    pid: u32,
+    detail: Detail,
+    uids: Uids,
+) -> Option<(Dir, Process, Option<u64>)> {
     // Without its directory, it has exited.
     let dir = Dir::open(&proc_root.join(pid.to_string())).ok()?;
     let mut bytes = Vec::new();
@@ -151,16 +157,7 @@ pub(crate) fn read(
         ppid: stat.as_ref().and_then(|s| s.ppid),
         ..Process::default()
     };
-    let start_ticks = stat.map(|s| s.start_ticks);
-    Some(more(
-        &dir,
-        process,
-        detail,
-        start_ticks,
-        clock,
-        proc_root,
-        names,
-    ))
+    Some((dir, process, stat.map(|s| s.start_ticks)))
 }
 
 /// What `detail` asks for beyond the name, user and parent.
@@ -169,8 +166,7 @@ fn more(
     process: Process,
     detail: Detail,
     start_ticks: Option<u64>,
-    clock: &Clock,
-    proc_root: &Path,
+    context: &Context,
     names: &mut HashMap<u32, (String, Option<u32>)>,
 ) -> Process {
     match detail {
@@ -184,13 +180,7 @@ fn more(
             };
             Process { cmdline, ..process }
         }
-        Detail::Full => full(
-            dir,
-            process,
-            start_ticks,
-            &Context { proc_root, clock },
-            names,
-        ),
+        Detail::Full => full(dir, process, start_ticks, context, names),
     }
 }
 
