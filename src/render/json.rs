@@ -12,6 +12,8 @@ use serde_json::value::RawValue;
 
 use super::Rows;
 use super::time::Rfc3339;
+pub(super) mod write;
+
 use crate::model::{
     Category, Change, Container, ContainerState, Entry, Exposure, Family, Finding, Firewall,
     Forward, Place, PortForward, Process, Proto, ProxyTarget, Published, Runtime, State,
@@ -61,38 +63,17 @@ impl<T: std::fmt::Display> Serialize for Shown<T> {
 /// The holders of a socket, as an array of process records.
 struct Holders<'a> {
     list: &'a [Arc<Process>],
-    /// In the listing's array: the records already written, to write again as they are.
-    written: Option<&'a Written>,
 }
 
 impl<'a> Holders<'a> {
     fn of(list: &'a [Arc<Process>]) -> Self {
-        Holders {
-            list,
-            written: None,
-        }
+        Holders { list }
     }
 }
 
 impl Serialize for Holders<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::{Error, SerializeSeq};
-        let Some(written) = self.written else {
-            return serializer.collect_seq(self.list.iter().map(|p| ProcessRecord::from(&**p)));
-        };
-        let mut seq = serializer.serialize_seq(Some(self.list.len()))?;
-        for p in self.list {
-            // Each thread that writes a listing has its own: the lock is never waited for.
-            let mut known = written.known.lock().unwrap_or_else(PoisonError::into_inner);
-            let text = match known.entry(Arc::as_ptr(p) as usize) {
-                Slot::Occupied(known) => known.into_mut(),
-                Slot::Vacant(new) => {
-                    new.insert((Arc::clone(p), (written.form)(p).map_err(S::Error::custom)?))
-                }
-            };
-            seq.serialize_element(&*text.1)?;
-        }
-        seq.end()
+        serializer.collect_seq(self.list.iter().map(|p| ProcessRecord::from(&**p)))
     }
 }
 
@@ -109,6 +90,21 @@ pub(super) struct Written {
 }
 
 impl Written {
+    /// `use` given the record of `p`, written now if it was not before.
+    fn with<T>(
+        &self,
+        p: &Arc<Process>,
+        use_: impl FnOnce(&RawValue) -> T,
+    ) -> serde_json::Result<T> {
+        // Each thread that writes a listing has its own: the lock is never waited for.
+        let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
+        let text = match known.entry(Arc::as_ptr(p) as usize) {
+            Slot::Occupied(known) => known.into_mut(),
+            Slot::Vacant(new) => new.insert((Arc::clone(p), (self.form)(p)?)),
+        };
+        Ok(use_(&text.1))
+    }
+
     /// For the listing's array, as `to_writer_pretty` writes it.
     fn pretty() -> Written {
         Written {
@@ -267,14 +263,6 @@ impl<'a> From<&'a Process> for ProcessRecord<'a> {
     }
 }
 
-impl<'a> Record<'a> {
-    /// The record, its holders' records copied from those already `written`.
-    pub(super) fn with(mut self, written: &'a Written) -> Self {
-        self.processes.written = Some(written);
-        self
-    }
-}
-
 impl<'a> From<&'a Entry> for Record<'a> {
     fn from(e: &'a Entry) -> Self {
         let s = &e.socket;
@@ -309,35 +297,6 @@ impl<'a> From<&'a Entry> for Record<'a> {
     }
 }
 
-/// A part of the array, serialized record by record as it is written: no second copy of
-/// every socket in memory.
-struct Records<'a> {
-    rows: &'a dyn Rows,
-    range: Range<usize>,
-    written: &'a Written,
-}
-
-impl Serialize for Records<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeSeq;
-        let mut seq = serializer.serialize_seq(None)?;
-        // `Rows::range` speaks io::Error; the serializer's own error is kept aside and
-        // returned as it was.
-        let mut failed = None;
-        let _ = self.rows.range(self.range.clone(), &mut |e| {
-            let record = Record::from(e).with(self.written);
-            seq.serialize_element(&record).map_err(|err| {
-                failed = Some(err);
-                io::Error::other("serialize")
-            })
-        });
-        match failed {
-            Some(err) => Err(err),
-            None => seq.end(),
-        }
-    }
-}
-
 /// The serializer writes a few bytes at a time (a key, a quote, a comma); through the run's
 /// `dyn Write` each was a call that could not be inlined, a tenth of `--json`'s time. A
 /// buffer of the serializer's own type takes them as plain copies and hands the output on
@@ -353,24 +312,21 @@ impl Json {
             return out.write_all(b"[]\n");
         }
         let mut out = buffered(out);
-        // Each part is written as an array of its own, `[\n  {...},\n  {...}\n]`; its
-        // records are laid out as they are in the whole one. Joined, the first keeps its
-        // `[`, the others begin with `,` instead, and none ends with `\n]` but the last.
+        // Each part is written as the array's piece: the first begins with its `[`, the
+        // others with the `,` after the record before; the array's `\n]` comes after all.
+        // Records are laid out by hand as `to_writer_pretty` lays them out (`write`).
         let split = rows.split();
         let written: Vec<Written> = (0..split.threads()).map(|_| Written::pretty()).collect();
         let part = |thread: usize, range: Range<usize>, buf: &mut Vec<u8>| {
-            let first = range.start == 0;
-            let records = Records {
-                rows,
-                range,
-                written: &written[thread],
-            };
-            serde_json::to_writer_pretty(&mut *buf, &records)?;
-            buf.truncate(buf.len() - b"\n]".len());
-            if !first {
-                buf[0] = b',';
-            }
-            Ok(())
+            buf.push(if range.start == 0 { b'[' } else { b',' });
+            let mut first = true;
+            rows.range(range, &mut |e| {
+                let record = Record::from(e);
+                buf.extend_from_slice(if first { b"\n  " } else { b",\n  " });
+                first = false;
+                write::record(buf, &record, &written[thread], write::Layout::Pretty)
+                    .map_err(io::Error::other)
+            })
         };
         split.write(rows.len(), &part, &mut out)?;
         out.write_all(b"\n]\n")?;

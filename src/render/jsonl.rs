@@ -6,6 +6,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::events::Event;
+use super::json::write::{self, Layout};
 use super::json::{Record, Written, buffered};
 use super::time::rfc3339;
 use super::{Render, Rows};
@@ -89,7 +90,8 @@ impl Render for JsonLines {
         let written: Vec<Written> = (0..split.threads()).map(|_| Written::compact()).collect();
         let part = |thread: usize, range, buf: &mut Vec<u8>| {
             rows.range(range, &mut |e| {
-                serde_json::to_writer(&mut *buf, &Record::from(e).with(&written[thread]))?;
+                let record = Record::from(e);
+                write::record(buf, &record, &written[thread], Layout::Compact)?;
                 buf.push(b'\n');
                 Ok(())
             })
