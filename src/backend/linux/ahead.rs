@@ -3,14 +3,12 @@
 //! holder it names goes into this queue, from which a second thread reads the details
 //! that will be asked for. What is left when the scan ends is shared by both threads.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
 use super::bpf::program::Task;
+use super::process::Seen;
 use crate::model::Process;
-
-/// (name, parent) by pid: the parent chains' cache each reading thread keeps.
-pub(crate) type Names = HashMap<u32, (String, Option<u32>)>;
 
 /// Holders named by the scan and not yet taken by a reader.
 #[derive(Default)]
@@ -65,12 +63,12 @@ impl Queue {
     /// Read holders with `read` until the queue is closed and empty.
     pub(crate) fn drain(
         &self,
-        read: impl Fn(u32, &Task, &mut Names) -> Option<Process>,
+        read: impl Fn(u32, &Task, &mut Seen) -> Option<Process>,
     ) -> Vec<(u32, Option<Process>)> {
-        let mut names = Names::new();
+        let mut seen = Seen::default();
         let mut read_here = Vec::new();
         while let Some((pid, task)) = self.next() {
-            read_here.push((pid, read(pid, &task, &mut names)));
+            read_here.push((pid, read(pid, &task, &mut seen)));
         }
         read_here
     }
@@ -96,7 +94,7 @@ mod tests {
         }
     }
 
-    fn read(pid: u32, task: &Task, _: &mut Names) -> Option<Process> {
+    fn read(pid: u32, task: &Task, _: &mut Seen) -> Option<Process> {
         (pid % 7 != 0).then(|| Process {
             pid,
             ppid: Some(task.ppid),

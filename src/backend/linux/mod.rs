@@ -113,12 +113,12 @@ impl LinuxBackend {
     fn reader(
         &self,
         detail: Detail,
-    ) -> impl Fn(u32, Option<&bpf::program::Task>, &mut ahead::Names) -> Option<Process> + Sync + '_
+    ) -> impl Fn(u32, Option<&bpf::program::Task>, &mut process::Seen) -> Option<Process> + Sync + '_
     {
         let clock = process::Clock::read(&self.proc_root);
         let uids = process::Uids::of(&self.proc_root);
         let root = &self.proc_root;
-        move |pid, known, names| process::read(root, pid, detail, known, &clock, uids, names)
+        move |pid, known, seen| process::read(root, pid, detail, known, &clock, uids, seen)
     }
 
     /// The kernel iterator's scan. When `ahead` asks for details that need `/proc` (the
@@ -142,7 +142,7 @@ impl LinuxBackend {
         let queue = ahead::Queue::default();
         let one = self.reader(detail);
         let read =
-            |pid, task: &bpf::program::Task, names: &mut ahead::Names| one(pid, Some(task), names);
+            |pid, task: &bpf::program::Task, seen: &mut process::Seen| one(pid, Some(task), seen);
         let (scanned, read) = std::thread::scope(|scope| {
             let other = scope.spawn(|| queue.drain(read));
             let scanned = {
@@ -377,9 +377,9 @@ impl Backend for LinuxBackend {
         let tasks = self.tasks.borrow();
         let tasks = &*tasks;
         let read_all = |pids: &[u32]| -> Vec<(u32, Option<Process>)> {
-            let mut names = ahead::Names::new();
+            let mut seen = process::Seen::default();
             pids.iter()
-                .map(|&pid| (pid, one(pid, tasks.get(&pid), &mut names)))
+                .map(|&pid| (pid, one(pid, tasks.get(&pid), &mut seen)))
                 .collect()
         };
         // A listing of a busy host shows hundreds of processes, a few reads each: split

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use super::bpf::program::Task;
 use crate::model::Detail;
-use crate::model::{Ancestor, Process};
+use crate::model::{Ancestor, Manager, Process};
 
 /// How far up the parent chain to go; real chains are a handful deep, a loop is a bug.
 const MAX_ANCESTORS: usize = 32;
@@ -86,7 +86,7 @@ pub(crate) fn read(
     known: Option<&Task>,
     clock: &Clock,
     uids: Uids,
-    names: &mut HashMap<u32, (String, Option<u32>)>,
+    seen: &mut Seen,
 ) -> Option<Process> {
     let (dir, process, start_ticks) = match known {
         Some(task) => {
@@ -116,7 +116,15 @@ pub(crate) fn read(
         None => from_proc(proc_root, pid, detail, uids)?,
     };
     let context = Context { proc_root, clock };
-    Some(more(&dir, process, detail, start_ticks, &context, names))
+    Some(more(
+        &dir,
+        process,
+        detail,
+        start_ticks,
+        &context,
+        seen,
+        known,
+    ))
 }
 
 /// A process's name, user and (when `detail` reads `stat` anyway) parent and start, from
@@ -167,11 +175,12 @@ fn more(
     detail: Detail,
     start_ticks: Option<u64>,
     context: &Context,
-    names: &mut HashMap<u32, (String, Option<u32>)>,
+    seen: &mut Seen,
+    known: Option<&Task>,
 ) -> Process {
     match detail {
         Detail::Names => process,
-        Detail::Exe | Detail::Judged => with_exe(dir, process),
+        Detail::Exe | Detail::Judged => with_exe(dir.link("exe"), process),
         Detail::Brief => {
             let mut bytes = Vec::new();
             let cmdline = match dir.all("cmdline", &mut bytes) {
@@ -180,7 +189,7 @@ fn more(
             };
             Process { cmdline, ..process }
         }
-        Detail::Full => full(dir, process, start_ticks, context, names),
+        Detail::Full => full(dir, process, start_ticks, context, seen, known),
     }
 }
 
@@ -197,29 +206,77 @@ fn full(
     process: Process,
     start_ticks: Option<u64>,
     context: &Context,
-    names: &mut HashMap<u32, (String, Option<u32>)>,
+    seen: &mut Seen,
+    known: Option<&Task>,
 ) -> Process {
     let mut bytes = Vec::new();
     let cmdline = match dir.all("cmdline", &mut bytes) {
         Ok(()) => decode_cmdline(&bytes),
         Err(_) => Vec::new(),
     };
-    let cwd = dir.link("cwd");
-    let manager = match dir.all("cgroup", &mut bytes) {
-        // Cgroup names are whatever their creator chose; one odd byte must not hide the rest.
-        Ok(()) => super::cgroup::parse(&String::from_utf8_lossy(&bytes)),
-        Err(_) => Default::default(),
-    };
-    names.insert(process.pid, (process.name.clone(), process.ppid));
-    let process = with_exe(dir, process);
+    let cwd = seen.link(dir, "cwd", known.map(|t| t.cwd));
+    let manager = seen.cgroup(dir, known.map(|t| t.cgroups));
+    seen.names
+        .insert(process.pid, (process.name.clone(), process.ppid));
+    let process = with_exe(seen.link(dir, "exe", known.map(|t| t.exe)), process);
     Process {
         cwd,
         started: start_ticks.and_then(|ticks| context.clock.start(ticks)),
-        ancestors: ancestors(context.proc_root, process.ppid, names),
+        ancestors: ancestors(context.proc_root, process.ppid, &mut seen.names),
         manager,
         proxy: super::cgroup::docker_proxy_target(&cmdline),
         cmdline,
         ..process
+    }
+}
+
+/// What one reading thread has read that other processes share: the names and parents of
+/// the parent chains, and the cgroups, executables and working directories that the
+/// kernel's iterator says are the same object for several processes (forked workers share
+/// all three). Only what was read is kept: a process that exited meanwhile leaves nothing
+/// for the others.
+#[derive(Default)]
+pub(crate) struct Seen {
+    names: HashMap<u32, (String, Option<u32>)>,
+    cgroups: HashMap<u64, Manager>,
+    /// Link targets by (dentry, mount): the same path, whoever's link it is.
+    links: HashMap<(u64, u64), String>,
+}
+
+impl Seen {
+    /// A link of `dir`, or the same one read for another process.
+    fn link(&mut self, dir: &Dir, name: &str, same: Option<(u64, u64)>) -> Option<String> {
+        let Some(same) = same.filter(|&(dentry, mount)| dentry != 0 && mount != 0) else {
+            return dir.link(name);
+        };
+        if let Some(known) = self.links.get(&same) {
+            return Some(known.clone());
+        }
+        let target = dir.link(name)?;
+        self.links.insert(same, target.clone());
+        Some(target)
+    }
+
+    /// The unit and container of `dir`'s cgroups, or those read for another process in
+    /// the same ones.
+    fn cgroup(&mut self, dir: &Dir, same: Option<u64>) -> Manager {
+        let same = same.filter(|&set| set != 0);
+        if let Some(known) = same.and_then(|set| self.cgroups.get(&set)) {
+            return known.clone();
+        }
+        let mut bytes = Vec::new();
+        match dir.all("cgroup", &mut bytes) {
+            Ok(()) => {
+                // Cgroup names are whatever their creator chose; one odd byte must not hide
+                // the rest.
+                let manager = super::cgroup::parse(&String::from_utf8_lossy(&bytes));
+                if let Some(set) = same {
+                    self.cgroups.insert(set, manager.clone());
+                }
+                manager
+            }
+            Err(_) => Manager::default(),
+        }
     }
 }
 
@@ -240,9 +297,9 @@ fn read_uid(dir: &Dir, uids: Uids) -> Option<u32> {
     }
 }
 
-/// The executable, and whether it was deleted or replaced on disk.
-fn with_exe(dir: &Dir, process: Process) -> Process {
-    let (exe, exe_deleted) = match dir.link("exe") {
+/// The executable (`link`, `exe`'s target), and whether it was deleted or replaced on disk.
+fn with_exe(link: Option<String>, process: Process) -> Process {
+    let (exe, exe_deleted) = match link {
         Some(path) => split_deleted(&path),
         None => (None, false),
     };
@@ -624,7 +681,7 @@ mod tests {
             None,
             &clock,
             Uids::Status,
-            &mut HashMap::new(),
+            &mut Seen::default(),
         );
         assert_eq!(copied.unwrap().uid, Some(65534));
         // On the live /proc both ways agree, for this process and for init.
@@ -637,7 +694,7 @@ mod tests {
                     None,
                     &clock,
                     uids,
-                    &mut HashMap::new(),
+                    &mut Seen::default(),
                 )
                 .and_then(|p| p.uid)
             };
@@ -670,7 +727,7 @@ mod tests {
             None,
             &clock,
             Uids::of(Path::new("/proc")),
-            &mut HashMap::new(),
+            &mut Seen::default(),
         )
         .unwrap();
         assert!(!me.name.is_empty());
@@ -724,7 +781,7 @@ mod tests {
                         None,
                         &clock,
                         uids,
-                        &mut HashMap::new(),
+                        &mut Seen::default(),
                     );
                     p.unwrap().name
                 })
@@ -747,6 +804,65 @@ mod tests {
             Dir::open(&root).unwrap().all("cmdline", &mut out).unwrap();
             assert_eq!(out, &text[..len], "{len} bytes");
         }
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::disallowed_methods)]
+mod seen_tests {
+    use super::*;
+
+    /// A process said to share its cgroups, executable and directory with one read before
+    /// is given what was read for that one (here its own files say otherwise, so the
+    /// answer tells which was used); what could not be read is read again for the next.
+    #[test]
+    fn shared_objects_are_read_once_and_failures_not_kept() {
+        let root = std::env::temp_dir().join(format!("portwho-seen-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        for (pid, unit) in [(1, "a.service"), (2, "b.service"), (3, "c.service")] {
+            let dir = root.join(pid.to_string());
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("cgroup"), format!("0::/system.slice/{unit}\n")).unwrap();
+            std::os::unix::fs::symlink(format!("/usr/bin/{unit}"), dir.join("exe")).unwrap();
+        }
+        // Process 4 has neither: nothing of it can be read.
+        std::fs::create_dir_all(root.join("4")).unwrap();
+        let dir = |pid: u32| Dir::open(&root.join(pid.to_string())).unwrap();
+        let unit = |m: Manager| m.unit.unwrap_or_default();
+        let mut seen = Seen::default();
+
+        assert_eq!(unit(seen.cgroup(&dir(1), Some(7))), "a.service");
+        assert_eq!(unit(seen.cgroup(&dir(2), Some(7))), "a.service");
+        assert_eq!(unit(seen.cgroup(&dir(2), Some(8))), "b.service");
+        // Unknown (0) or not told: read.
+        assert_eq!(unit(seen.cgroup(&dir(3), Some(0))), "c.service");
+        assert_eq!(unit(seen.cgroup(&dir(3), None)), "c.service");
+        assert_eq!(unit(seen.cgroup(&dir(4), Some(9))), "");
+        assert_eq!(unit(seen.cgroup(&dir(3), Some(9))), "c.service");
+
+        let exe = |seen: &mut Seen, pid, same| seen.link(&dir(pid), "exe", same);
+        assert_eq!(
+            exe(&mut seen, 1, Some((5, 6))).unwrap(),
+            "/usr/bin/a.service"
+        );
+        assert_eq!(
+            exe(&mut seen, 2, Some((5, 6))).unwrap(),
+            "/usr/bin/a.service"
+        );
+        assert_eq!(
+            exe(&mut seen, 2, Some((5, 7))).unwrap(),
+            "/usr/bin/b.service"
+        );
+        assert_eq!(
+            exe(&mut seen, 3, Some((0, 6))).unwrap(),
+            "/usr/bin/c.service"
+        );
+        assert_eq!(exe(&mut seen, 4, Some((1, 1))), None);
+        assert_eq!(
+            exe(&mut seen, 3, Some((1, 1))).unwrap(),
+            "/usr/bin/c.service"
+        );
         std::fs::remove_dir_all(&root).unwrap();
     }
 }

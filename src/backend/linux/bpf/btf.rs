@@ -52,6 +52,14 @@ pub(crate) struct Layout {
     pub dentry_hash: u32,
     pub hash_pprev: u32,
     pub dentry_parent: u32,
+    /// `struct path` → `mnt`: with the dentry, which name a path has.
+    pub path_mnt: u32,
+    /// `struct task_struct` → `cgroups`: the set of cgroups it is in, shared by every
+    /// process in the same ones.
+    pub task_cgroups: u32,
+    /// `struct task_struct` → `fs`, `struct fs_struct` → `pwd`: the working directory.
+    pub task_fs: u32,
+    pub fs_pwd: u32,
 }
 
 #[derive(Debug, Error)]
@@ -127,7 +135,7 @@ const MAX_WALKS: u32 = 64;
 const ITER_FUNC: &str = "bpf_iter_task_file";
 
 /// The fields wanted: (struct, member, what to call it when missing).
-const FIELDS: [(&str, &str, &str); 17] = [
+const FIELDS: [(&str, &str, &str); 21] = [
     ("file", "f_inode", "struct file's f_inode"),
     ("inode", "i_mode", "struct inode's i_mode"),
     ("inode", "i_ino", "struct inode's i_ino"),
@@ -157,6 +165,10 @@ const FIELDS: [(&str, &str, &str); 17] = [
     ("dentry", "d_hash", "struct dentry's d_hash"),
     ("hlist_bl_node", "pprev", "struct hlist_bl_node's pprev"),
     ("dentry", "d_parent", "struct dentry's d_parent"),
+    ("path", "mnt", "struct path's mnt"),
+    ("task_struct", "cgroups", "struct task_struct's cgroups"),
+    ("task_struct", "fs", "struct task_struct's fs"),
+    ("fs_struct", "pwd", "struct fs_struct's pwd"),
 ];
 
 /// Find the layout in raw BTF (`/sys/kernel/btf/vmlinux`).
@@ -249,6 +261,10 @@ fn layout_in_chunks<S: Source + ?Sized>(source: &S, chunk: usize) -> Result<Layo
         dentry_hash: field(14)?,
         hash_pprev: field(15)?,
         dentry_parent: field(16)?,
+        path_mnt: field(17)?,
+        task_cgroups: field(18)?,
+        task_fs: field(19)?,
+        fs_pwd: field(20)?,
     })
 }
 
@@ -701,7 +717,15 @@ mod tests {
                 ("cred", cred_ptr, 2624),
                 ("comm", comm, 2688),
                 ("mm", mm_ptr, 2816),
+                ("cgroups", void_ptr, 2880),
+                ("fs", void_ptr, 2944),
             ],
+        );
+        w.aggregate(
+            KIND_STRUCT,
+            "fs_struct",
+            false,
+            &[("users", int, 0), ("root", path, 64), ("pwd", path, 192)],
         );
         let func = w.ty("bpf_iter_task_file", KIND_FUNC, 1, proto, &[]);
         w.ty("", KIND_ENUM, 2, 4, &[0, 1, 0, 2]);
@@ -730,6 +754,10 @@ mod tests {
             dentry_hash: 8,
             hash_pprev: 8,
             dentry_parent: 24,
+            path_mnt: 0,
+            task_cgroups: 360,
+            task_fs: 368,
+            fs_pwd: 24,
         };
         assert_eq!(layout(bytes.as_slice()).unwrap(), want);
         // Read a few bytes at a time, names and records fall across the window's edge.

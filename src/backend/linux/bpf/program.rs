@@ -18,8 +18,10 @@ pub(crate) type Insn = u64;
 
 /// Bytes per record, in native byte order: the inode (u64), the process id (u32), its
 /// parent's (u32), its start in nanoseconds after boot (u64), its effective uid (u32),
-/// flags (u32: `EXE_DELETED`), its name (16 bytes, NUL-padded).
-pub(crate) const RECORD_LEN: usize = 48;
+/// flags (u32: `EXE_DELETED`), its name (16 bytes, NUL-padded), then five addresses
+/// (u64) that say which processes share what `/proc` would tell of each: its set of
+/// cgroups, its executable's dentry and mount, its working directory's dentry and mount.
+pub(crate) const RECORD_LEN: usize = 88;
 
 /// The `bpf_seq_write` helper: append bytes to the iterator's output.
 const HELPER_SEQ_WRITE: i32 = 127;
@@ -36,13 +38,18 @@ const S_IFMT: i32 = 0o170000;
 const S_IFSOCK: i32 = 0o140000;
 
 /// Where each field of the record is built on the stack, below the frame pointer.
-const AT_INODE: i16 = -48;
-const AT_PID: i16 = -40;
-const AT_PPID: i16 = -36;
-const AT_START: i16 = -32;
-const AT_EUID: i16 = -24;
-const AT_FLAGS: i16 = -20;
-const AT_COMM: i16 = -16;
+const AT_INODE: i16 = -88;
+const AT_PID: i16 = -80;
+const AT_PPID: i16 = -76;
+const AT_START: i16 = -72;
+const AT_EUID: i16 = -64;
+const AT_FLAGS: i16 = -60;
+const AT_COMM: i16 = -56;
+const AT_CGROUPS: i16 = -40;
+const AT_EXE_DENTRY: i16 = -32;
+const AT_EXE_MNT: i16 = -24;
+const AT_CWD_DENTRY: i16 = -16;
+const AT_CWD_MNT: i16 = -8;
 
 /// The flag of a process whose executable was removed or replaced on disk.
 const EXE_DELETED: u32 = 1;
@@ -117,6 +124,11 @@ pub(crate) fn task_file(layout: &Layout) -> Option<Vec<Insn>> {
     let mm = offset(layout.task_mm)?;
     let exe_file = offset(layout.mm_exe_file)?;
     let dentry = offset(layout.file_path.checked_add(layout.path_dentry)?)?;
+    let mnt = offset(layout.file_path.checked_add(layout.path_mnt)?)?;
+    let cgroups = offset(layout.task_cgroups)?;
+    let fs = offset(layout.task_fs)?;
+    let pwd_dentry = offset(layout.fs_pwd.checked_add(layout.path_dentry)?)?;
+    let pwd_mnt = offset(layout.fs_pwd.checked_add(layout.path_mnt)?)?;
     let pprev = offset(layout.dentry_hash.checked_add(layout.hash_pprev)?)?;
     let dentry_parent = offset(layout.dentry_parent)?;
     // `dst = *(size *)(src + off)` then `*(size *)(fp + at) = dst`, through r3.
@@ -177,11 +189,15 @@ pub(crate) fn task_file(layout: &Layout) -> Option<Vec<Insn>> {
         Plain(insn(LDX_DW, R2, R9, cred, 0)),
         Plain(insn(LDX_W, R3, R2, euid, 0)),
         Plain(insn(STX_W, FP, R3, AT_EUID, 0)),
-        // The executable's dentry: mm->exe_file->f_path.dentry (0 for a kernel thread,
-        // which has no mm: a load through 0 reads 0), its hash link and its parent.
+        // The executable: mm->exe_file (0 for a kernel thread, which has no mm: a load
+        // through 0 reads 0), its path's mount and dentry, the dentry's hash link and
+        // its parent.
         Plain(insn(LDX_DW, R2, R9, mm, 0)),
         Plain(insn(LDX_DW, R2, R2, exe_file, 0)),
+        Plain(insn(LDX_DW, R3, R2, mnt, 0)),
+        Plain(insn(STX_DW, FP, R3, AT_EXE_MNT, 0)),
         Plain(insn(LDX_DW, R2, R2, dentry, 0)),
+        Plain(insn(STX_DW, FP, R2, AT_EXE_DENTRY, 0)),
         Plain(insn(LDX_DW, R3, R2, pprev, 0)),
         Plain(insn(LDX_DW, R4, R2, dentry_parent, 0)),
         // Deleted as d_unlinked() tells it: unhashed, and not a root (its own parent).
@@ -191,6 +207,14 @@ pub(crate) fn task_file(layout: &Layout) -> Option<Vec<Insn>> {
         Plain(insn(JEQ_REG, R4, R2, 1, 0)),
         Plain(insn(MOV64_IMM, R5, 0, 0, EXE_DELETED as i32)),
         Plain(insn(STX_W, FP, R5, AT_FLAGS, 0)),
+        // The set of cgroups; the working directory: fs->pwd's dentry and mount.
+        Plain(insn(LDX_DW, R3, R9, cgroups, 0)),
+        Plain(insn(STX_DW, FP, R3, AT_CGROUPS, 0)),
+        Plain(insn(LDX_DW, R2, R9, fs, 0)),
+        Plain(insn(LDX_DW, R3, R2, pwd_dentry, 0)),
+        Plain(insn(STX_DW, FP, R3, AT_CWD_DENTRY, 0)),
+        Plain(insn(LDX_DW, R3, R2, pwd_mnt, 0)),
+        Plain(insn(STX_DW, FP, R3, AT_CWD_MNT, 0)),
     ];
     let write = [
         // bpf_seq_write(ctx->meta->seq, fp + AT_INODE, RECORD_LEN)
@@ -237,6 +261,12 @@ pub(crate) struct Task {
     pub exe_deleted: bool,
     /// The name, NUL-padded.
     pub comm: [u8; 16],
+    /// Which processes share their `/proc/PID/cgroup` (the same set of cgroups), their
+    /// `exe` and their `cwd` (the same dentry on the same mount): kernel addresses, 0
+    /// where there is none, compared and never shown.
+    pub cgroups: u64,
+    pub exe: (u64, u64),
+    pub cwd: (u64, u64),
 }
 
 impl Task {
@@ -273,6 +303,9 @@ pub(crate) fn records(bytes: &[u8]) -> impl Iterator<Item = Record> + '_ {
                 euid: u32_at(AT_EUID),
                 exe_deleted: u32_at(AT_FLAGS) & EXE_DELETED != 0,
                 comm: bytes(AT_COMM, 16).try_into().unwrap_or_default(),
+                cgroups: u64_at(AT_CGROUPS),
+                exe: (u64_at(AT_EXE_DENTRY), u64_at(AT_EXE_MNT)),
+                cwd: (u64_at(AT_CWD_DENTRY), u64_at(AT_CWD_MNT)),
             },
         }
     })
@@ -302,6 +335,10 @@ mod tests {
             dentry_hash: 16,
             hash_pprev: 8,
             dentry_parent: 24,
+            path_mnt: 0,
+            task_cgroups: 1100,
+            task_fs: 1200,
+            fs_pwd: 32,
         }
     }
 
@@ -353,12 +390,13 @@ mod tests {
         let mut wide = loads(LDX_DW);
         wide.sort_unstable();
         // ctx->meta, ->task, ->file, meta->seq; f_inode, i_ino; the leader, its start,
-        // name (two halves), parent and cred; mm, exe_file, f_path.dentry, d_hash.pprev,
-        // d_parent.
+        // name (two halves), parent and cred; mm, exe_file, f_path.mnt, f_path.dentry,
+        // d_hash.pprev, d_parent; cgroups; fs, pwd.mnt, pwd.dentry.
         assert_eq!(
             wide,
             [
-                0, 0, 8, 24, 24, 24, 32, 48, 64, 900, 1000, 1280, 1288, 1400, 1500, 1600, 1608
+                0, 0, 8, 24, 24, 24, 32, 32, 40, 40, 48, 64, 900, 1000, 1100, 1200, 1280, 1288,
+                1400, 1500, 1600, 1608
             ]
         );
         // Encoding: opcode, dst | src << 4, offset, immediate.
@@ -405,7 +443,7 @@ mod tests {
     }
 
     #[test]
-    fn records_are_inode_pid_parent_start_user_name() {
+    fn records_are_inode_pid_parent_start_user_name_and_what_is_shared() {
         let mut bytes = Vec::new();
         let mut want = Vec::new();
         for (inode, pid, ppid, start_ns, euid, name) in [
@@ -436,12 +474,19 @@ mod tests {
             let mut comm = [0; 16];
             comm[..name.len()].copy_from_slice(name);
             bytes.extend_from_slice(&comm);
+            let shared = [u64::from(pid) << 8, 1, 2, 3, 4].map(|n| n ^ inode);
+            for n in shared {
+                bytes.extend_from_slice(&n.to_ne_bytes());
+            }
             let task = Task {
                 ppid,
                 start_ns,
                 euid,
                 exe_deleted,
                 comm,
+                cgroups: shared[0],
+                exe: (shared[1], shared[2]),
+                cwd: (shared[3], shared[4]),
             };
             assert_eq!(task.name(), name);
             want.push(Record { inode, pid, task });
