@@ -12,12 +12,12 @@ use serde_json::value::RawValue;
 
 use super::Rows;
 use super::time::Rfc3339;
-pub(super) mod write;
-
 use crate::model::{
     Category, Change, Container, ContainerState, Entry, Exposure, Family, Finding, Firewall,
     Forward, Place, PortForward, Process, Proto, ProxyTarget, Published, Runtime, State,
 };
+
+pub(super) mod write;
 
 /// Renders entries as the contract's JSON array.
 pub(crate) struct Json;

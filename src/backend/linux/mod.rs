@@ -383,8 +383,8 @@ impl Backend for LinuxBackend {
                 .collect()
         };
         // A listing of a busy host shows hundreds of processes, a few reads each: split
-        // them over two threads, as the owner scan does. Each half keeps its own cache of
-        // parent names, so a parent shared by both halves is read twice.
+        // them over two threads, as the owner scan does. Each half keeps its own `Seen`
+        // (parent names, shared cgroups and links), so what both halves share is read twice.
         read.extend(if pids.len() >= PARALLEL_DETAILS {
             let (first, second) = pids.split_at(pids.len() / 2);
             std::thread::scope(|scope| {

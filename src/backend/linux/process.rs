@@ -806,12 +806,6 @@ mod tests {
         }
         std::fs::remove_dir_all(&root).unwrap();
     }
-}
-
-#[cfg(test)]
-#[allow(clippy::disallowed_methods)]
-mod seen_tests {
-    use super::*;
 
     /// A process said to share its cgroups, executable and directory with one read before
     /// is given what was read for that one (here its own files say otherwise, so the
